@@ -1,7 +1,7 @@
-/* A trainer that never ends, for the kill test: it watches two tensors, steps, plants a NaN at step
- * 5, flushes every step and then prints the step number (so the parent knows what is on disk),
- * until it is killed. Usage: kill_writer RUN_DIR [EXTRA_OPTIONS]; with on_nonfinite=abort it ends
- * itself at the NaN (exit status 3). */
+/* A trainer that runs until it is killed (at most 20000 steps), for the kill test: it watches two
+ * tensors, steps, plants a NaN at step 5, flushes every step and then prints the step number (so
+ * the parent knows what is on disk), until it is killed. Usage: kill_writer RUN_DIR
+ * [EXTRA_OPTIONS]; with on_nonfinite=abort it ends itself at the NaN (exit status 3). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +21,8 @@ int main(int argc, char **argv) {
   int32_t ha, hb;
   ttap_watch(s, "a", a, TTAP_F32, 65536, TTAP_PARAM, &ha);
   ttap_watch(s, "b", b, TTAP_F32, 1000, TTAP_GRAD, &hb);
-  for (long step = 0;; ++step) {
+  /* Bounded, so that a test whose kill or abort never comes fails instead of hanging. */
+  for (long step = 0; step < 20000; ++step) {
     for (int i = 0; i < 65536; ++i) a[i] = (float)sin((double)(i + step));
     for (int i = 0; i < 1000; ++i) b[i] = step == 5 && i == 3 ? NAN : (float)i * 1e-3f;
     ttap_step(s, step, NULL);
@@ -33,4 +34,6 @@ int main(int argc, char **argv) {
       fflush(stdout);
     }
   }
+  ttap_close(s);
+  return 4;
 }
