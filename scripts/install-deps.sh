@@ -14,6 +14,7 @@ packages=(
   python3-dev pybind11-dev                # the Python binding (headers, pybind11's CMake package)
   python3-torch python3-numpy             # PyTorch (CPU) for the binding's tests and examples
   python3-pytest                          # the binding's tests
+  python3-mpi4py                          # tensortap.set_group over MPI, and its multi-rank test
   libopenmpi-dev                          # the MPI interposer's mpi.h and the MPI example trainer
   openmpi-bin                             # mpirun for the multi-rank hook tests
   python3-venv                            # TensorBoard read-back test: venv for pip's tensorboard

@@ -207,6 +207,16 @@ void python_session::log_scalar(const std::string &name, double value, int64_t s
   check(ttap_log_scalar(live(), name.c_str(), value, step));
 }
 
+void python_session::set_group(const std::string &kind, uintptr_t comm) {
+  ttap_session *s = live();
+  ttap_status st;
+  {
+    py::gil_scoped_release release;  // collective: waits until every rank of the group is here
+    st = ttap_set_group(s, kind.c_str(), reinterpret_cast<void *>(comm));
+  }
+  check(st);
+}
+
 void python_session::flush() {
   ttap_session *s = live();
   ttap_status st;

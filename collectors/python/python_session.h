@@ -57,6 +57,8 @@ class python_session {
   void observe(const std::string &name, uintptr_t ptr, int dtype, uint64_t numel, int kind,
                int64_t step, uintptr_t stream);
   void log_scalar(const std::string &name, double value, int64_t step);
+  // ttap_set_group: kind "mpi" with the address of an MPI_Comm, or "single" (comm ignored).
+  void set_group(const std::string &kind, uintptr_t comm);
   void flush();
   void close();
   bool closed() const { return m_session == nullptr; }

@@ -13,7 +13,7 @@ import atexit
 import os
 
 from . import _tensortap
-from ._session import SET_GROUP_UNAVAILABLE, Session, TensorTapWarning, open_sessions
+from ._session import Session, TensorTapWarning, open_sessions
 from ._tensortap import TensorTapError
 
 __version__ = _tensortap.__version__
@@ -88,9 +88,21 @@ def log(name, value, step=None):
     _default_session().log(name, value, step)
 
 
-def set_group(process_group):
-    """Not available from Python (raises NotImplementedError with the reason); see Session.set_group."""
-    raise NotImplementedError(SET_GROUP_UNAVAILABLE)
+def set_group(group=None):
+    """Makes the ranks of a data-parallel group one tensortap group: every sample is reduced
+    across them, rank 0 writes one store for all (global summaries, a per-rank table, the group
+    alerts nonfinite_source, divergence, outlier_rank, straggler). Call it on every rank, after
+    init() and before the first step; every rank must then watch the same tensors.
+
+    group: an mpi4py communicator; or a torch.distributed ProcessGroup spanning every rank of an
+    MPI job (launched with mpirun; mpi4py installed), None meaning torch's default group. torch
+    groups do not expose their communicator, so the reduction (of the summaries only) runs over
+    MPI_COMM_WORLD split in the group's rank order. Parameters are compared as replicas,
+    gradients as contributions (options replicated=, sharded= change that).
+    Raises ValueError/RuntimeError when the group cannot be used; the session stays usable and
+    each rank then stores its own summaries.
+    """
+    _default_session().set_group(group)
 
 
 def flush():

@@ -14,6 +14,7 @@ import weakref
 import torch
 
 from . import _tensortap
+from ._group import group_communicator
 from ._tensors import flat_view
 from ._watch import ModelWatch, OptimizerStepHook
 
@@ -21,14 +22,6 @@ from ._watch import ModelWatch, OptimizerStepHook
 class TensorTapWarning(UserWarning):
     """A tensor tensortap skips or stops sampling, or a call it ignores; each said once."""
 
-
-SET_GROUP_UNAVAILABLE = (
-    "tensortap.set_group: cross-rank reduction is not available from Python: torch.distributed "
-    "process groups (torch 1.13) do not expose the MPI or NCCL communicator that the C API's "
-    "ttap_set_group takes. Each rank writes its own summaries (rank and world come from "
-    "RANK/WORLD_SIZE, as torchrun sets them, or the rank=/world= options of init()); do not call "
-    "set_group"
-)
 
 # Every session not yet closed, for the exit handler.
 open_sessions = weakref.WeakSet()
@@ -177,10 +170,17 @@ class Session:
         self._check_open()
         self._core.log_scalar(name, _scalar(value), self._next_step if step is None else int(step))
 
-    def set_group(self, process_group):
-        """Not available yet: the cross-rank reduction of summaries over a process group is a
-        later piece of tensortap. Each rank records its own summaries meanwhile."""
-        raise NotImplementedError(SET_GROUP_UNAVAILABLE)
+    def set_group(self, group=None):
+        """Reduces this session's summaries across the ranks of `group` (see tensortap.set_group).
+        Call it on every rank, before the first step."""
+        self._check_open()
+        if self._last_step is not None:
+            raise RuntimeError("set_group: call it before the first step (samples are taken)")
+        communicator = group_communicator(group)
+        try:
+            self._core.set_group(communicator.kind, communicator.comm)
+        finally:
+            communicator.release()
 
     def flush(self):
         """Waits until everything recorded so far is in the store."""

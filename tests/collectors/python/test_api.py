@@ -68,11 +68,42 @@ def test_calls_after_close_are_errors(ttap, run_dir):
         session.watch(make_mlp())
 
 
-def test_set_group_explains_why_it_is_not_available(ttap, run_dir):
-    with pytest.raises(NotImplementedError, match="cross-rank"):
-        ttap.set_group(object())
-    with pytest.raises(NotImplementedError, match="cross-rank"):
-        ttap.init(run_dir).set_group(object())
+def test_set_group_says_what_it_cannot_use(ttap, run_dir):
+    with pytest.raises(RuntimeError, match="torch.distributed is not initialized"):
+        ttap.set_group(None)
+    with pytest.raises(TypeError, match="ProcessGroup, an mpi4py communicator"):
+        with one_rank_torch_group(run_dir):
+            ttap.set_group(object())
+    assert not ttap.get_session().closed  # still usable: each rank stores its own summaries
+
+
+def test_set_group_of_one_rank_and_after_the_first_step(ttap, run_dir):
+    with one_rank_torch_group(run_dir):
+        session = ttap.init(run_dir, budget=0)
+        session.set_group()  # torch's default group, of one rank: tensortap's single group
+        model = make_mlp()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        ttap.watch(model, optimizer=opt)
+        train(model, opt, 2)
+        with pytest.raises(RuntimeError, match="before the first step"):
+            session.set_group()
+        session.flush()
+        assert query(run_dir, "SELECT group_kind, group_size FROM run_info") == [("single", 1)]
+        assert len(grad_l2(run_dir)) == 2 * 6
+
+
+class one_rank_torch_group:
+    """torch.distributed initialized as a gloo group of one (file rendezvous) for a block."""
+
+    def __init__(self, run_dir):
+        self.rendezvous = os.path.abspath(run_dir) + ".rendezvous"
+
+    def __enter__(self):
+        torch.distributed.init_process_group(
+            "gloo", init_method="file://" + self.rendezvous, rank=0, world_size=1)
+
+    def __exit__(self, *exc):
+        torch.distributed.destroy_process_group()
 
 
 def test_log_refuses_what_it_cannot_read_without_a_sync(ttap, run_dir):

@@ -113,17 +113,27 @@ faults)
     fail "the report lacks the divergence alert"$'\n'"$(cat "$work/report.txt")"
   ;;
 stride)
-  # Rank 2 wants at least 45 ms between samples (about 16 steps here): the whole group samples at
-  # the stride that asks for, all ranks at the same steps (0 and 1 come before the first agreement
-  # could apply), and samples some ranks took at other steps are left out.
+  # Rank 2 wants at least 45 ms between samples (16 to 32 steps of about 2 ms once the step-time
+  # average has settled, fewer while the first slow steps weigh in): the whole group samples on
+  # the grid of the stride that asks for (a power of two: every sampled step after 0 and 1, which
+  # come before the first agreement could apply, is a multiple of it), all ranks at the same
+  # steps, and samples some ranks took at other steps are left out.
   run_ranks 80 interval=2:45 count_from=79
   steps=$(query "select group_concat(step, ' ') from (select distinct step from samples order by step)")
   n=0
+  previous=
   for step in $steps; do
     n=$((n + 1))
-    [ "$step" -le 1 ] || [ $((step % 16)) = 0 ] || fail "sampled step $step is off the group's grid: $steps"
+    if [ "$step" -gt 1 ]; then
+      [ $((step % 4)) = 0 ] || fail "sampled step $step is off the group's grid: $steps"
+    fi
+    [ -z "$previous" ] || gap=$((step - previous))
+    previous=$step
   done
-  [ "$n" -ge 3 ] && [ "$n" -le 8 ] || fail "$n group samples over 80 steps: $steps"
+  [ "$n" -ge 3 ] && [ "$n" -le 12 ] || fail "$n group samples over 80 steps: $steps"
+  # The settled stride: the last gap is a power of two of at least 8 on whose grid the last step lies.
+  [ "$gap" -ge 8 ] && [ $((gap & (gap - 1))) = 0 ] && [ $((previous % gap)) = 0 ] ||
+    fail "the last gap ($gap) is not a settled stride: $steps"
   expect "select count(*) from (select step from rank_steps group by step having count(*) != 4 or sum(present) != 4)" "0"
   expect "select count(*) from alerts" "0"
   ;;
