@@ -189,20 +189,7 @@ std::vector<size_t> run_digest::alert_order() const {
   return order;
 }
 
-run_counters_row run_digest::counter_totals() const {
-  run_counters_row total;
-  for (const auto &c : m_counters) {
-    total.time = std::max(total.time, c.time);
-    total.samples_taken += c.samples_taken;
-    total.samples_skipped += c.samples_skipped;
-    total.records_dropped += c.records_dropped;
-    total.alerts_suppressed += c.alerts_suppressed;
-    total.samples_rejected += c.samples_rejected;
-    total.overhead_seconds += c.overhead_seconds;
-    total.step_seconds += c.step_seconds;
-  }
-  return total;
-}
+run_counters_row run_digest::counter_totals() const { return sum_counters(m_counters); }
 
 run_facts facts_of(const run_digest &digest) {
   run_facts f;
@@ -220,11 +207,15 @@ run_facts facts_of(const run_digest &digest) {
     if (s.group_rank == 0) f.group_writer = s.rank;
   }
   if (!digest.sessions().empty()) {
-    const run_session_info &latest = digest.sessions().back();
-    f.host = latest.host;
-    f.options = latest.options;
-    f.version = latest.version;
-    f.pid = latest.pid;
+    // The latest session of the lowest rank (rank 0 in a multi-rank run): its host, options and
+    // pid describe the run, whichever rank happened to register last.
+    const run_session_info *latest = &digest.sessions().back();
+    for (const auto &s : digest.sessions())
+      if (s.rank == f.ranks.front()) latest = &s;
+    f.host = latest->host;
+    f.options = latest->options;
+    f.version = latest->version;
+    f.pid = latest->pid;
   }
   f.start_time = digest.first_time();
   f.end_time = std::max(f.start_time, digest.last_time());
