@@ -11,27 +11,13 @@
 
 #include "benchmarks/read_baseline.h"
 #include "kernels/cpu/cpu_executor.h"
+#include "tools/formats/dtype_names.h"
 
 namespace ttap::bench {
 namespace {
 
-const char *short_name(dtype t) {
-  switch (t) {
-    case dtype::f32:
-      return "f32";
-    case dtype::f16:
-      return "f16";
-    case dtype::bf16:
-      return "bf16";
-    case dtype::f8e4m3:
-      return "f8e4m3";
-    case dtype::f8e5m2:
-      return "f8e5m2";
-    case dtype::f64:
-      return "f64";
-  }
-  return "?";
-}
+// The CLI's --dtype spelling, as a C string for printf and JSON.
+const char *short_name(dtype t) { return formats::dtype_option_name(t).data(); }
 
 // Fills the buffer with N(0, 0.02) values in dtype t (bf16 and f16 by truncating fp32, fp8 from a
 // small table; the exact rounding does not matter for throughput).

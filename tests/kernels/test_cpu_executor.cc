@@ -11,6 +11,7 @@
 
 #include "kernels/cpu/cpu_executor.h"
 #include "tests/kernels/reference_summary.h"
+#include "tools/formats/dtype_names.h"
 
 namespace ttap {
 namespace {
@@ -23,23 +24,7 @@ constexpr double kSumTolerance = 2e-6;  // relative; the executor sums 16 values
 const dtype kAllDtypes[] = {dtype::f32,    dtype::f16,    dtype::bf16,
                             dtype::f8e4m3, dtype::f8e5m2, dtype::f64};
 
-const char *name_of(dtype t) {
-  switch (t) {
-    case dtype::f32:
-      return "f32";
-    case dtype::f16:
-      return "f16";
-    case dtype::bf16:
-      return "bf16";
-    case dtype::f8e4m3:
-      return "f8e4m3";
-    case dtype::f8e5m2:
-      return "f8e5m2";
-    case dtype::f64:
-      return "f64";
-  }
-  return "?";
-}
+std::string_view name_of(dtype t) { return formats::dtype_option_name(t); }
 
 // Raw element storage for any dtype, with room to start the data at any byte offset.
 struct buffer {

@@ -32,6 +32,13 @@ std::string_view dtype_name(dtype t) {
   return "?";
 }
 
+std::string_view dtype_option_name(dtype t) {
+  for (const auto &row : kDtypeRows) {
+    if (row.type == t) return row.option;
+  }
+  return "?";
+}
+
 std::optional<dtype> parse_dtype_option(std::string_view text) {
   std::string folded;
   for (char c : text) {

@@ -13,6 +13,9 @@ namespace ttap::formats {
 // "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2", "F64".
 std::string_view dtype_name(dtype t);
 
+// The --dtype spelling: "f32", "f16", "bf16", "f8e4m3", "f8e5m2", "f64".
+std::string_view dtype_option_name(dtype t);
+
 // Parses a --dtype value. Case and underscores do not matter, so "f32", "F32", "bf16", "f8e4m3"
 // and "F8_E4M3" are all accepted; nullopt for anything else.
 std::optional<dtype> parse_dtype_option(std::string_view text);

@@ -89,17 +89,14 @@ bool run_monitor::poll() {
 
   std::vector<run_counters_row> counters;
   if (!m_reader->counters(&counters)) return m_error = m_reader->last_error(), false;
+  const run_counters_row total = sum_counters(counters);
   run_snapshot &s = m_snapshot;
-  s.samples_taken = s.samples_skipped = s.records_dropped = s.samples_rejected = 0;
-  s.overhead_seconds = s.step_seconds = 0;
-  for (const auto &c : counters) {
-    s.samples_taken += c.samples_taken;
-    s.samples_skipped += c.samples_skipped;
-    s.records_dropped += c.records_dropped;
-    s.samples_rejected += c.samples_rejected;
-    s.overhead_seconds += c.overhead_seconds;
-    s.step_seconds += c.step_seconds;
-  }
+  s.samples_taken = total.samples_taken;
+  s.samples_skipped = total.samples_skipped;
+  s.records_dropped = total.records_dropped;
+  s.samples_rejected = total.samples_rejected;
+  s.overhead_seconds = total.overhead_seconds;
+  s.step_seconds = total.step_seconds;
   return true;
 }
 

@@ -353,4 +353,19 @@ bool run_reader::rank_totals(std::vector<rank_total_row> *out) {
   return true;
 }
 
+run_counters_row sum_counters(const std::vector<run_counters_row> &rows) {
+  run_counters_row total;
+  for (const auto &c : rows) {
+    total.time = std::max(total.time, c.time);
+    total.samples_taken += c.samples_taken;
+    total.samples_skipped += c.samples_skipped;
+    total.records_dropped += c.records_dropped;
+    total.alerts_suppressed += c.alerts_suppressed;
+    total.samples_rejected += c.samples_rejected;
+    total.overhead_seconds += c.overhead_seconds;
+    total.step_seconds += c.step_seconds;
+  }
+  return total;
+}
+
 }  // namespace ttap

@@ -46,6 +46,9 @@ struct run_counters_row {
   double overhead_seconds = 0, step_seconds = 0;
 };
 
+// The counters of every session added up (time: the latest).
+run_counters_row sum_counters(const std::vector<run_counters_row> &rows);
+
 struct tensor_row {
   int32_t rank = 0, id = 0;
   std::string name, kind, dtype;
