@@ -4,7 +4,7 @@ mpi4py communicator or a torch.distributed process group.
 torch process groups do not expose the communicator under them (gloo has none that MPI or NCCL
 could use, and ProcessGroupNCCL in torch 1.13 keeps its ncclComm_t private), so tensortap's
 cross-rank reduction runs over MPI: a group that spans every rank of the MPI job maps to a split
-of MPI_COMM_WORLD ordered by the group's ranks, so tensortap's rank numbers are torch's. A group
+of MPI_COMM_WORLD ordered by the group's ranks, so the group's rank numbers are torch's. A group
 of one needs no communicator. The reduction uses the summaries only (a few kilobytes per sample,
 on tensortap's collector thread), never the training tensors, so it does not touch the group's
 own backend.

@@ -92,6 +92,16 @@ def test_set_group_of_one_rank_and_after_the_first_step(ttap, run_dir):
         assert len(grad_l2(run_dir)) == 2 * 6
 
 
+def test_set_group_of_several_ranks_needs_mpi(ttap, monkeypatch):
+    from tensortap import _group
+
+    for name in _group._MPI_LAUNCHER_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delitem(sys.modules, "mpi4py.MPI", raising=False)
+    with pytest.raises(RuntimeError, match="Launch the ranks with mpirun"):
+        _group._mpi_for_torch_group(4)
+
+
 class one_rank_torch_group:
     """torch.distributed initialized as a gloo group of one (file rendezvous) for a block."""
 
