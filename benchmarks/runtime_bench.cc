@@ -1,18 +1,22 @@
 // ttap_step cost measurement: many calls timed one by one with the steady clock, median reported.
 // A due step's device work is kept out of the timed region the way a GPU keeps it off the host: the
-// emulated stream is held by a gate (a host function that waits) while ttap_step enqueues, and runs
-// only after the clock has stopped; ttap_flush then drains it. Without the gate, on a small machine
-// the emulator's kernel would compete with the timed call for the same cores.
+// emulated stream is held by a gate (a host function that waits, entered before the clock starts)
+// while ttap_step enqueues, and runs only after the clock has stopped; ttap_flush then drains it.
+// Without the gate, on a small machine the emulator's kernel would compete with the timed call for
+// the same cores.
 #include "benchmarks/runtime_bench.h"
 
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <future>
+#include <memory>
+#include <thread>
 #include <vector>
 
 #include "kernels/simt/stream.h"
@@ -92,7 +96,15 @@ std::vector<step_cost> run_step_cost_bench(void (*progress)(const char *)) {
     for (int step = 0; step < 204; ++step) {
       std::promise<void> open;
       std::shared_future<void> opened = open.get_future().share();
-      simt::default_stream().host_func_async([opened] { opened.wait(); });
+      auto gate_entered = std::make_shared<std::atomic<bool>>(false);
+      simt::default_stream().host_func_async([opened, gate_entered] {
+        gate_entered->store(true, std::memory_order_release);
+        opened.wait();
+      });
+      // The stream's worker is parked in the gate before the clock starts: otherwise it may still
+      // be waking up to take the gate during the timed call and compete with it for the queue's
+      // lock and the two cores (a GPU's queue has no such worker on the host).
+      while (!gate_entered->load(std::memory_order_acquire)) std::this_thread::yield();
       auto t0 = clock::now();
       ttap_step(s, step, nullptr);
       double ns = std::chrono::duration<double, std::nano>(clock::now() - t0).count();

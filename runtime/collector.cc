@@ -133,7 +133,7 @@ bool collector::flush(std::string *error) {
     }
     m_queue.emplace_back(item::flush).flush_done = &done;
     m_wake.notify_one();
-    m_wake.wait(lock, [&] { return done; });
+    m_flushed.wait(lock, [&] { return done; });
   }
   if (!m_store_ok && error) *error = m_store_error;
   return m_store_ok;
@@ -416,7 +416,7 @@ void collector::process(item &it) {
         std::lock_guard<std::mutex> lock(m_mutex);
         *it.flush_done = true;
       }
-      m_wake.notify_all();
+      m_flushed.notify_all();
       break;
   }
 }

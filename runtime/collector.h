@@ -120,7 +120,10 @@ class collector {
   std::unique_ptr<alert_printer> m_printer;
 
   mutable std::mutex m_mutex;
-  std::condition_variable m_wake;
+  // Two condition variables, so that a post's notify_one always reaches the collector and never a
+  // thread waiting in flush().
+  std::condition_variable m_wake;     // the collector waits on it
+  std::condition_variable m_flushed;  // flush() callers wait on it
   std::deque<item> m_queue;
   size_t m_queued_records = 0;
   bool m_stopping = false;
