@@ -69,6 +69,7 @@ def test_calls_after_close_are_errors(ttap, run_dir):
 
 
 def test_set_group_says_what_it_cannot_use(ttap, run_dir):
+    ttap.init(run_dir)
     with pytest.raises(RuntimeError, match="torch.distributed is not initialized"):
         ttap.set_group(None)
     with pytest.raises(TypeError, match="ProcessGroup, an mpi4py communicator"):
