@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_executor.h"
+#include "tests/runtime/store_query.h"
 #include "ttap/ttap.h"
 
 namespace {
@@ -30,33 +31,7 @@ struct temp_run_dir {
   ~temp_run_dir() { fs::remove_all(path); }
 };
 
-// Rows of a query on the run's store, every column as text (NULL as "NULL").
-std::vector<std::vector<std::string>> query(const std::string &run_dir, const std::string &sql) {
-  sqlite3 *db = nullptr;
-  std::vector<std::vector<std::string>> rows;
-  if (sqlite3_open_v2((run_dir + "/ttap.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr) !=
-      SQLITE_OK) {
-    ADD_FAILURE() << "cannot open the store: " << sqlite3_errmsg(db);
-    sqlite3_close(db);
-    return rows;
-  }
-  sqlite3_stmt *stmt = nullptr;
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
-    ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db);
-  } else {
-    while (sqlite3_step(stmt) == SQLITE_ROW) {
-      std::vector<std::string> row;
-      for (int c = 0; c < sqlite3_column_count(stmt); ++c) {
-        const unsigned char *t = sqlite3_column_text(stmt, c);
-        row.push_back(t ? reinterpret_cast<const char *>(t) : "NULL");
-      }
-      rows.push_back(row);
-    }
-  }
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
-  return rows;
-}
+using ttap::testing::query;
 
 double as_double(const std::string &s) { return std::strtod(s.c_str(), nullptr); }
 

@@ -20,6 +20,7 @@
 #include "runtime/sampler.h"
 #include "runtime/store/store.h"
 #include "tests/runtime/group/thread_comm.h"
+#include "tests/runtime/store_query.h"
 #include "ttap/ttap.h"
 
 namespace ttap {
@@ -354,45 +355,8 @@ TEST(GroupRoles, GlobsFirstShardedWinningThenTheKind) {
 
 // ---- the store's per-rank tables ----
 
-std::vector<std::vector<std::string>> query(const std::string &run_dir, const std::string &sql) {
-  sqlite3 *db = nullptr;
-  std::vector<std::vector<std::string>> rows;
-  EXPECT_EQ(sqlite3_open_v2((run_dir + "/ttap.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr),
-            SQLITE_OK);
-  sqlite3_stmt *stmt = nullptr;
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
-    ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db);
-  } else {
-    while (sqlite3_step(stmt) == SQLITE_ROW) {
-      std::vector<std::string> row;
-      for (int c = 0; c < sqlite3_column_count(stmt); ++c) {
-        const unsigned char *t = sqlite3_column_text(stmt, c);
-        row.push_back(t ? reinterpret_cast<const char *>(t) : "NULL");
-      }
-      rows.push_back(row);
-    }
-  }
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
-  return rows;
-}
-
-// The first column of the first row as a double, exactly as stored.
-double query_double(const std::string &run_dir, const std::string &sql) {
-  sqlite3 *db = nullptr;
-  double v = NAN;
-  EXPECT_EQ(sqlite3_open_v2((run_dir + "/ttap.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr),
-            SQLITE_OK);
-  sqlite3_stmt *stmt = nullptr;
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
-      sqlite3_step(stmt) == SQLITE_ROW)
-    v = sqlite3_column_double(stmt, 0);
-  else
-    ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db);
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
-  return v;
-}
+using testing::query;
+using testing::query_double;
 
 struct temp_dir {
   std::string path;

@@ -15,41 +15,13 @@
 
 #include "kernels/cpu/cpu_executor.h"
 #include "tests/collectors/inject/nccl_standin.h"
+#include "tests/runtime/store_query.h"
 #include "ttap/ttap.h"
 
 namespace {
 
-std::string query_one(const std::string &run_dir, const std::string &sql) {
-  sqlite3 *db = nullptr;
-  std::string out;
-  EXPECT_EQ(sqlite3_open_v2((run_dir + "/ttap.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr),
-            SQLITE_OK);
-  sqlite3_stmt *stmt = nullptr;
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
-      sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0))
-    out = reinterpret_cast<const char *>(sqlite3_column_text(stmt, 0));
-  else
-    ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db);
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
-  return out;
-}
-
-double query_double(const std::string &run_dir, const std::string &sql) {
-  sqlite3 *db = nullptr;
-  double v = -1;
-  EXPECT_EQ(sqlite3_open_v2((run_dir + "/ttap.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr),
-            SQLITE_OK);
-  sqlite3_stmt *stmt = nullptr;
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
-      sqlite3_step(stmt) == SQLITE_ROW)
-    v = sqlite3_column_double(stmt, 0);
-  else
-    ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db);
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
-  return v;
-}
+using ttap::testing::query_double;
+using ttap::testing::query_one;
 
 TEST(GroupNccl, SplitsReducesAndGathersThroughNccl) {
   char tmpl[] = "/tmp/ttap-nccl-XXXXXX";

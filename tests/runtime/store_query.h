@@ -1,0 +1,71 @@
+// Reading a run's store from a test: rows of a query on RUN_DIR/ttap.db, opened read-only, with
+// every SQLite failure reported as a test failure naming the query.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+namespace ttap::testing {
+
+// Every row, every column as text (NULL as "NULL").
+inline std::vector<std::vector<std::string>> query(const std::string &run_dir,
+                                                   const std::string &sql) {
+  sqlite3 *db = nullptr;
+  std::vector<std::vector<std::string>> rows;
+  if (sqlite3_open_v2((run_dir + "/ttap.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr) !=
+      SQLITE_OK) {
+    ADD_FAILURE() << "cannot open the store: " << sqlite3_errmsg(db);
+    sqlite3_close(db);
+    return rows;
+  }
+  sqlite3_stmt *stmt = nullptr;
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
+    ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db);
+  } else {
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+      std::vector<std::string> row;
+      for (int c = 0; c < sqlite3_column_count(stmt); ++c) {
+        const unsigned char *t = sqlite3_column_text(stmt, c);
+        row.push_back(t ? reinterpret_cast<const char *>(t) : "NULL");
+      }
+      rows.push_back(row);
+    }
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return rows;
+}
+
+// The first column of the first row as text; a failure when there is no row or it is NULL.
+inline std::string query_one(const std::string &run_dir, const std::string &sql) {
+  const auto rows = query(run_dir, sql);
+  if (rows.empty() || rows[0].empty() || rows[0][0] == "NULL") {
+    ADD_FAILURE() << sql << ": no value";
+    return "";
+  }
+  return rows[0][0];
+}
+
+// The first column of the first row as a double, exactly as stored (NaN and a failure when there
+// is no row).
+inline double query_double(const std::string &run_dir, const std::string &sql) {
+  sqlite3 *db = nullptr;
+  double v = NAN;
+  EXPECT_EQ(sqlite3_open_v2((run_dir + "/ttap.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr),
+            SQLITE_OK);
+  sqlite3_stmt *stmt = nullptr;
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
+      sqlite3_step(stmt) == SQLITE_ROW)
+    v = sqlite3_column_double(stmt, 0);
+  else
+    ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db);
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return v;
+}
+
+}  // namespace ttap::testing
