@@ -16,20 +16,14 @@
 
 #include "kernels/cpu/cpu_executor.h"
 #include "tests/runtime/store_query.h"
+#include "tests/temp_dir.h"
 #include "ttap/ttap.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-struct temp_run_dir {
-  std::string path;
-  temp_run_dir() {
-    char tmpl[] = "/tmp/ttap-api-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~temp_run_dir() { fs::remove_all(path); }
-};
+using temp_run_dir = ttap::testing::temp_dir;
 
 using ttap::testing::query;
 

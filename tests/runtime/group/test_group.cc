@@ -21,6 +21,7 @@
 #include "runtime/store/store.h"
 #include "tests/runtime/group/thread_comm.h"
 #include "tests/runtime/store_query.h"
+#include "tests/temp_dir.h"
 #include "ttap/ttap.h"
 
 namespace ttap {
@@ -358,14 +359,7 @@ TEST(GroupRoles, GlobsFirstShardedWinningThenTheKind) {
 using testing::query;
 using testing::query_double;
 
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char tmpl[] = "/tmp/ttap-group-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~temp_dir() { std::filesystem::remove_all(path); }
-};
+using testing::temp_dir;
 
 TEST(GroupStore, PerRankRowsGroupColumnsAndGroupAlerts) {
   temp_dir dir;

@@ -9,20 +9,14 @@
 #include <fstream>
 #include <vector>
 
+#include "tests/temp_dir.h"
 #include "tools/run_reader/run_reader.h"
 #include "ttap/ttap.h"
 
 namespace ttap {
 namespace {
 
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char tmpl[] = "/tmp/ttap-reader-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~temp_dir() { std::filesystem::remove_all(path); }
-};
+using testing::temp_dir;
 
 // A run stored before groups existed (schema version 1) stays readable: its run_info has no group
 // columns and it has no per-rank tables. Made from a current store by removing what version 2
