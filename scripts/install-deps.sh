@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   g++ cmake ninja-build make pkg-config   # toolchain
+  ccache                                  # reuses compiled objects across rebuilds and checkouts
   libcli11-dev                            # ttap command-line parsing
   nlohmann-json3-dev                      # JSON output and parsing (safetensors headers)
   googletest libgtest-dev                 # unit tests
