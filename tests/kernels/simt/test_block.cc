@@ -20,8 +20,10 @@ using ttap::simt::thread_order;
 
 // Line of this file holding `marker` (a comment next to a barrier), so tests can check that a
 // report names the right line without hard-coding numbers that formatting would move.
+// The file is opened by its absolute path from CMake: __FILE__ may be relative to the build
+// directory (ccache's base_dir rewrites it), and the test does not run from there.
 int line_of(const char *marker) {
-  std::ifstream in(__FILE__);
+  std::ifstream in(TTAP_TEST_BLOCK_SOURCE);
   std::string text;
   for (int line = 1; std::getline(in, text); ++line) {
     // The marker comment, not the test lines that mention it.
