@@ -6,6 +6,39 @@
 
 namespace ttap {
 
+std::optional<std::string> schema_version_problem(const std::string &path, int64_t version,
+                                                  int64_t schema_objects, bool for_writing) {
+  if (for_writing) {
+    if (version == 0 && schema_objects != 0)
+      return path + ": an SQLite database but not a tensortap run store (user_version 0, " +
+             std::to_string(schema_objects) + " schema objects); use a new run directory";
+    if (version != 0 && version != kSchemaVersion)
+      return path + ": run store schema version " + std::to_string(version) +
+             ", but this tensortap reads and writes version " + std::to_string(kSchemaVersion) +
+             "; open it with a matching tensortap or use a new run directory";
+    return std::nullopt;
+  }
+  if (version < kOldestReadableSchemaVersion || version > kSchemaVersion)
+    return path + ": store schema version " + std::to_string(version) + ", this ttap reads versions " +
+           std::to_string(kOldestReadableSchemaVersion) + " to " + std::to_string(kSchemaVersion) +
+           (version == 0 ? " (not a tensortap store)" : "");
+  return std::nullopt;
+}
+
+std::string sample_column_list(const char *prefix) {
+  static constexpr const char *kNames[kSampleColumnCount] = {
+      "rank",    "step", "time",    "tensor_id", "count",  "nan",         "pos_inf",
+      "neg_inf", "zero", "subnormal", "min",     "max",    "abs_max",     "sum",
+      "sum_sq",  "sum_sq_exp2", "sum_abs", "fingerprint", "hist"};
+  std::string list;
+  for (const char *name : kNames) {
+    if (!list.empty()) list += ", ";
+    list += prefix;
+    list += name;
+  }
+  return list;
+}
+
 const char *schema_sql() {
   return R"sql(
 CREATE TABLE run_info (

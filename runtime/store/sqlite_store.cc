@@ -17,6 +17,8 @@
 
 #include "runtime/store/histogram_blob.h"
 #include "runtime/store/schema.h"
+#include "runtime/store/store_files.h"
+#include "runtime/store/sqlite_db.h"
 #include "runtime/store/store.h"
 
 namespace ttap {
@@ -38,14 +40,8 @@ constexpr int kCacheKiB = 8 << 10;
 constexpr int kWalAutocheckpointPages = 4096;
 constexpr int64_t kWalSizeLimit = int64_t(64) << 20;
 
-struct db_closer {
-  void operator()(sqlite3 *db) const { sqlite3_close_v2(db); }
-};
-struct statement_finalizer {
-  void operator()(sqlite3_stmt *s) const { sqlite3_finalize(s); }
-};
-using db_handle = std::unique_ptr<sqlite3, db_closer>;
-using statement = std::unique_ptr<sqlite3_stmt, statement_finalizer>;
+using sqlite::db_handle;
+using sqlite::statement;
 
 double wall_seconds() {
   using namespace std::chrono;
@@ -149,12 +145,9 @@ bool exec(sqlite3 *db, const char *sql) {
 
 // Runs a one-row, one-column query.
 bool query_text(sqlite3 *db, const char *sql, std::string *out) {
-  sqlite3_stmt *raw = nullptr;
-  if (sqlite3_prepare_v2(db, sql, -1, &raw, nullptr) != SQLITE_OK) return false;
-  statement s(raw);
-  if (sqlite3_step(s.get()) != SQLITE_ROW) return false;
-  const unsigned char *text = sqlite3_column_text(s.get(), 0);
-  *out = text ? reinterpret_cast<const char *>(text) : "";
+  statement s;
+  if (!sqlite::prepare(db, sql, &s) || sqlite3_step(s.get()) != SQLITE_ROW) return false;
+  *out = sqlite::column_text(s.get(), 0);
   return true;
 }
 
@@ -170,10 +163,13 @@ uint64_t file_size(const std::string &path) {
   return ::stat(path.c_str(), &st) == 0 ? uint64_t(st.st_size) : 0;
 }
 
-constexpr const char *kInsertSample =
-    "INSERT INTO samples (rank, step, time, tensor_id, count, nan, pos_inf, neg_inf, zero, "
-    "subnormal, min, max, abs_max, sum, sum_sq, sum_sq_exp2, sum_abs, fingerprint, hist) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
+// Parameter k + 1 is sample_column k.
+std::string insert_sample_sql() {
+  std::string values;
+  for (int k = 1; k <= kSampleColumnCount; ++k)
+    values += (k > 1 ? ", ?" : "?") + std::to_string(k);
+  return "INSERT INTO samples (" + sample_column_list("") + ") VALUES (" + values + ")";
+}
 constexpr const char *kUpsertTensor =
     "INSERT INTO tensors (rank, id, name, kind, dtype, numel) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
     "ON CONFLICT (rank, id) DO UPDATE SET name = excluded.name, kind = excluded.kind, "
@@ -296,7 +292,7 @@ std::unique_ptr<store> sqlite_store::open(const run_info &info, std::string *err
     return refuse("run store: run directory " + info.run_dir + ": " + std::strerror(errno));
   if (!S_ISDIR(st.st_mode))
     return refuse("run store: run directory " + info.run_dir + " is not a directory");
-  std::string path = info.run_dir + (info.run_dir.back() == '/' ? "" : "/") + "ttap.db";
+  std::string path = info.run_dir + (info.run_dir.back() == '/' ? "" : "/") + kStoreFileName;
   // Ranks of one job open the same new file at the same moment; SQLite's own locking does not make
   // the first open (WAL switch, schema creation) safe to race, so the set-up is serialized across
   // processes with a lock file next to the store. It is released when this function returns.
@@ -324,14 +320,7 @@ std::unique_ptr<store> sqlite_store::open(const run_info &info, std::string *err
     if (!query_int(h, "PRAGMA user_version", &version) ||
         !query_int(h, "SELECT count(*) FROM sqlite_schema", &tables))
       return open_failure(path, info.run_dir, h, sqlite3_errcode(h));
-    if (version == 0 && tables != 0)
-      return path + ": an SQLite database but not a tensortap run store (user_version 0, " +
-             std::to_string(tables) + " schema objects); use a new run directory";
-    if (version != 0 && version != kSchemaVersion)
-      return path + ": run store schema version " + std::to_string(version) +
-             ", but this tensortap reads and writes version " + std::to_string(kSchemaVersion) +
-             "; open it with a matching tensortap or use a new run directory";
-    return std::nullopt;
+    return schema_version_problem(path, version, tables, /*for_writing=*/true);
   };
   if (auto problem = version_problem()) return refuse(*problem);
 
@@ -369,7 +358,7 @@ std::unique_ptr<store> sqlite_store::open(const run_info &info, std::string *err
   // Every statement is prepared before the run is recorded: a damaged schema refuses the open
   // without leaving a session behind.
   if (!s->prepare(s->m_begin, "BEGIN IMMEDIATE") || !s->prepare(s->m_commit, "COMMIT") ||
-      !s->prepare(s->m_rollback, "ROLLBACK") || !s->prepare(s->m_insert_sample, kInsertSample) ||
+      !s->prepare(s->m_rollback, "ROLLBACK") || !s->prepare(s->m_insert_sample, insert_sample_sql().c_str()) ||
       !s->prepare(s->m_upsert_tensor, kUpsertTensor) ||
       !s->prepare(s->m_insert_scalar, kInsertScalar) ||
       !s->prepare(s->m_insert_alert, kInsertAlert) ||
@@ -421,15 +410,10 @@ std::unique_ptr<store> sqlite_store::open(const run_info &info, std::string *err
 }
 
 bool sqlite_store::prepare(statement &s, const char *sql) {
-  sqlite3_stmt *raw = nullptr;
-  int rc = sqlite3_prepare_v3(m_db.get(), sql, -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
-  s.reset(raw);
-  if (rc != SQLITE_OK) {
-    m_error =
-        m_path + ": cannot prepare a statement (damaged schema?): " + describe(m_db.get(), rc);
-    return false;
-  }
-  return true;
+  if (sqlite::prepare(m_db.get(), sql, &s, SQLITE_PREPARE_PERSISTENT)) return true;
+  m_error = m_path + ": cannot prepare a statement (damaged schema?): " +
+            describe(m_db.get(), sqlite3_errcode(m_db.get()));
+  return false;
 }
 
 bool sqlite_store::usable() {
@@ -535,39 +519,39 @@ bool sqlite_store::add_samples(std::span<const sample_record> samples) {
 
     const summary &x = r.stats;
     encode_histogram(x.exp_hist, &m_hist);
-    sqlite3_bind_int(s, 1, r.rank);
-    sqlite3_bind_int64(s, 2, r.step);
-    sqlite3_bind_double(s, 3, r.time);
-    sqlite3_bind_int(s, 4, m_id_base + r.tensor_id);
-    sqlite3_bind_int64(s, 5, int64_t(x.count));
-    sqlite3_bind_int64(s, 6, int64_t(x.nan));
-    sqlite3_bind_int64(s, 7, int64_t(x.pos_inf));
-    sqlite3_bind_int64(s, 8, int64_t(x.neg_inf));
-    sqlite3_bind_int64(s, 9, int64_t(x.zero));
-    sqlite3_bind_int64(s, 10, int64_t(x.subnormal));
+    sqlite3_bind_int(s, kSampleRank + 1, r.rank);
+    sqlite3_bind_int64(s, kSampleStep + 1, r.step);
+    sqlite3_bind_double(s, kSampleTime + 1, r.time);
+    sqlite3_bind_int(s, kSampleTensorId + 1, m_id_base + r.tensor_id);
+    sqlite3_bind_int64(s, kSampleCount + 1, int64_t(x.count));
+    sqlite3_bind_int64(s, kSampleNan + 1, int64_t(x.nan));
+    sqlite3_bind_int64(s, kSamplePosInf + 1, int64_t(x.pos_inf));
+    sqlite3_bind_int64(s, kSampleNegInf + 1, int64_t(x.neg_inf));
+    sqlite3_bind_int64(s, kSampleZero + 1, int64_t(x.zero));
+    sqlite3_bind_int64(s, kSampleSubnormal + 1, int64_t(x.subnormal));
     // min/max are +-Inf exactly when there is no finite value; NULL says so in SQL terms.
     if (std::isfinite(x.min) && std::isfinite(x.max)) {
-      sqlite3_bind_double(s, 11, x.min);
-      sqlite3_bind_double(s, 12, x.max);
+      sqlite3_bind_double(s, kSampleMin + 1, x.min);
+      sqlite3_bind_double(s, kSampleMax + 1, x.max);
     } else {
-      sqlite3_bind_null(s, 11);
-      sqlite3_bind_null(s, 12);
+      sqlite3_bind_null(s, kSampleMin + 1);
+      sqlite3_bind_null(s, kSampleMax + 1);
     }
     // Over finite values abs_max is max(-min, max), which the view derives; storing it only when a
     // summary disagrees keeps the view exact at no cost per row.
     if (x.abs_max == std::fmax(-x.min, x.max))
-      sqlite3_bind_null(s, 13);
+      sqlite3_bind_null(s, kSampleAbsMax + 1);
     else
-      sqlite3_bind_double(s, 13, x.abs_max);
-    sqlite3_bind_double(s, 14, x.sum);  // a NaN binds as NULL
-    sqlite3_bind_double(s, 15, x.sum_sq);
-    sqlite3_bind_int(s, 16, x.sum_sq_exp2);
-    sqlite3_bind_double(s, 17, x.sum_abs);
+      sqlite3_bind_double(s, kSampleAbsMax + 1, x.abs_max);
+    sqlite3_bind_double(s, kSampleSum + 1, x.sum);  // a NaN binds as NULL
+    sqlite3_bind_double(s, kSampleSumSq + 1, x.sum_sq);
+    sqlite3_bind_int(s, kSampleSumSqExp2 + 1, x.sum_sq_exp2);
+    sqlite3_bind_double(s, kSampleSumAbs + 1, x.sum_abs);
     if (x.has_fingerprint)
-      sqlite3_bind_int64(s, 18, int64_t(x.fingerprint));  // two's complement of the uint64
+      sqlite3_bind_int64(s, kSampleFingerprint + 1, int64_t(x.fingerprint));  // the uint64's bits
     else
-      sqlite3_bind_null(s, 18);
-    sqlite3_bind_blob(s, 19, m_hist.data(), int(m_hist.size()), SQLITE_STATIC);
+      sqlite3_bind_null(s, kSampleFingerprint + 1);
+    sqlite3_bind_blob(s, kSampleHist + 1, m_hist.data(), int(m_hist.size()), SQLITE_STATIC);
     int rc = run(s);
     if (rc != SQLITE_DONE) {
       if (fresh)

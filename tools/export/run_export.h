@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "tools/run_reader/run_reader.h"
+#include "runtime/store/run_reader.h"
 
 namespace ttap::exports {
 

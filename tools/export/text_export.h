@@ -5,7 +5,7 @@
 #include <string_view>
 
 #include "nlohmann/json.hpp"
-#include "tools/run_reader/run_reader.h"
+#include "runtime/store/run_reader.h"
 
 namespace ttap::exports {
 

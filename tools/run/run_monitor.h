@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "tools/run_reader/run_reader.h"
+#include "runtime/store/run_reader.h"
 
 namespace ttap {
 

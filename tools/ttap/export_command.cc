@@ -9,7 +9,7 @@
 #include <new>
 
 #include "tools/export/run_export.h"
-#include "tools/run_reader/run_reader.h"
+#include "runtime/store/run_reader.h"
 #include "tools/ttap/stats_command.h"
 
 namespace ttap::cli {

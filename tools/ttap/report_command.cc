@@ -15,7 +15,7 @@
 #include "tools/report/report_json.h"
 #include "tools/report/run_digest.h"
 #include "tools/report/text_table.h"
-#include "tools/run_reader/run_reader.h"
+#include "runtime/store/run_reader.h"
 #include "tools/ttap/stats_command.h"
 #include "tools/ttap/stats_report.h"
 #include "tools/ttap/terminal.h"

@@ -19,7 +19,7 @@
 #include "tests/tools/export/export_test_run.h"
 #include "tests/tools/export/proto_reader.h"
 #include "tests/tools/ttap/tool_runner.h"
-#include "tools/run_reader/run_reader.h"
+#include "runtime/store/run_reader.h"
 
 namespace ttap::test {
 namespace {

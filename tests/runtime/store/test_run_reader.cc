@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "tests/temp_dir.h"
-#include "tools/run_reader/run_reader.h"
+#include "runtime/store/run_reader.h"
 #include "ttap/ttap.h"
 
 namespace ttap {

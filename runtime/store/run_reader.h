@@ -122,6 +122,10 @@ class run_reader {
  private:
   run_reader() = default;
   bool fail(const std::string &what);
+  // Prepares sql, lets bind() bind its parameters, calls row() on every row; false (message in
+  // last_error(), naming `what`) on any error.
+  template <class Bind, class Row>
+  bool query(const char *what, const std::string &sql, Bind &&bind, Row &&row);
 
   std::string m_dir;
   sqlite3 *m_db = nullptr;
