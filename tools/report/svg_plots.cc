@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <set>
 
 namespace ttap::report {
@@ -149,22 +150,6 @@ struct line_point {
   bool nonfinite = false;       // the sample behind it held NaN/Inf
 };
 
-// Nice tick positions (1, 2, 5 x 10^k) covering [lo, hi].
-std::vector<double> linear_ticks(double lo, double hi, int wanted) {
-  std::vector<double> ticks;
-  if (!(hi > lo)) return {lo};
-  const double raw = (hi - lo) / wanted, mag = std::pow(10.0, std::floor(std::log10(raw)));
-  double step = mag;
-  for (double m : {1.0, 2.0, 5.0, 10.0}) {
-    step = m * mag;
-    if (step >= raw) break;
-  }
-  for (double t = std::ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) {
-    ticks.push_back(std::abs(t) < step * 1e-9 ? 0.0 : t);
-  }
-  return ticks;
-}
-
 struct alert_style {
   const char *type;
   const char *color;
@@ -225,9 +210,10 @@ svg_plot line_plot(const line_plot_spec &spec, const std::vector<line_point> &po
     hi = std::max(hi, *p.value);
   }
   // Norms span decades when training goes wrong: a log axis keeps both ends readable. A series
-  // with zero or negative values (a loss can be negative) stays linear.
+  // with zero or negative values (a loss can be negative) stays linear. Every range a finite
+  // series can have (±1e300, a spread below one ulp, one value) gives y_hi > y_lo, both finite.
   const bool log_scale = spec.allow_log && !any_nonpositive && std::isfinite(lo) && hi / lo > 30;
-  double y_lo, y_hi;
+  double y_lo, y_hi;  // axis units: log10 of the value on a log axis
   if (log_scale) {
     y_lo = std::floor(std::log10(lo));
     y_hi = std::ceil(std::log10(hi));
@@ -238,43 +224,61 @@ svg_plot line_plot(const line_plot_spec &spec, const std::vector<line_point> &po
     for (const auto &p : points) {
       if (p.value && std::isfinite(*p.value)) y_lo = std::min(y_lo, *p.value);
     }
-    y_hi = hi > y_lo ? hi + (hi - y_lo) * 0.05 : y_lo + 1;
+    // 5% headroom, computed from halves so that hi - y_lo cannot overflow.
+    y_hi = hi > y_lo ? hi + (hi / 2 - y_lo / 2) * 0.1 : y_lo + std::max(1.0, std::abs(y_lo));
+    if (!std::isfinite(y_hi)) y_hi = std::numeric_limits<double>::max();
   } else {
     y_lo = 0;
     y_hi = 1;
   }
-  const double x_lo = double(spec.step_lo), x_hi = double(std::max(spec.step_hi, spec.step_lo + 1));
-  auto x_of = [&](double step) { return left + (step - x_lo) / (x_hi - x_lo) * kPlotWidth; };
-  auto y_of = [&](double v) {
-    const double t = log_scale ? std::log10(std::max(v, std::pow(10.0, y_lo))) : v;
-    return top + height - (t - y_lo) / (y_hi - y_lo) * height;
+  // Steps are placed by their distance from step_lo in integers: steps near 2^62 differ by less
+  // than one ulp as doubles.
+  const uint64_t step_span = std::max<uint64_t>(1, uint64_t(spec.step_hi) - uint64_t(spec.step_lo));
+  auto x_of = [&](int64_t step) {
+    return left + double(uint64_t(step) - uint64_t(spec.step_lo)) / double(step_span) * kPlotWidth;
   };
+  // Position of an axis-unit value; through halves when y_hi - y_lo overflows (±1e308).
+  const bool halve = !std::isfinite(y_hi - y_lo);
+  auto y_at = [&](double t) {
+    const double f =
+        halve ? (t / 2 - y_lo / 2) / (y_hi / 2 - y_lo / 2) : (t - y_lo) / (y_hi - y_lo);
+    return top + height - f * height;
+  };
+  auto y_of = [&](double v) { return y_at(log_scale ? std::log10(v) : v); };
 
   std::string out = svg_open(spec.id, width, total_height, spec.title + " over steps");
   // Axes and grid lines.
   out += "<g class=\"axis\">\n<rect class=\"frame\" x=\"" + std::to_string(left) + "\" y=\"" +
          std::to_string(top) + "\" width=\"" + std::to_string(kPlotWidth) + "\" height=\"" +
          std::to_string(height) + "\"/>\n";
-  std::vector<double> y_ticks;
+  // (position in axis units, label)
+  std::vector<std::pair<double, std::string>> y_ticks;
   if (log_scale) {
-    for (double e = y_lo; e <= y_hi; ++e) y_ticks.push_back(std::pow(10.0, e));
+    // Whole decades, at most about eight of them (a series from 1e-300 to 1e300 skips decades).
+    const double stride = std::max(1.0, std::ceil((y_hi - y_lo) / 8));
+    for (double e = std::ceil(y_lo / stride) * stride; e <= y_hi; e += stride) {
+      const double v = std::pow(10.0, e);
+      // Past the normal range pow() gives 0 or inf: label the decade by its exponent.
+      std::string label = "1e";
+      label += label_number(e);
+      y_ticks.emplace_back(e, std::isnormal(v) ? label_number(v) : label);
+    }
   } else {
-    y_ticks = linear_ticks(y_lo, y_hi, 5);
+    for (double t : axis_ticks(y_lo, y_hi, 5)) y_ticks.emplace_back(t, label_number(t));
   }
-  for (double t : y_ticks) {
-    const std::string y = fixed(y_of(t));
+  for (const auto &[t, label] : y_ticks) {
+    const std::string y = fixed(y_at(t));
     out += "<line class=\"grid\" x1=\"" + std::to_string(left) + "\" y1=\"" + y + "\" x2=\"" +
            std::to_string(left + kPlotWidth) + "\" y2=\"" + y + "\"/><text x=\"" +
-           std::to_string(left - 6) + "\" y=\"" + y + "\" dy=\"4\" text-anchor=\"end\">" +
-           label_number(t) + "</text>\n";
+           std::to_string(left - 6) + "\" y=\"" + y + "\" dy=\"4\" text-anchor=\"end\">" + label +
+           "</text>\n";
   }
-  for (double t : linear_ticks(x_lo, x_hi, 8)) {
-    if (t != std::floor(t)) continue;  // steps are whole numbers
+  for (int64_t t : step_ticks(spec.step_lo, spec.step_hi, 8)) {
     const std::string x = fixed(x_of(t));
     out += "<line x1=\"" + x + "\" y1=\"" + std::to_string(top + height) + "\" x2=\"" + x +
            "\" y2=\"" + std::to_string(top + height + 4) + "\"/><text x=\"" + x + "\" y=\"" +
-           std::to_string(top + height + 16) + "\" text-anchor=\"middle\">" +
-           std::to_string(int64_t(t)) + "</text>\n";
+           std::to_string(top + height + 16) + "\" text-anchor=\"middle\">" + std::to_string(t) +
+           "</text>\n";
   }
   out += "<text x=\"" + std::to_string(left + kPlotWidth) + "\" y=\"" +
          std::to_string(top + height + 30) + "\" text-anchor=\"end\">step</text>";
@@ -291,7 +295,7 @@ svg_plot line_plot(const line_plot_spec &spec, const std::vector<line_point> &po
     out += "<g class=\"alerts\">\n";
     for (const alert_row &a : *spec.alerts) {
       if (a.step < spec.step_lo || a.step > spec.step_hi) continue;
-      const int px = int(std::lround(x_of(double(a.step))));
+      const int px = int(std::lround(x_of(a.step)));
       if (!drawn.insert({px, a.type}).second) continue;
       if (drawn.size() > spec.max_alert_markers) {
         ++left_off;
@@ -333,7 +337,7 @@ svg_plot line_plot(const line_plot_spec &spec, const std::vector<line_point> &po
   };
   std::string marks;
   for (const auto &p : points) {
-    const std::string x = fixed(x_of(double(p.step)));
+    const std::string x = fixed(x_of(p.step));
     if (!p.value || !std::isfinite(*p.value)) {
       flush();
     } else {
@@ -354,6 +358,57 @@ svg_plot line_plot(const line_plot_spec &spec, const std::vector<line_point> &po
 }
 
 }  // namespace
+
+std::vector<double> axis_ticks(double lo, double hi, int wanted) {
+  if (!std::isfinite(lo) || !std::isfinite(hi)) return {};
+  if (!(hi > lo)) return {lo};
+  wanted = std::max(wanted, 2);
+  // hi - lo is never 0 here (gradual underflow) but may overflow; its halves cannot.
+  double raw = (hi - lo) / wanted;
+  if (!std::isfinite(raw)) raw = (hi / 2 - lo / 2) / wanted * 2;
+  if (!(raw > 0)) raw = hi - lo;
+  const double mag = std::pow(10.0, std::floor(std::log10(raw)));
+  double step = mag;
+  for (double m : {1.0, 2.0, 5.0, 10.0}) {
+    step = m * mag;
+    if (step >= raw) break;
+  }
+  if (!(step > 0) || !std::isfinite(step)) return {lo, hi};  // raw below 1e-323
+  // Each tick from its index, never by repeated addition: a step below half an ulp of the values
+  // (a loss near -1e20 that moves by 16384) would not advance. Equal roundings are kept once.
+  const double first = std::ceil(lo / step), last = std::floor(hi / step);
+  const double count = std::min(last - first + 1, 2.0 * wanted + 2);
+  std::vector<double> ticks;
+  for (double i = 0; i < count; ++i) {
+    double t = (first + i) * step;
+    if (std::abs(t) < step * 1e-9) t = 0.0;
+    if (ticks.empty() || t != ticks.back()) ticks.push_back(t);
+  }
+  if (ticks.empty()) ticks.push_back(lo);
+  return ticks;
+}
+
+std::vector<int64_t> step_ticks(int64_t lo, int64_t hi, int wanted) {
+  if (hi <= lo) return {lo};
+  wanted = std::max(wanted, 2);
+  const uint64_t span = uint64_t(hi) - uint64_t(lo), raw = std::max<uint64_t>(1, span / wanted);
+  // The smallest 1, 2 or 5 x 10^k not below raw; raw < 2^63 < 10^19 keeps it in range.
+  uint64_t step = 0;
+  for (uint64_t mag = 1; step == 0; mag *= 10) {
+    for (uint64_t m : {1, 2, 5, 10}) {
+      if (m * mag >= raw) {
+        step = m * mag;
+        break;
+      }
+    }
+  }
+  // 128-bit arithmetic: the first multiple of step and the last t += step may pass INT64_MAX.
+  const __int128 s = __int128(step), rem = __int128(lo) % s;
+  __int128 t = __int128(lo) - rem + (rem > 0 ? s : 0);
+  std::vector<int64_t> ticks;
+  for (; t <= __int128(hi); t += s) ticks.push_back(int64_t(t));
+  return ticks;
+}
 
 std::string html_escape(const std::string &text) {
   std::string out;

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "tools/report/run_digest.h"
 
@@ -46,6 +48,14 @@ svg_plot loss_svg(const run_digest &digest, const plot_limits &limits);
 // digest.hist_tensor()'s histograms: columns = steps, rows = exponent bins, color = fraction of the
 // sample's finite nonzero values (log scale); the fp8 e4m3 and e5m2 ranges are marked.
 svg_plot exp_hist_svg(const run_digest &digest, const plot_limits &limits);
+
+// Nice tick positions (1, 2 or 5 x 10^k) within [lo, hi] for a linear axis: at most 2 * wanted + 2
+// of them for any finite range (huge, tiny, one value, a spread below one ulp, ±1e308), ascending
+// and distinct; {lo} when hi <= lo; none when an end is not finite.
+std::vector<double> axis_ticks(double lo, double hi, int wanted);
+
+// The same for a step axis, in exact integers over the whole int64 range (steps near 2^63).
+std::vector<int64_t> step_ticks(int64_t lo, int64_t hi, int wanted);
 
 // Escapes &, <, >, " and ' for HTML text and attribute values.
 std::string html_escape(const std::string &text);

@@ -5,7 +5,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <sstream>
 
 #include "tests/tools/report/report_test_support.h"
@@ -263,6 +265,40 @@ TEST(ReportCommand, ReportsOnALiveRun) {
   ASSERT_EQ(mlp.size(), 12u) << r.out;
   EXPECT_NE(mlp[5].back(), '!') << r.out;
   w.close();
+}
+
+// A diverged run: the loss near -1e20 moving by one ulp (16384) per step, at step counters near
+// 2^62 and up to INT64_MAX. Every format finishes (the HTML plot's axis loop used to spin forever
+// while its tick vector grew) and the page holds no non-number coordinates.
+TEST(ReportCommand, DivergedLossAndHugeStepsFinish) {
+  temp_dir dir;
+  const std::string run = dir.path("run");
+  std::vector<float> grad(64, 1.0f);
+  {
+    ttap_session *s = nullptr;
+    ASSERT_EQ(ttap_open(run.c_str(), "backend=cpu,budget=0", &s), TTAP_OK) << ttap_last_error();
+    int32_t h;
+    ASSERT_EQ(ttap_watch(s, "w.grad", grad.data(), TTAP_F32, grad.size(), TTAP_GRAD, &h), TTAP_OK);
+    const int64_t base = int64_t(1) << 62;
+    for (int64_t k = 0; k < 6; ++k) {
+      grad[0] = float(k + 1);
+      ASSERT_EQ(ttap_step(s, base + k, nullptr), TTAP_OK) << ttap_last_error();
+      ASSERT_EQ(ttap_log_scalar(s, "loss", -1e20 + 16384.0 * double(k), base + k), TTAP_OK);
+    }
+    ASSERT_EQ(ttap_step(s, std::numeric_limits<int64_t>::max(), nullptr), TTAP_OK)
+        << ttap_last_error();
+    ASSERT_EQ(ttap_close(s), TTAP_OK);
+  }
+  for (const char *format : {"text", "json", "html"}) {
+    const tool_run r = run_with_deadline(TTAP_BINARY, {"report", run, "--format", format}, dir, 60);
+    ASSERT_EQ(r.status, 0) << format << ": " << r.err;
+  }
+  const std::string page = read_whole_file(run + "/report.html");
+  EXPECT_TRUE(contains(page, "ttap-loss")) << "no loss plot";
+  std::smatch m;
+  EXPECT_FALSE(
+      std::regex_search(page, m, std::regex(R"((x|y|x1|x2|y1|y2|points|d)="[^"]*(nan|inf))")))
+      << m.str();
 }
 
 // Exactly one line on stderr, naming the problem; nothing on stdout.
