@@ -6,6 +6,9 @@
 #include <cinttypes>
 #include <cmath>
 #include <cstring>
+#include <string_view>
+
+#include "runtime/text/printable.h"
 
 namespace ttap {
 namespace {
@@ -16,14 +19,23 @@ class line_buffer {
   static constexpr size_t kCapacity = 2048;
   static constexpr char kCut[] = " [...]\n";
 
+  // Tensor names come from the trainer: whatever could drive a terminal (C0 and C1 controls,
+  // DEL) or is not UTF-8 is shown as \xNN, the rules of text::printable, without allocating.
   void append(const char *s, size_t n) {
-    for (size_t i = 0; i < n; ++i) {
-      if (m_size == kRoom) {
-        m_cut = true;
-        return;
+    const std::string_view text(s, n);
+    for (size_t i = 0; i < n;) {
+      const unsigned char c = static_cast<unsigned char>(s[i]);
+      const size_t len = text::utf8_sequence_length(text, i);
+      const bool c1 = len == 2 && c == 0xc2 && static_cast<unsigned char>(s[i + 1]) < 0xa0;
+      if (len == 0 || c1 || c < 0x20 || c == 0x7f) {
+        static constexpr char kHex[] = "0123456789abcdef";
+        const char escape[4] = {'\\', 'x', kHex[c >> 4], kHex[c & 15]};
+        if (!put(escape, 4)) return;
+        i += 1;
+      } else {
+        if (!put(s + i, len)) return;
+        i += len;
       }
-      unsigned char c = static_cast<unsigned char>(s[i]);
-      m_buf[m_size++] = (c < 0x20 || c == 0x7f) ? ' ' : char(c);
     }
   }
   void append(const char *s) { append(s, std::strlen(s)); }
@@ -41,6 +53,17 @@ class line_buffer {
   size_t size() const { return m_size; }
 
  private:
+  // Whole characters or nothing: a cut never splits an escape or a UTF-8 sequence.
+  bool put(const char *s, size_t n) {
+    if (m_size + n > kRoom) {
+      m_cut = true;
+      return false;
+    }
+    std::memcpy(m_buf + m_size, s, n);
+    m_size += n;
+    return true;
+  }
+
   static constexpr size_t kTail = sizeof kCut - 1;
   static constexpr size_t kRoom = kCapacity - kTail;  // leaves room to end the line
   char m_buf[kCapacity];

@@ -1,5 +1,6 @@
 // The Prometheus endpoint: one registry of gauges and counters; per-tensor series are added and
 // removed as the set of interesting tensors changes, so scrapes never see unbounded cardinality.
+// Served by a small pool of civetweb threads with short timeouts, so idle clients cannot stall it.
 #include "tools/run/metrics_exporter.h"
 
 #include <prometheus/counter.h>
@@ -10,6 +11,8 @@
 #include <algorithm>
 #include <exception>
 #include <set>
+
+#include "runtime/text/printable.h"
 
 namespace ttap {
 
@@ -23,7 +26,7 @@ struct metrics_exporter::state {
   prometheus::Family<prometheus::Counter> *alerts = nullptr;
   prometheus::Counter *taken = nullptr, *skipped = nullptr, *dropped = nullptr;
   std::map<std::string, prometheus::Counter *> alerts_by_type;
-  // The per-tensor series now published, by tensor name.
+  // The per-tensor series now published, by their (escaped) tensor label.
   struct series {
     prometheus::Gauge *l2, *abs_max, *nonfinite;
   };
@@ -56,7 +59,13 @@ std::unique_ptr<metrics_exporter> metrics_exporter::start(const std::string &add
   m->m_state = std::make_unique<state>();
   m->m_address = bind;
   try {
-    m->m_state->exposer = std::make_unique<prometheus::Exposer>(bind, 1);
+    // civetweb gives each connection a thread until its request is read, so one silent client
+    // would hold a single-thread server for its default 30 s request timeout: a few threads, and
+    // a client gets kRequestTimeoutMs to send its request and between keep-alive requests.
+    m->m_state->exposer = std::make_unique<prometheus::Exposer>(std::vector<std::string>{
+        "listening_ports", bind, "num_threads", std::to_string(kServerThreads),
+        "request_timeout_ms", std::to_string(kRequestTimeoutMs), "keep_alive_timeout_ms",
+        std::to_string(kRequestTimeoutMs), "enable_keep_alive", "yes"});
   } catch (const std::exception &e) {
     *error = "--prometheus " + bind + ": cannot listen (" + e.what() + ")";
     return nullptr;
@@ -126,9 +135,10 @@ void metrics_exporter::update(const run_snapshot &s) {
   advance(st.skipped, double(s.samples_skipped));
   advance(st.dropped, double(s.records_dropped));
   for (const auto &[type, count] : s.alerts_by_type) {
-    auto it = st.alerts_by_type.find(type);
+    const std::string label = text::printable(type);
+    auto it = st.alerts_by_type.find(label);
     if (it == st.alerts_by_type.end())
-      it = st.alerts_by_type.emplace(type, &st.alerts->Add({{"type", type}})).first;
+      it = st.alerts_by_type.emplace(label, &st.alerts->Add({{"type", label}})).first;
     advance(it->second, double(count));
   }
 
@@ -149,14 +159,17 @@ void metrics_exporter::update(const run_snapshot &s) {
     return a->last_l2 > b->last_l2;
   });
   if (order.size() > kMaxTensorSeries) order.resize(kMaxTensorSeries);
+  // Series are keyed by their label: the text format allows only UTF-8 label values, so names
+  // are escaped (which also keeps them on one line), and two names may escape alike.
   std::set<std::string> wanted;
   for (const monitored_tensor *t : order) {
-    wanted.insert(t->name);
-    auto it = st.published.find(t->name);
+    const std::string label = text::printable(t->name);
+    wanted.insert(label);
+    auto it = st.published.find(label);
     if (it == st.published.end()) {
-      prometheus::Labels labels{{"tensor", t->name}};
+      prometheus::Labels labels{{"tensor", label}};
       it = st.published
-               .emplace(t->name,
+               .emplace(label,
                         state::series{&st.tensor_l2->Add(labels), &st.tensor_abs_max->Add(labels),
                                       &st.tensor_nonfinite->Add(labels)})
                .first;

@@ -21,6 +21,10 @@ class metrics_exporter {
   // Per-tensor series at most: the top norms plus tensors with non-finite values, so the number of
   // series stays bounded whatever the model size.
   static constexpr size_t kMaxTensorSeries = 20;
+  // Server threads (each holds one connection while it reads a request) and how long a client
+  // may take to send a request; past it the connection is closed.
+  static constexpr int kServerThreads = 4;
+  static constexpr int kRequestTimeoutMs = 2000;
 
   // Binds `address`: "HOST:PORT", ":PORT" or "PORT" (loopback, 127.0.0.1, unless a host is named).
   // Null with *error when it cannot (bad address, port in use).

@@ -8,6 +8,7 @@
 #include <memory>
 #include <new>
 
+#include "runtime/text/printable.h"
 #include "tools/export/run_export.h"
 #include "runtime/store/run_reader.h"
 #include "tools/ttap/stats_command.h"
@@ -15,8 +16,9 @@
 namespace ttap::cli {
 namespace {
 
+// One line whatever the message holds: it may quote store or file text.
 int fail(std::FILE *err, const std::string &message) {
-  std::fprintf(err, "ttap export: error: %s\n", message.c_str());
+  std::fprintf(err, "ttap export: error: %s\n", text::printable(message).c_str());
   return kExitUsage;
 }
 

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 
+#include "runtime/text/printable.h"
 #include "tools/report/report_html.h"
 #include "tools/report/report_json.h"
 #include "tools/report/run_digest.h"
@@ -30,8 +31,12 @@ using report::text_column;
 // Alerts listed in the text form; the JSON form and the HTML table carry more.
 constexpr size_t kTextAlertRows = 20;
 
+using text::printable;
+
+// One line whatever the message holds: SQLite quotes schema text (newlines, any bytes) in its
+// errors, and paths and tensor names come from the user's files.
 int fail(std::FILE *err, const std::string &message) {
-  std::fprintf(err, "ttap report: error: %s\n", message.c_str());
+  std::fprintf(err, "ttap report: error: %s\n", printable(message).c_str());
   return kExitUsage;
 }
 
@@ -45,10 +50,10 @@ std::string facts_text(const report::run_digest &digest, const std::string &run_
   const report::run_facts f = report::facts_of(digest);
   std::string ranks;
   for (size_t i = 0; i < f.ranks.size(); ++i) ranks += (i ? "," : "") + std::to_string(f.ranks[i]);
-  std::string out = "ttap report  " + run_dir + "\n\n";
+  std::string out = "ttap report  " + printable(run_dir) + "\n\n";
   out += "run       " + std::string(f.ranks.size() == 1 ? "rank " : "ranks ") +
          (ranks.empty() ? "-" : ranks) + " (world " + std::to_string(f.world) + "), " +
-         plural(f.sessions, "session", "sessions") + ", host " + f.host + ", pid " +
+         plural(f.sessions, "session", "sessions") + ", host " + printable(f.host) + ", pid " +
          std::to_string(f.pid) + "\n";
   if (f.sessions) {
     out += "started   " + report::format_utc(f.start_time) + ", ran " +
@@ -56,14 +61,15 @@ std::string facts_text(const report::run_digest &digest, const std::string &run_
            (digest.latest_step() >= 0 ? std::to_string(digest.latest_step()) : "-") + "\n";
   }
   if (!f.group_kind.empty()) {
-    out += "group     " + f.group_kind + ", " + plural(uint64_t(f.group_size), "rank", "ranks") +
+    out += "group     " + printable(f.group_kind) + ", " +
+           plural(uint64_t(f.group_size), "rank", "ranks") +
            (f.group_writer ? "; rank " + std::to_string(*f.group_writer) +
                                  " stored the merged samples and the per-rank rows"
                            : std::string()) +
            "\n";
   }
-  out += "options   " + (f.options.empty() ? std::string("-") : f.options) + "\n";
-  out += "version   " + f.version + "\n";
+  out += "options   " + (f.options.empty() ? std::string("-") : printable(f.options)) + "\n";
+  out += "version   " + printable(f.version) + "\n";
   return out;
 }
 
@@ -75,7 +81,7 @@ std::string alerts_text(const report::run_digest &digest, bool color) {
   std::string out = "\nalerts    " + std::to_string(alerts.size()) + ":";
   bool first = true;
   for (const auto &[type, n] : per_type) {
-    out += (first ? " " : ", ") + std::to_string(n) + " " + type;
+    out += (first ? " " : ", ") + std::to_string(n) + " " + printable(type);
     first = false;
   }
   out += digest.first_nonfinite_alert() ? " (first non-finite first, then in time order)\n"
@@ -90,14 +96,14 @@ std::string alerts_text(const report::run_digest &digest, bool color) {
   for (size_t i : order) {
     if (rows.size() == kTextAlertRows) break;
     const alert_row &a = alerts[i];
-    rows.push_back(
-        {{std::to_string(a.step)},
-         {std::to_string(a.rank)},
-         {a.type, a.type == "nonfinite" || a.type == "nonfinite_source" || a.type == "divergence"
-                      ? cell_mark::error
-                      : cell_mark::none},
-         {a.tensor},
-         {a.message}});
+    rows.push_back({{std::to_string(a.step)},
+                    {std::to_string(a.rank)},
+                    {printable(a.type),
+                     a.type == "nonfinite" || a.type == "nonfinite_source" || a.type == "divergence"
+                         ? cell_mark::error
+                         : cell_mark::none},
+                    {printable(a.tensor)},
+                    {printable(a.message)}});
   }
   out += report::render_table(columns, rows, color, "  ");
   if (order.size() > kTextAlertRows) {
@@ -133,9 +139,9 @@ std::string tensors_text(const report::run_digest &digest, bool color, bool *any
       return text_cell{v ? format_value(*v) : "-"};
     };
     std::vector<text_cell> row = {
-        {t.name.empty() ? "?" : t.name},
-        {t.kind.empty() ? "-" : t.kind},
-        {t.dtype.empty() ? "-" : t.dtype},
+        {t.name.empty() ? "?" : printable(t.name)},
+        {t.kind.empty() ? "-" : printable(t.kind)},
+        {t.dtype.empty() ? "-" : printable(t.dtype)},
         {std::to_string(t.samples)},
         {sampled ? std::to_string(t.first_step) + "-" + std::to_string(t.last_step) : "-"},
         // Over finite values only: a last sample holding NaN/Inf gets the marker.
@@ -177,7 +183,7 @@ std::string ranks_text(const report::run_digest &digest, bool color, bool *any_m
   for (const auto &r : ranks) {
     std::string alerts;
     for (const auto &[type, n] : group_alerts[r.rank])
-      alerts += (alerts.empty() ? "" : ", ") + std::to_string(n) + " " + type;
+      alerts += (alerts.empty() ? "" : ", ") + std::to_string(n) + " " + printable(type);
     std::vector<text_cell> row = {
         {std::to_string(r.rank)},
         {std::to_string(r.samples)},
@@ -304,7 +310,7 @@ int run_report_or_throw(const report_options &options, std::FILE *out, std::FILE
     return kExitOk;
   }
   if (!write_file(path, text, &error)) return fail(err, error);
-  std::fprintf(out, "wrote %s (%s)\n", path.c_str(), format_bytes(text.size()).c_str());
+  std::fprintf(out, "wrote %s (%s)\n", printable(path).c_str(), format_bytes(text.size()).c_str());
   return kExitOk;
 }
 

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "runtime/config.h"
+#include "runtime/text/printable.h"
 #include "tools/run/child_process.h"
 #include "tools/run/metrics_exporter.h"
 #include "tools/run/run_monitor.h"
@@ -130,7 +131,10 @@ std::string status_line(const run_snapshot &s, double elapsed) {
   return buf;
 }
 
+using text::printable;
+
 // The end-of-run summary: alerts first, the tensors whose norms moved most, tensortap's cost.
+// Names, types and messages come from the trainer's store: printed escaped.
 void print_summary(const run_snapshot &s, const std::string &dir) {
   if (!s.store_present) {
     std::fprintf(stderr,
@@ -143,18 +147,18 @@ void print_summary(const run_snapshot &s, const std::string &dir) {
   } else {
     std::string by_type;
     for (const auto &[type, n] : s.alerts_by_type)
-      by_type += (by_type.empty() ? "" : ", ") + std::to_string(n) + " " + type;
+      by_type += (by_type.empty() ? "" : ", ") + std::to_string(n) + " " + printable(type);
     std::fprintf(stderr, "ttap: %llu alerts (%s)\n", (unsigned long long)s.alerts_total,
                  by_type.c_str());
     if (s.first_nonfinite.step >= 0) {
       std::fprintf(stderr, "  first non-finite: step %lld: %s\n", (long long)s.first_nonfinite.step,
-                   s.first_nonfinite.message.c_str());
+                   printable(s.first_nonfinite.message).c_str());
     }
     size_t shown = 0;
     for (const auto &a : s.first_alerts) {
       if (a.rowid == s.first_nonfinite.rowid && s.first_nonfinite.step >= 0) continue;
       if (++shown > 4) break;
-      std::fprintf(stderr, "  step %lld: %s\n", (long long)a.step, a.message.c_str());
+      std::fprintf(stderr, "  step %lld: %s\n", (long long)a.step, printable(a.message).c_str());
     }
   }
   // Norm movement: |log(last / first)|, largest first.
@@ -171,9 +175,9 @@ void print_summary(const run_snapshot &s, const std::string &dir) {
     std::fprintf(stderr, "ttap: norms that moved most (l2 first -> last sample):\n");
     for (size_t i = 0; i < moved.size() && i < 5; ++i) {
       const monitored_tensor &t = *moved[i];
-      std::fprintf(stderr, "  %-40s %10.4g -> %-10.4g (x%.3g, steps %lld..%lld)\n", t.name.c_str(),
-                   t.first_l2, t.last_l2, t.last_l2 / t.first_l2, (long long)t.first_step,
-                   (long long)t.last_step);
+      std::fprintf(stderr, "  %-40s %10.4g -> %-10.4g (x%.3g, steps %lld..%lld)\n",
+                   printable(t.name).c_str(), t.first_l2, t.last_l2, t.last_l2 / t.first_l2,
+                   (long long)t.first_step, (long long)t.last_step);
     }
   }
   // Step time is known only when the program marks steps (ttap_step); without it, no share.
@@ -277,7 +281,7 @@ int run(const run_args &args) {
       monitor_failed = true;
       if (leader)
         std::fprintf(stderr, "%sttap: cannot follow the store: %s\n",
-                     status_shown ? "\r\x1b[K" : "", monitor.error().c_str());
+                     status_shown ? "\r\x1b[K" : "", printable(monitor.error()).c_str());
     }
     if (exporter) exporter->update(monitor.snapshot());
     double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <memory>
 
+#include "runtime/text/printable.h"
 #include "tools/formats/dtype_names.h"
 #include "tools/formats/tensor_file.h"
 #include "tools/ttap/backend.h"
@@ -50,8 +51,9 @@ const CLI::Validator kNotNegative(
     },
     "", "not negative");
 
+// One line whatever the message holds: it may quote store or file text.
 int fail(std::FILE *err, const std::string &message) {
-  std::fprintf(err, "ttap stats: error: %s\n", message.c_str());
+  std::fprintf(err, "ttap stats: error: %s\n", text::printable(message).c_str());
   return kExitUsage;
 }
 

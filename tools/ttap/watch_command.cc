@@ -18,6 +18,7 @@
 #include <memory>
 #include <thread>
 
+#include "runtime/text/printable.h"
 #include "tools/report/run_digest.h"
 #include "tools/report/text_table.h"
 #include "runtime/store/run_reader.h"
@@ -78,8 +79,11 @@ class hidden_cursor {
   bool m_active;
 };
 
+using text::printable;
+
+// One line whatever the message holds (SQLite quotes schema text in its errors).
 int fail(std::FILE *err, const std::string &message) {
-  std::fprintf(err, "ttap watch: error: %s\n", message.c_str());
+  std::fprintf(err, "ttap watch: error: %s\n", printable(message).c_str());
   return kExitUsage;
 }
 
@@ -136,7 +140,7 @@ std::string render_frame(const report::run_digest &digest, const watch_options &
   auto bold = [&](const std::string &s) {
     return color ? std::string(report::kBold) + s + report::kReset : s;
   };
-  std::string out = "ttap watch  " + options.run_dir + "  |  step " +
+  std::string out = "ttap watch  " + printable(options.run_dir) + "  |  step " +
                     bold(digest.latest_step() >= 0 ? std::to_string(digest.latest_step()) : "-") +
                     "  |  " + format_value(state.samples_per_second) + " samples/s  |  " +
                     state.status + "\n";
@@ -154,8 +158,8 @@ std::string render_frame(const report::run_digest &digest, const watch_options &
 
   if (auto i = digest.first_nonfinite_alert()) {
     const alert_row &a = digest.alerts()[*i];
-    std::string text = "first non-finite: step " + std::to_string(a.step) + ", " + a.tensor +
-                       " (rank " + std::to_string(a.rank) + ")";
+    std::string text = "first non-finite: step " + std::to_string(a.step) + ", " +
+                       printable(a.tensor) + " (rank " + std::to_string(a.rank) + ")";
     out += (color ? std::string(report::kRed) + text + report::kReset : text) + "\n";
   }
 
@@ -179,8 +183,8 @@ std::string render_frame(const report::run_digest &digest, const watch_options &
     std::vector<std::vector<text_cell>> rows;
     for (size_t i = 0; i < order.size() && i < options.top; ++i) {
       const auto &t = *order[i];
-      rows.push_back({{t.name},
-                      {t.kind},
+      rows.push_back({{printable(t.name)},
+                      {printable(t.kind)},
                       {t.last_nonfinite && !(t.last_l2 > 0) ? "-" : format_value(t.last_l2)},
                       {sparkline(t.history, color)},
                       {format_count(t.nonfinite_total),
@@ -199,7 +203,8 @@ std::string render_frame(const report::run_digest &digest, const watch_options &
   for (size_t i = alerts.size() > kLatestAlerts ? alerts.size() - kLatestAlerts : 0;
        i < alerts.size(); ++i) {
     const alert_row &a = alerts[i];
-    std::string text = "  step " + std::to_string(a.step) + "  " + a.type + "  " + a.message;
+    std::string text =
+        "  step " + std::to_string(a.step) + "  " + printable(a.type) + "  " + printable(a.message);
     if (color && a.type == "nonfinite") text = report::kRed + text + report::kReset;
     out += text + "\n";
   }

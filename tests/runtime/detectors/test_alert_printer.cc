@@ -137,13 +137,25 @@ TEST(AlertPrinter, MessagesStayOneLine) {
   std::string long_message(5000, 'x');
   p.print(make_alert_at(2, long_message), 0.0);
   std::string text = f.text();
-  std::string first = "ttap: step 1: name with control chars\n";
+  std::string first = "ttap: step 1: name\\x0awith\\x09control\\x0dchars\n";
   ASSERT_EQ(text.substr(0, first.size()), first);
   std::string second = text.substr(first.size());
   EXPECT_EQ(second.find('\n'), second.size() - 1);  // one line
   EXPECT_LT(second.size(), 2100u);
   EXPECT_EQ(second.substr(second.size() - 7), " [...]\n");
   EXPECT_EQ(second.rfind("ttap: step 2: xxx", 0), 0u);
+}
+
+// A tensor name holding a window-title change, a C1 CSI and bytes that are not UTF-8 is printed
+// escaped; valid UTF-8 stays as it is.
+TEST(AlertPrinter, HostileNamesAreEscaped) {
+  captured_file f;
+  alert_printer p(f.get());
+  p.print(make_alert_at(1,
+                        "NaN in \x1b]0;pwned\x07\xc2\x9b"
+                        "2J\xff caf\xc3\xa9"),
+          0.0);
+  EXPECT_EQ(f.text(), "ttap: step 1: NaN in \\x1b]0;pwned\\x07\\xc2\\x9b2J\\xff caf\xc3\xa9\n");
 }
 
 TEST(AlertPrinter, NullFileIsANoOp) {

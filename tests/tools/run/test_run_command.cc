@@ -1,7 +1,10 @@
 // `ttap run` end to end through the built binary: the environment reaches the command, the
 // summary names the planted NaN, exit statuses pass through, directories are guarded, signals are
 // forwarded, and the Prometheus endpoint serves parseable metrics while the run is live.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "tests/temp_dir.h"
 
@@ -57,6 +61,45 @@ TEST(RunCommand, SummaryNamesThePlantedNanAndTheDirectory) {
   // The next run gets the next directory.
   r = shell(dir.path, kTtap + " run -- " + kTarget + " 2 0 -1 0");
   EXPECT_NE(r.out.find("wrote ttap-run-2"), std::string::npos) << r.out;
+}
+
+// No byte of `text` may drive a terminal: no ESC, BEL or other C0 control but newline, and only
+// well-formed UTF-8 (a checker independent of the product's escaping).
+std::string terminal_hazard(const std::string &text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if ((c < 0x20 && c != '\n') || c == 0x7f) return "control byte at " + std::to_string(i);
+    if (c < 0x80) continue;
+    const size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+    if (n == 0 || c > 0xf4 || i + n > text.size()) return "bad UTF-8 at " + std::to_string(i);
+    for (size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(text[i + k]) & 0xc0) != 0x80)
+        return "bad UTF-8 at " + std::to_string(i);
+    }
+    if (n == 2 && c == 0xc2 && static_cast<unsigned char>(text[i + 1]) < 0xa0)
+      return "C1 control at " + std::to_string(i);
+    i += n - 1;
+  }
+  return "";
+}
+
+// A tensor named with an OSC title change, a clear-screen, a newline and invalid UTF-8: every
+// verb that prints stored names shows it escaped (\x1b...), on one line.
+TEST(RunCommand, HostileTensorNamesAreEscapedOnEveryTerminalPath) {
+  temp_dir dir;
+  const std::string escaped = "evil\\x1b]0;pwned\\x07\\x1b[2J\\x0aname\\xff\\xfe";
+  result r = shell(dir.path, kTtap + " run -o run --budget 0 -- " + kTarget + " 6 0 3 0 hostile");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(terminal_hazard(r.out), "") << r.out;
+  EXPECT_NE(r.out.find(escaped), std::string::npos) << r.out;
+  for (const std::string verb : {"report run", "watch --once run", "report run --format json"}) {
+    r = shell(dir.path, kTtap + " " + verb);
+    ASSERT_EQ(r.status, 0) << verb << ": " << r.out;
+    EXPECT_EQ(terminal_hazard(r.out), "") << verb << ": " << r.out;
+    if (verb.find("json") == std::string::npos) {
+      EXPECT_NE(r.out.find(escaped), std::string::npos) << verb << ": " << r.out;
+    }
+  }
 }
 
 TEST(RunCommand, ExitStatusesPassThrough) {
@@ -164,6 +207,80 @@ TEST(RunCommand, PrometheusEndpointServesMetricsWhileLive) {
   EXPECT_GT(lines, 10u);
   EXPECT_NE(metrics.find("ttap_global_grad_norm "), std::string::npos);
   EXPECT_NE(metrics.find("ttap_step "), std::string::npos);
+}
+
+// A free loopback port: bound to port 0, read back, released (ttap run binds it a moment later;
+// several agents run tests at once, so a fixed port would collide).
+std::string free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) != 0) {
+    close(fd);
+    return "";
+  }
+  close(fd);
+  return std::to_string(ntohs(addr.sin_port));
+}
+
+// A client that connects and then sends nothing.
+int idle_connection(const std::string &port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(uint16_t(std::stoi(port)));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Silent clients, more of them than the server has threads, cannot stall a scrape: each gets a
+// short request timeout (one idle client used to hold the single server thread for 30 s). The
+// hostile tensor name comes out as a valid, one-line label value.
+TEST(RunCommand, PrometheusEndpointIsNotStalledByIdleClients) {
+  temp_dir dir;
+  const std::string port = free_port();
+  ASSERT_FALSE(port.empty());
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    chdir(dir.path.c_str());
+    freopen("/dev/null", "w", stderr);
+    execl(kTtap.c_str(), kTtap.c_str(), "run", "--prometheus", port.c_str(), "--", kTarget.c_str(),
+          "3000", "10", "2", "0", "hostile", static_cast<char *>(nullptr));
+    _exit(126);
+  }
+  // The endpoint is up once a scrape shows the hostile tensor (non-finite: always published).
+  std::string metrics;
+  for (int attempt = 0; attempt < 80 && metrics.empty(); ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    result r = shell(dir.path, "curl -sf --max-time 60 http://127.0.0.1:" + port + "/metrics");
+    if (r.status == 0 && r.out.find("tensor=\"evil") != std::string::npos) metrics = r.out;
+  }
+  std::vector<int> idle;
+  for (int i = 0; i < 6; ++i) idle.push_back(idle_connection(port));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto start = std::chrono::steady_clock::now();
+  result r = shell(dir.path, "curl -sf --max-time 60 http://127.0.0.1:" + port + "/metrics");
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  for (int fd : idle) close(fd);
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_FALSE(metrics.empty()) << "the endpoint never showed the hostile tensor";
+  EXPECT_EQ(r.status, 0) << r.out;
+  // Twice the server's 2 s request timeout plus slack for a loaded machine; the stall was 30 s.
+  EXPECT_LT(seconds, 10.0) << "a scrape behind 6 idle clients took " << seconds << " s";
+  EXPECT_EQ(terminal_hazard(metrics), "");
+  EXPECT_NE(metrics.find("ttap_tensor_l2{tensor=\"evil\\\\x1b]0;pwned\\\\x07"), std::string::npos)
+      << metrics;
 }
 
 }  // namespace
