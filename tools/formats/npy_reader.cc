@@ -175,6 +175,11 @@ class py_literal_parser {
       py_value key;
       if (!parse_value(key, depth + 1)) return false;
       if (key.type != py_value::kind::string) return fail("dict key is not a string");
+      // Python keeps the last of two equal keys and this reader would keep the first: refuse
+      // rather than read different data than numpy does.
+      for (const auto &field : out.fields) {
+        if (field.first == key.text) return fail("duplicate dict key '" + key.text + "'");
+      }
       if (!consume(':')) return fail("expected ':' after a dict key");
       py_value value;
       if (!parse_value(value, depth + 1)) return false;

@@ -187,6 +187,10 @@ TEST(NpyReader, MissingAndIllTypedKeys) {
   EXPECT_NE(msg.find("non-integer dimension"), std::string::npos) << msg;
   msg = error_for(npy_file(1, dict("'<f4'", "(-2,)"), ""));
   EXPECT_NE(msg.find("negative dimension"), std::string::npos) << msg;
+  // numpy keeps the last of two equal keys; reading the first would give different data.
+  msg = error_for(
+      npy_file(1, "{'descr': '<f4', 'descr': '<f8', 'fortran_order': False, 'shape': (1,)}", ""));
+  EXPECT_NE(msg.find("duplicate dict key 'descr'"), std::string::npos) << msg;
   msg = error_for(npy_file(1, "['descr']", ""));
   EXPECT_NE(msg.find("not a dict"), std::string::npos) << msg;
 }
