@@ -189,6 +189,15 @@ bool hook_runtime::ensure_session() {
   // hooks' one write separate tensor-id ranges in the store, so both kinds of telemetry are kept.
   void *lib = dlopen(TTAP_LIBTTAP_SONAME, RTLD_NOW | RTLD_LOCAL);
   if (!lib) {
+    // Next to this library (where the build and the install put it): found by our RUNPATH
+    // normally, but a dlopen interposed by a sanitizer runtime is resolved as the runtime's call.
+    Dl_info self{};
+    if (dladdr(reinterpret_cast<void *>(&hook_runtime::get), &self) && self.dli_fname) {
+      const auto beside = std::filesystem::path(self.dli_fname).parent_path() / TTAP_LIBTTAP_SONAME;
+      lib = dlopen(beside.c_str(), RTLD_NOW | RTLD_LOCAL);
+    }
+  }
+  if (!lib) {
     warn_once("hooks-libttap", "hooks: cannot load %s (%s): collective summaries off",
               TTAP_LIBTTAP_SONAME, dlerror());
     return false;
@@ -285,10 +294,16 @@ void hook_runtime::install_triggers() {
 
 sem_t g_dump_request;
 struct sigaction g_previous_usr1;
+// Set when SIGUSR1 arrived under the default disposition: after the dump, the process ends by
+// SIGUSR1 as it would have without the hooks.
+volatile sig_atomic_t g_reraise_usr1 = 0;
 
 void on_sigusr1(int sig, siginfo_t *info, void *context) {
   // Async-signal-safe: only wake the dumper thread, then chain the handler that was there before.
   const int saved_errno = errno;
+  if (!(g_previous_usr1.sa_flags & SA_SIGINFO) && g_previous_usr1.sa_handler == SIG_DFL) {
+    g_reraise_usr1 = 1;
+  }
   sem_post(&g_dump_request);
   if (g_previous_usr1.sa_flags & SA_SIGINFO) {
     if (g_previous_usr1.sa_sigaction) g_previous_usr1.sa_sigaction(sig, info, context);
@@ -309,6 +324,12 @@ void hook_runtime::dumper_loop() {
     if (sem_wait(&g_dump_request) != 0) continue;  // EINTR
     if (g_forked_child.load()) continue;
     get().dump("SIGUSR1");
+    if (g_reraise_usr1) {
+      // The default action (terminate) once the dump is on disk; raise() would only reach this
+      // thread's disposition, which is now the default again, and ends the whole process.
+      signal(SIGUSR1, SIG_DFL);
+      raise(SIGUSR1);
+    }
   }
 }
 
