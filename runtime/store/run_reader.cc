@@ -4,12 +4,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <map>
 
 #include "runtime/store/schema.h"
-#include "runtime/store/store_files.h"
 #include "runtime/store/sqlite_db.h"
+#include "runtime/store/store_files.h"
 
 namespace ttap {
 namespace {
@@ -141,23 +142,25 @@ bool run_reader::sessions(std::vector<run_session_info> *out) {
                "group_size, group_rank FROM run_info ORDER BY session"
              : "SELECT session, rank, world, options, version, host, pid, start_time FROM run_info "
                "ORDER BY session";
-  return query("reading run_info", sql, [](sqlite3_stmt *) {}, [&](sqlite3_stmt *st) {
-    run_session_info s;
-    s.session = sqlite3_column_int64(st, 0);
-    s.rank = sqlite3_column_int(st, 1);
-    s.world = sqlite3_column_int(st, 2);
-    s.options = column_text(st, 3);
-    s.version = column_text(st, 4);
-    s.host = column_text(st, 5);
-    s.pid = sqlite3_column_int64(st, 6);
-    s.start_time = sqlite3_column_double(st, 7);
-    if (groups && sqlite3_column_type(st, 8) != SQLITE_NULL) {
-      s.group_kind = column_text(st, 8);
-      s.group_size = sqlite3_column_int(st, 9);
-      s.group_rank = sqlite3_column_int(st, 10);
-    }
-    out->push_back(s);
-  });
+  return query(
+      "reading run_info", sql, [](sqlite3_stmt *) {},
+      [&](sqlite3_stmt *st) {
+        run_session_info s;
+        s.session = sqlite3_column_int64(st, 0);
+        s.rank = sqlite3_column_int(st, 1);
+        s.world = sqlite3_column_int(st, 2);
+        s.options = column_text(st, 3);
+        s.version = column_text(st, 4);
+        s.host = column_text(st, 5);
+        s.pid = sqlite3_column_int64(st, 6);
+        s.start_time = sqlite3_column_double(st, 7);
+        if (groups && sqlite3_column_type(st, 8) != SQLITE_NULL) {
+          s.group_kind = column_text(st, 8);
+          s.group_size = sqlite3_column_int(st, 9);
+          s.group_rank = sqlite3_column_int(st, 10);
+        }
+        out->push_back(s);
+      });
 }
 
 bool run_reader::counters(std::vector<run_counters_row> *out) {
@@ -263,9 +266,9 @@ bool run_reader::scalars(const std::string &name, std::vector<scalar_row> *out) 
 
 bool run_reader::latest_step(int64_t *out) {
   *out = -1;
-  return query("reading the latest step", "SELECT coalesce(max(step), -1) FROM samples",
-               [](sqlite3_stmt *) {},
-               [&](sqlite3_stmt *st) { *out = sqlite3_column_int64(st, 0); });
+  return query(
+      "reading the latest step", "SELECT coalesce(max(step), -1) FROM samples",
+      [](sqlite3_stmt *) {}, [&](sqlite3_stmt *st) { *out = sqlite3_column_int64(st, 0); });
 }
 
 bool run_reader::rank_totals(std::vector<rank_total_row> *out) {
@@ -302,6 +305,126 @@ bool run_reader::rank_totals(std::vector<rank_total_row> *out) {
   if (!ok) return false;
   for (auto &[rank, row] : rows) out->push_back(row);
   return true;
+}
+
+namespace {
+
+// A hash of the stored summary columns, a 64-bit word at a time (a million rows per run go
+// through it): any differing bit of a field changes it, and NULL is hashed apart from every value.
+struct summary_hasher {
+  uint64_t h = 0x9e3779b97f4a7c15ull;
+  void add_word(uint64_t v) {
+    h = (h ^ v) * 0xff51afd7ed558ccdull;
+    h ^= h >> 32;
+  }
+  void add_blob(const void *data, size_t n) {
+    add_word(n);
+    const auto *bytes = static_cast<const uint8_t *>(data);
+    for (size_t i = 0; i < n; i += 8) {
+      uint64_t word = 0;
+      std::memcpy(&word, bytes + i, std::min<size_t>(8, n - i));
+      add_word(word);
+    }
+  }
+};
+
+}  // namespace
+
+bool run_reader::sample_values(int64_t after_rowid, size_t limit,
+                               std::vector<sample_values_row> *out) {
+  out->clear();
+  return query(
+      "reading samples",
+      "SELECT rowid, rank, step, tensor_id, count, nan, pos_inf, neg_inf, zero, subnormal, min, "
+      "max, abs_max, sum, sum_sq, sum_sq_exp2, sum_abs, fingerprint, hist FROM samples "
+      "WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
+      [&](sqlite3_stmt *st) {
+        sqlite3_bind_int64(st, 1, after_rowid);
+        sqlite3_bind_int64(st, 2, limit ? int64_t(limit) : -1);  // a negative LIMIT means none
+      },
+      [&](sqlite3_stmt *st) {
+        // Columns: 0 rowid, 1 rank, 2 step, 3 tensor_id, 4-9 count, nan, pos_inf, neg_inf, zero,
+        // subnormal, 10 min, 11 max, 12 abs_max, 13 sum, 14 sum_sq, 15 sum_sq_exp2, 16 sum_abs,
+        // 17 fingerprint, 18 hist. Each is read once (a column read is most of the cost here),
+        // then hashed and used.
+        sample_values_row r;
+        r.rowid = sqlite3_column_int64(st, 0);
+        r.rank = sqlite3_column_int(st, 1);
+        r.step = sqlite3_column_int64(st, 2);
+        r.tensor_id = sqlite3_column_int(st, 3);
+        summary_hasher hash;
+        uint64_t counts[6];  // NOT NULL integers
+        for (int c = 0; c < 6; ++c) hash.add_word(counts[c] = column_count(st, 4 + c));
+        r.nonfinite = counts[1] + counts[2] + counts[3];
+        std::optional<double> reals[6];  // min, max, abs_max, sum, sum_sq, sum_abs
+        for (int c = 0; c < 6; ++c) {
+          reals[c] = column_double(st, c < 5 ? 10 + c : 16);
+          uint64_t bits = 0;
+          if (reals[c]) std::memcpy(&bits, &*reals[c], sizeof bits);
+          hash.add_word(reals[c] ? 1 : 0);
+          hash.add_word(bits);
+        }
+        const int exp2 = sqlite3_column_int(st, 15), half = exp2 / 2;
+        hash.add_word(uint64_t(int64_t(exp2)));
+        hash.add_blob(sqlite3_column_blob(st, 18), size_t(sqlite3_column_bytes(st, 18)));
+        r.summary_hash = hash.h;
+        if (reals[0] && reals[1]) r.abs_max = reals[2].value_or(std::max(-*reals[0], *reals[1]));
+        // summary_finalize's l2 with its arithmetic (samples_v's l2), without decoding the
+        // histogram that summary_finalize also reads: this runs for every row of two runs.
+        r.l2 = std::ldexp(std::sqrt(std::ldexp(reals[4].value_or(0.0), exp2 - 2 * half)), half);
+        if (sqlite3_column_type(st, 17) != SQLITE_NULL)
+          r.fingerprint = uint64_t(sqlite3_column_int64(st, 17));
+        out->push_back(r);
+      });
+}
+
+bool run_reader::rank_parts(std::vector<rank_part_row> *out) {
+  out->clear();
+  if (m_version < 2) return true;
+  return query(
+      "reading rank_samples",
+      "SELECT writer, step, tensor_id, rank, l2, nonfinite, fingerprint FROM rank_samples "
+      "ORDER BY step, rank, tensor_id",
+      [](sqlite3_stmt *) {},
+      [&](sqlite3_stmt *st) {
+        rank_part_row r;
+        r.writer = sqlite3_column_int(st, 0);
+        r.step = sqlite3_column_int64(st, 1);
+        r.tensor_id = sqlite3_column_int(st, 2);
+        r.rank = sqlite3_column_int(st, 3);
+        r.l2 = column_double(st, 4);
+        r.nonfinite = column_count(st, 5);
+        if (sqlite3_column_type(st, 6) != SQLITE_NULL)
+          r.fingerprint = uint64_t(sqlite3_column_int64(st, 6));
+        out->push_back(r);
+      });
+}
+
+bool run_reader::alert_count(uint64_t *out) {
+  *out = 0;
+  return query(
+      "counting alerts", "SELECT count(*) FROM alerts", [](sqlite3_stmt *) {},
+      [&](sqlite3_stmt *st) { *out = column_count(st, 0); });
+}
+
+bool run_reader::first_alert_of_type(const std::string &type, std::optional<alert_row> *out) {
+  out->reset();
+  return query(
+      "reading alerts",
+      "SELECT rowid, rank, step, time, tensor, type, message FROM alerts WHERE type = ?1 "
+      "ORDER BY step, rowid LIMIT 1",
+      [&](sqlite3_stmt *st) { sqlite3_bind_text(st, 1, type.c_str(), -1, SQLITE_TRANSIENT); },
+      [&](sqlite3_stmt *st) {
+        alert_row a;
+        a.rowid = sqlite3_column_int64(st, 0);
+        a.rank = sqlite3_column_int(st, 1);
+        a.step = sqlite3_column_int64(st, 2);
+        a.time = sqlite3_column_double(st, 3);
+        a.tensor = column_text(st, 4);
+        a.type = column_text(st, 5);
+        a.message = column_text(st, 6);
+        *out = std::move(a);
+      });
 }
 
 run_counters_row sum_counters(const std::vector<run_counters_row> &rows) {

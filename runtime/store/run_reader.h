@@ -85,6 +85,29 @@ struct scalar_row {
   std::optional<double> value;  // NULL: the value was NaN
 };
 
+// What `ttap diff` compares of one sample, without its name or histogram, so that a million rows
+// read quickly. summary_hash covers every stored field of the summary (histogram included): two
+// samples whose summaries are identical to the bit have the same hash.
+struct sample_values_row {
+  int64_t rowid = 0;
+  int32_t rank = 0, tensor_id = 0;
+  int64_t step = 0;
+  double l2 = 0;  // over finite values
+  std::optional<double> abs_max;
+  uint64_t nonfinite = 0;
+  std::optional<uint64_t> fingerprint;  // when the sample was fingerprinted
+  uint64_t summary_hash = 0;
+};
+
+// One rank's own part of a tensor at a group sample (rank_samples); the tensor is the writer's.
+struct rank_part_row {
+  int32_t writer = 0, rank = 0, tensor_id = 0;
+  int64_t step = 0;
+  std::optional<double> l2;
+  uint64_t nonfinite = 0;
+  std::optional<uint64_t> fingerprint;
+};
+
 class run_reader {
  public:
   // Opens RUN_DIR's store read-only. Null with *error set (naming the directory) when the directory
@@ -116,6 +139,15 @@ class run_reader {
   // Per rank of a group, in rank order; empty when the run had no group (or the store is of
   // version 1, which predates groups).
   bool rank_totals(std::vector<rank_total_row> *out);
+
+  // The values ttap diff compares, in rowid order from after_rowid, at most `limit` rows (0: all).
+  bool sample_values(int64_t after_rowid, size_t limit, std::vector<sample_values_row> *out);
+  // Every rank's own part of every group sample, in step order; empty without a group.
+  bool rank_parts(std::vector<rank_part_row> *out);
+  // For listings of many runs: lookups on the small tables that never scan the samples.
+  bool alert_count(uint64_t *out);
+  // The first alert of `type` (by step, then rowid); nullopt when there is none.
+  bool first_alert_of_type(const std::string &type, std::optional<alert_row> *out);
 
   const std::string &last_error() const { return m_error; }
 
