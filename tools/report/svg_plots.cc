@@ -778,4 +778,146 @@ svg_plot exp_hist_svg(const run_digest &digest, const plot_limits &limits) {
   return {std::move(out), std::move(note)};
 }
 
+// Overlays reuse the line plot's axis logic in a small form of their own: the single-series
+// line_plot above draws alert markers and one color, which an overlay does not want.
+namespace {
+
+// Categorical colors (Tableau 10 without its red, which marks NaN/Inf), then dash patterns.
+constexpr const char *kSeriesColors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b",
+                                         "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+constexpr const char *kSeriesDashes[] = {"", "6 3", "2 2", "8 3 2 3"};
+
+}  // namespace
+
+svg_plot overlay_svg(const char *id, const std::string &title,
+                     const std::vector<overlay_series> &series, const plot_limits &limits,
+                     bool allow_log) {
+  bool any = false;
+  for (const auto &s : series) any = any || !s.points.empty();
+  if (!any) return empty_plot(id, "no " + title + " in these runs");
+  const int legend_rows = int((series.size() + 2) / 3);
+  const int left = 70, top = 12 + 16 * legend_rows, height = 220, right = 20;
+  const int width = left + kPlotWidth + right, total_height = top + height + 40;
+
+  double lo = INFINITY, hi = -INFINITY, y_min = INFINITY;
+  int64_t step_lo = INT64_MAX, step_hi = INT64_MIN;
+  for (const auto &s : series) {
+    for (const auto &[step, v] : s.points) {
+      step_lo = std::min(step_lo, step);
+      step_hi = std::max(step_hi, step);
+      if (!v || !std::isfinite(*v)) continue;
+      if (*v > 0) lo = std::min(lo, *v);
+      hi = std::max(hi, *v);
+      y_min = std::min(y_min, *v);
+    }
+  }
+  // The axes as line_plot draws them (same ranges, ticks and guards against huge or degenerate
+  // ranges), for several series at once.
+  const bool log_scale = allow_log && std::isfinite(y_min) && y_min > 0 && hi / lo > 30;
+  double y_lo = 0, y_hi = 1;  // axis units: log10 of the value on a log axis
+  if (log_scale) {
+    y_lo = std::floor(std::log10(lo));
+    y_hi = std::ceil(std::log10(hi));
+    if (y_hi == y_lo) y_hi += 1;
+  } else if (std::isfinite(hi)) {
+    y_lo = std::min(0.0, y_min);
+    y_hi = hi > y_lo ? hi + (hi / 2 - y_lo / 2) * 0.1 : y_lo + std::max(1.0, std::abs(y_lo));
+    if (!std::isfinite(y_hi)) y_hi = std::numeric_limits<double>::max();
+  }
+  const uint64_t step_span = std::max<uint64_t>(1, uint64_t(step_hi) - uint64_t(step_lo));
+  auto x_of = [&](int64_t step) {
+    return left + double(uint64_t(step) - uint64_t(step_lo)) / double(step_span) * kPlotWidth;
+  };
+  const bool halve = !std::isfinite(y_hi - y_lo);
+  auto y_at = [&](double t) {
+    const double f =
+        halve ? (t / 2 - y_lo / 2) / (y_hi / 2 - y_lo / 2) : (t - y_lo) / (y_hi - y_lo);
+    return top + height - f * height;
+  };
+  auto y_of = [&](double v) { return y_at(log_scale ? std::log10(v) : v); };
+
+  std::string out = svg_open(id, width, total_height, title + " over steps",
+                             "data-series=\"" + std::to_string(series.size()) + "\" ");
+  out += "<g class=\"axis\">\n<rect class=\"frame\" x=\"" + std::to_string(left) + "\" y=\"" +
+         std::to_string(top) + "\" width=\"" + std::to_string(kPlotWidth) + "\" height=\"" +
+         std::to_string(height) + "\"/>\n";
+  std::vector<std::pair<double, std::string>> y_ticks;  // (axis units, label)
+  if (log_scale) {
+    const double stride = std::max(1.0, std::ceil((y_hi - y_lo) / 8));
+    for (double e = std::ceil(y_lo / stride) * stride; e <= y_hi; e += stride) {
+      const double v = std::pow(10.0, e);
+      y_ticks.emplace_back(e, std::isnormal(v) ? label_number(v) : "1e" + label_number(e));
+    }
+  } else {
+    for (double t : axis_ticks(y_lo, y_hi, 5)) y_ticks.emplace_back(t, label_number(t));
+  }
+  for (const auto &[t, label] : y_ticks) {
+    const std::string y = fixed(y_at(t));
+    out += "<line class=\"grid\" x1=\"" + std::to_string(left) + "\" y1=\"" + y + "\" x2=\"" +
+           std::to_string(left + kPlotWidth) + "\" y2=\"" + y + "\"/><text x=\"" +
+           std::to_string(left - 6) + "\" y=\"" + y + "\" dy=\"4\" text-anchor=\"end\">" + label +
+           "</text>\n";
+  }
+  for (int64_t t : step_ticks(step_lo, step_hi, 8)) {
+    const std::string x = fixed(x_of(t));
+    out += "<line x1=\"" + x + "\" y1=\"" + std::to_string(top + height) + "\" x2=\"" + x +
+           "\" y2=\"" + std::to_string(top + height + 4) + "\"/><text x=\"" + x + "\" y=\"" +
+           std::to_string(top + height + 16) + "\" text-anchor=\"middle\">" + std::to_string(t) +
+           "</text>\n";
+  }
+  out += "<text x=\"" + std::to_string(left + kPlotWidth) + "\" y=\"" +
+         std::to_string(top + height + 30) + "\" text-anchor=\"end\">step</text><text x=\"" +
+         std::to_string(left) + "\" y=\"" + std::to_string(top + height + 30) + "\">" +
+         html_escape(title + (log_scale ? " (log scale)" : "")) + "</text>\n</g>\n";
+
+  std::string note;
+  out += "<g class=\"legend\">\n";
+  for (size_t k = 0; k < series.size(); ++k) {
+    const int lx = left + int(k % 3) * (kPlotWidth / 3), ly = 8 + 16 * int(k / 3);
+    const std::string color = kSeriesColors[k % std::size(kSeriesColors)];
+    const std::string dash = kSeriesDashes[k % std::size(kSeriesDashes)];
+    out += "<line x1=\"" + std::to_string(lx) + "\" y1=\"" + std::to_string(ly) + "\" x2=\"" +
+           std::to_string(lx + 24) + "\" y2=\"" + std::to_string(ly) + "\" stroke=\"" + color +
+           "\" stroke-width=\"2\"" +
+           (dash.empty() ? std::string() : " stroke-dasharray=\"" + dash + "\"") + "/><text x=\"" +
+           std::to_string(lx + 30) + "\" y=\"" + std::to_string(ly + 4) + "\">" +
+           html_escape(shorten(series[k].label, 34)) + "<title>" + html_escape(series[k].label) +
+           "</title></text>\n";
+  }
+  out += "</g>\n";
+  for (size_t k = 0; k < series.size(); ++k) {
+    std::vector<line_point> points;
+    for (const auto &[step, v] : series[k].points)
+      points.push_back({step, v, !v || !std::isfinite(*v)});
+    if (points.size() > limits.max_line_points) {
+      note = "Curves with more than " + std::to_string(limits.max_line_points) +
+             " points are thinned (the largest of each group).";
+      points = thin(points, limits.max_line_points);
+    }
+    const std::string color = kSeriesColors[k % std::size(kSeriesColors)];
+    const std::string dash = kSeriesDashes[k % std::size(kSeriesDashes)];
+    std::string segment;
+    out += "<g class=\"overlay-series\" fill=\"none\" stroke=\"" + color +
+           "\" stroke-width=\"1.5\"" +
+           (dash.empty() ? std::string() : " stroke-dasharray=\"" + dash + "\"") + "><title>" +
+           html_escape(series[k].label) + "</title>\n";
+    auto flush = [&] {
+      if (!segment.empty()) out += "<polyline points=\"" + segment + "\"/>\n";
+      segment.clear();
+    };
+    for (const auto &p : points) {
+      if (!p.value || !std::isfinite(*p.value)) {
+        flush();
+        continue;
+      }
+      segment +=
+          (segment.empty() ? "" : " ") + fixed(x_of(double(p.step))) + "," + fixed(y_of(*p.value));
+    }
+    flush();
+    out += "</g>\n";
+  }
+  out += "</svg>\n";
+  return {std::move(out), std::move(note)};
+}
+
 }  // namespace ttap::report

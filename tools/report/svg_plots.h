@@ -5,7 +5,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tools/report/run_digest.h"
@@ -56,6 +58,20 @@ std::vector<double> axis_ticks(double lo, double hi, int wanted);
 
 // The same for a step axis, in exact integers over the whole int64 range (steps near 2^63).
 std::vector<int64_t> step_ticks(int64_t lo, int64_t hi, int wanted);
+
+// One curve of an overlay plot (a run's loss, or a tensor's l2 in one run); nullopt values are
+// gaps.
+struct overlay_series {
+  std::string label;                                              // for the legend
+  std::vector<std::pair<int64_t, std::optional<double>>> points;  // (step, value), by step
+};
+
+// Several curves on one pair of axes, each in its own color (and dash pattern, so a curve drawn
+// exactly over another still shows), with a legend above the plot; log y axis as in the norm plot
+// when allow_log and the values span more than a decade and a half.
+svg_plot overlay_svg(const char *id, const std::string &title,
+                     const std::vector<overlay_series> &series, const plot_limits &limits,
+                     bool allow_log);
 
 // Escapes &, <, >, " and ' for HTML text and attribute values.
 std::string html_escape(const std::string &text);

@@ -1,14 +1,16 @@
-// The ttap command-line tool: one binary, one subcommand per verb (run, report, watch, export,
-// stats, bench, env). main only wires the verbs together and maps every parse error to one line on
-// stderr and exit status 2.
+// The ttap command-line tool: one binary, one subcommand per verb (run, report, watch, ls, diff,
+// export, stats, bench, env). main only wires the verbs together and maps every parse error to one
+// line on stderr and exit status 2.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
 #include <string>
 
 #include "benchmarks/bench_command.h"
+#include "tools/ttap/diff_command.h"
 #include "tools/ttap/env_command.h"
 #include "tools/ttap/export_command.h"
+#include "tools/ttap/ls_command.h"
 #include "tools/ttap/report_command.h"
 #include "tools/ttap/run_command.h"
 #include "tools/ttap/stats_command.h"
@@ -24,6 +26,8 @@ int main(int argc, char **argv) {
   ttap::cli::add_run_command(app);
   ttap::cli::add_report_command(app);
   ttap::cli::add_watch_command(app);
+  ttap::cli::add_ls_command(app);
+  ttap::cli::add_diff_command(app);
   ttap::cli::add_export_command(app);
   ttap::cli::add_stats_command(app);
   ttap::add_bench_command(app);

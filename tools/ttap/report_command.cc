@@ -17,6 +17,7 @@
 #include "tools/report/run_digest.h"
 #include "tools/report/text_table.h"
 #include "runtime/store/run_reader.h"
+#include "tools/ttap/report_runs.h"
 #include "tools/ttap/stats_command.h"
 #include "tools/ttap/stats_report.h"
 #include "tools/ttap/terminal.h"
@@ -328,11 +329,14 @@ int run_report(const report_options &options, std::FILE *out, std::FILE *err) {
 
 void add_report_command(CLI::App &app) {
   auto options = std::make_shared<report_options>();
+  auto dirs = std::make_shared<std::vector<std::string>>();
   auto *cmd = app.add_subcommand(
       "report",
       "Report on a run (finished or live): alerts, per-tensor norms and ranges, overhead; as text, "
-      "JSON, or an HTML page with plots");
-  cmd->add_option("dir", options->run_dir, "Run directory (holds ttap.db)")->required();
+      "JSON, or an HTML page with plots. Several runs: one row per run, and their loss and "
+      "gradient norm overlaid in HTML");
+  cmd->add_option("dirs", *dirs, "Run directory (holds ttap.db); several compare the runs")
+      ->required();
   cmd->add_option("--format", options->format, "Output: text (default), json or html")
       ->check(CLI::IsMember({"text", "json", "html"}));
   cmd->add_option("-o,--output", options->output,
@@ -340,9 +344,16 @@ void add_report_command(CLI::App &app) {
   cmd->add_option("--tensor", options->tensor,
                   "html: the tensor of the exponent-histogram view (default: the one of the first "
                   "alert, else the largest)");
-  cmd->callback([options] {
+  cmd->callback([options, dirs] {
     options->color = color_wanted(STDOUT_FILENO);
-    const int status = run_report(*options, stdout, stderr);
+    options->run_dir = dirs->front();
+    if (dirs->size() > 1 && !options->tensor.empty()) {
+      std::fprintf(stderr, "ttap report: error: --tensor applies to the report of one run\n");
+      throw CLI::RuntimeError(kExitUsage);
+    }
+    const int status =
+        dirs->size() > 1 ? run_report_runs(*dirs, options->format, options->output, stdout, stderr)
+                         : run_report(*options, stdout, stderr);
     if (status != kExitOk) throw CLI::RuntimeError(status);
   });
 }

@@ -1,0 +1,135 @@
+// `ttap ls` end to end: finished, crashed (killed writer) and live runs are told apart, runs are
+// found up to three levels down and sorted by start time, the alert and first non-finite columns
+// come from the store, JSON carries the same, and a missing directory is status 2.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "tests/tools/compare/compare_test_runs.h"
+#include "tests/tools/ttap/tool_runner.h"
+
+namespace ttap::test {
+namespace {
+
+using json = nlohmann::json;
+
+bool contains(const std::string &text, const std::string &part) {
+  return text.find(part) != std::string::npos;
+}
+
+const json *run_named(const json &listing, const std::string &dir) {
+  for (const auto &r : listing["runs"])
+    if (r["dir"] == dir) return &r;
+  return nullptr;
+}
+
+// A child that writes a few steps, commits, and then waits (alive, store open) until killed.
+pid_t start_live_writer(const std::string &dir, int pipe_fd) {
+  const pid_t pid = ::fork();
+  if (pid != 0) return pid;
+  ttap_session *s = nullptr;
+  std::vector<float> g(64, 1.0f);
+  int32_t h;
+  if (ttap_open(dir.c_str(), "backend=cpu,budget=0,flush_ms=50", &s) != TTAP_OK ||
+      ttap_watch(s, "g.grad", g.data(), TTAP_F32, g.size(), TTAP_GRAD, &h) != TTAP_OK)
+    ::_exit(1);
+  for (int64_t step = 0; step < 5; ++step) ttap_step(s, step, nullptr);
+  ttap_flush(s);
+  const char ready = 'r';
+  if (::write(pipe_fd, &ready, 1) != 1) ::_exit(1);
+  for (;;) ::pause();
+}
+
+TEST(Ls, TellsFinishedCrashedAndLiveRunsApart) {
+  temp_dir dir;
+  const std::string root = dir.path("runs");
+  run_recipe nan;
+  nan.nan_step = 4;
+  write_recipe_run_in_child(root + "/first", {});
+  write_recipe_run_in_child(root + "/deep/er/second", nan);
+  // Four levels down: past ttap ls's depth.
+  write_recipe_run_in_child(root + "/a/b/c/too-deep", {});
+
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const pid_t live = start_live_writer(root + "/live", fds[1]);
+  char ready = 0;
+  ASSERT_EQ(::read(fds[0], &ready, 1), 1);
+  // The same writer killed: its write-ahead log stays behind.
+  int fds2[2];
+  ASSERT_EQ(::pipe(fds2), 0);
+  const pid_t doomed = start_live_writer(root + "/killed", fds2[1]);
+  ASSERT_EQ(::read(fds2[0], &ready, 1), 1);
+  ::kill(doomed, SIGKILL);
+  ::waitpid(doomed, nullptr, 0);
+
+  const tool_run r = run_ttap({"ls", root, "--format", "json"}, dir);
+  ::kill(live, SIGKILL);
+  ::waitpid(live, nullptr, 0);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const json j = json::parse(r.out);
+  ASSERT_EQ(j["runs"].size(), 4u) << j;  // not too-deep
+
+  const json *first = run_named(j, root + "/first");
+  const json *second = run_named(j, root + "/deep/er/second");
+  const json *live_run = run_named(j, root + "/live");
+  const json *killed = run_named(j, root + "/killed");
+  ASSERT_TRUE(first && second && live_run && killed) << j;
+  EXPECT_EQ((*first)["state"], "finished");
+  EXPECT_EQ((*second)["state"], "finished");
+  EXPECT_EQ((*live_run)["state"], "live");
+  EXPECT_EQ((*killed)["state"], "crashed");
+  EXPECT_EQ((*first)["last_step"], 19);
+  EXPECT_EQ((*first)["samples"], 20);
+  EXPECT_EQ((*first)["alerts"], 0);
+  EXPECT_TRUE((*first)["first_nonfinite"].is_null());
+  EXPECT_EQ((*second)["first_nonfinite"]["step"], 4);
+  EXPECT_EQ((*second)["first_nonfinite"]["tensor"], "b.grad");
+  EXPECT_GE((*second)["alerts"].get<int>(), 1);
+  EXPECT_EQ((*first)["ranks"], json::array({0}));
+  // Sorted by start time: the order they were written in.
+  std::vector<std::string> order;
+  for (const auto &run : j["runs"]) order.push_back(run["dir"]);
+  EXPECT_EQ(order, (std::vector<std::string>{root + "/first", root + "/deep/er/second",
+                                             root + "/live", root + "/killed"}));
+
+  const tool_run text = run_ttap({"ls", root}, dir);
+  ASSERT_EQ(text.status, 0) << text.err;
+  EXPECT_TRUE(contains(text.out, "step 4 b.grad")) << text.out;
+  EXPECT_TRUE(contains(text.out, "finished")) << text.out;
+  EXPECT_TRUE(contains(text.out, "crashed")) << text.out;
+}
+
+TEST(Ls, ListsTheCurrentDirectoryByDefaultAndNamesBadInput) {
+  temp_dir dir;
+  write_recipe_run(dir.path("only"), {});
+  std::filesystem::create_directories(dir.path("broken"));
+  dir.write("broken/ttap.db", "not a database at all, just text");
+  const tool_run missing = run_ttap({"ls", dir.path("nope")}, dir);
+  EXPECT_EQ(missing.status, 2);
+  EXPECT_TRUE(contains(missing.err, "ttap ls: error: " + dir.path("nope") + ": no such directory"))
+      << missing.err;
+  const tool_run r = run_ttap({"ls", dir.path(""), "--format", "json"}, dir);
+  EXPECT_EQ(r.status, 0) << r.err;
+  const json j = json::parse(r.out);
+  ASSERT_EQ(j["runs"].size(), 2u) << j;
+  // An unreadable store is listed (last) with the reason, and named on stderr.
+  EXPECT_EQ(j["runs"][1]["state"], "unreadable");
+  EXPECT_TRUE(contains(j["runs"][1]["error"], "not a readable SQLite database"));
+  EXPECT_TRUE(contains(r.err, "broken")) << r.err;
+}
+
+TEST(Ls, AnEmptyTreeSaysSo) {
+  temp_dir dir;
+  std::filesystem::create_directories(dir.path("nothing/here"));
+  const tool_run r = run_ttap({"ls", dir.path("nothing")}, dir);
+  EXPECT_EQ(r.status, 0);
+  EXPECT_EQ(r.out, "no runs found\n");
+}
+
+}  // namespace
+}  // namespace ttap::test

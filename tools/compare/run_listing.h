@@ -1,0 +1,50 @@
+// `ttap ls`: finds the run directories under some directories and describes each from its small
+// tables only (run_info, run_counters, alerts, the newest step by index), so that hundreds of runs
+// list in well under a second whatever their size.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "runtime/store/run_reader.h"
+
+namespace ttap::compare {
+
+// How deep below each directory given `ttap ls` looks for runs (the directory itself is depth 0).
+inline constexpr int kListDepth = 3;
+
+// A run is "live" when its writer last wrote this long ago or less (and still runs on this host).
+inline constexpr double kLiveSeconds = 60;
+
+struct run_listing {
+  std::string dir;
+  // "live": a writer process is alive on this host and wrote in the last kLiveSeconds;
+  // "finished": every writer closed the store cleanly (no write-ahead log left behind);
+  // "crashed": neither; "unreadable": the store could not be read (see error).
+  std::string state;
+  std::string error;
+  std::vector<int32_t> ranks;
+  int32_t world = 1;
+  int64_t last_step = -1;  // -1 without samples
+  uint64_t samples = 0;    // samples taken, from the counters
+  uint64_t alerts = 0;
+  std::optional<alert_row> first_nonfinite;
+  double start_time = 0, last_write = 0;    // s since the epoch
+  std::optional<double> overhead_fraction;  // overhead_seconds / step_seconds when timed
+};
+
+// The run directories (those holding ttap.db) at most kListDepth below each root, without looking
+// inside a run directory. False with *error set when a root is missing or not a directory.
+bool find_run_dirs(const std::vector<std::string> &roots, std::vector<std::string> *out,
+                   std::string *error);
+
+// One run's line. `now` is the current time (s since the epoch) and `host` this host's name.
+run_listing describe_run(const std::string &dir, double now, const std::string &host);
+
+// Every run under `roots`, sorted by start time (unreadable ones last).
+bool list_runs(const std::vector<std::string> &roots, std::vector<run_listing> *out,
+               std::string *error);
+
+}  // namespace ttap::compare
