@@ -108,7 +108,10 @@ std::unique_ptr<run_reader> run_reader::open(const std::string &run_dir, std::st
   }
   std::unique_ptr<run_reader> r(new run_reader());
   r->m_dir = run_dir;
-  if (sqlite3_open_v2(path.c_str(), &r->m_db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+  // NOMUTEX: a reader is used by one thread at a time, and SQLite's per-connection mutex would
+  // otherwise be taken on every column read (half the time of reading a million rows).
+  if (sqlite3_open_v2(path.c_str(), &r->m_db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+                      nullptr) != SQLITE_OK) {
     *error = path + ": cannot open: " + sqlite3_errmsg(r->m_db);
     return nullptr;
   }

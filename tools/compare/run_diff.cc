@@ -64,16 +64,16 @@ void sort_points(std::vector<point> *points) {
                       [](const point &x, const point &y) { return x.step < y.step; }))
     std::stable_sort(points->begin(), points->end(),
                      [](const point &x, const point &y) { return x.step < y.step; });
-  std::vector<point> kept;
-  kept.reserve(points->size());
-  for (const point &p : *points) {
-    if (!kept.empty() && kept.back().step == p.step) {
-      kept.back() = p;
+  // In place: the later of two samples of one step is moved over the earlier.
+  size_t kept = 0;
+  for (size_t i = 0; i < points->size(); ++i) {
+    if (kept > 0 && (*points)[kept - 1].step == (*points)[i].step) {
+      (*points)[kept - 1] = (*points)[i];
     } else {
-      kept.push_back(p);
+      (*points)[kept++] = (*points)[i];
     }
   }
-  *points = std::move(kept);
+  points->resize(kept);
 }
 
 bool read_run(run_reader &reader, run_data *run, std::string *error) {
@@ -159,10 +159,14 @@ bool read_run(run_reader &reader, run_data *run, std::string *error) {
   for (series &s : run->all) {
     sort_points(&s.points);
     if (s.key.part) continue;
-    for (const point &p : s.points) steps.push_back(p.step);
+    // A union of sorted lists, one series at a time (most series share their steps).
+    std::vector<int64_t> own, merged;
+    own.reserve(s.points.size());
+    for (const point &p : s.points) own.push_back(p.step);
+    if (std::includes(steps.begin(), steps.end(), own.begin(), own.end())) continue;
+    std::set_union(steps.begin(), steps.end(), own.begin(), own.end(), std::back_inserter(merged));
+    steps = std::move(merged);
   }
-  std::sort(steps.begin(), steps.end());
-  steps.erase(std::unique(steps.begin(), steps.end()), steps.end());
   run->steps = std::move(steps);
 
   // With a NaN or Inf among the gradients the global norm is not a number (what clipping sees).
