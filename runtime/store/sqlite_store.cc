@@ -29,6 +29,8 @@ namespace {
 // writer (a second rank on the same file, a user writing in the sqlite3 shell) can make it wait;
 // longer would stall the collector thread behind someone else's transaction.
 constexpr int kBusyTimeoutMs = 2000;
+// How long closing waits for readers and other writers before it gives up truncating the WAL.
+constexpr int kCloseCheckpointWaitMs = 100;
 
 // Enough page cache for a flush interval's transaction (1000 tensors x a few samples, 1-2 MB) to
 // stay in memory until its commit; larger ones spill to the WAL early, which WAL mode allows.
@@ -211,6 +213,16 @@ class sqlite_store final : public store {
   ~sqlite_store() override {
     // Closing is a flush: whatever the caller added after its last commit is kept.
     if (m_db && (!sqlite3_get_autocommit(m_db.get()) || m_rejected_dirty)) commit();
+    // SQLite checkpoints and removes the WAL only when the last connection closes; a reader that
+    // has the store open (`ttap run`'s status line, `ttap watch`) would leave the whole run in the
+    // WAL, which is how a killed run looks. Checkpointing and truncating it here leaves an empty
+    // WAL even then, the mark of a clean close that `ttap ls` reads. Failure (a reader inside a
+    // transaction, another rank still writing the same file) only leaves the WAL as it was; the
+    // short wait keeps a close from stalling behind them.
+    if (m_db) {
+      sqlite3_busy_timeout(m_db.get(), kCloseCheckpointWaitMs);
+      sqlite3_wal_checkpoint_v2(m_db.get(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+    }
   }
 
   bool add_tensor(const tensor_info &t) override;

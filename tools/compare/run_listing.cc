@@ -110,6 +110,7 @@ run_listing describe_run(const std::string &dir, double now, const std::string &
   if (totals.step_seconds > 0) r.overhead_fraction = totals.overhead_seconds / totals.step_seconds;
   // Counters are rewritten at every flush; the files' times cover a writer that stored samples
   // but has not updated its counters yet.
+  r.end_time = std::max(totals.time, r.start_time);
   r.last_write = std::max({totals.time, mtime_seconds(fs::path(dir) / "ttap.db"),
                            mtime_seconds(fs::path(dir) / "ttap.db-wal")});
   if (writer_alive && now - r.last_write <= kLiveSeconds) {

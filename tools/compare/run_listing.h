@@ -31,7 +31,9 @@ struct run_listing {
   uint64_t samples = 0;    // samples taken, from the counters
   uint64_t alerts = 0;
   std::optional<alert_row> first_nonfinite;
-  double start_time = 0, last_write = 0;    // s since the epoch
+  // s since the epoch: the first session's start, the last counters update (the end of a
+  // finished run) and the last write seen (counters or the store files' modification times).
+  double start_time = 0, end_time = 0, last_write = 0;
   std::optional<double> overhead_fraction;  // overhead_seconds / step_seconds when timed
 };
 

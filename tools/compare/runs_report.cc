@@ -121,7 +121,7 @@ json runs_json(const std::vector<run_overview> &runs) {
     j["dir"] = l.dir;
     j["state"] = l.state;
     j["start_time"] = l.start_time;
-    j["duration_s"] = l.last_write - l.start_time;
+    j["duration_s"] = l.end_time - l.start_time;
     j["ranks"] = l.ranks;
     j["last_step"] = l.last_step >= 0 ? json(l.last_step) : json(nullptr);
     j["samples"] = l.samples;

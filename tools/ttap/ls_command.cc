@@ -62,7 +62,7 @@ std::string text_listing(const std::vector<compare::run_listing> &runs) {
                     {std::to_string(r.samples)},
                     {std::to_string(r.alerts)},
                     {first_nonfinite_text(r)},
-                    {report::format_duration(r.last_write - r.start_time)},
+                    {report::format_duration(r.end_time - r.start_time)},
                     {r.overhead_fraction ? format_percent(*r.overhead_fraction) : "-"}});
   }
   return report::render_table(columns, rows, false);
@@ -80,8 +80,9 @@ nlohmann::ordered_json json_listing(const std::vector<compare::run_listing> &run
       continue;
     }
     j["start_time"] = r.start_time;
+    j["end_time"] = r.end_time;
     j["last_write"] = r.last_write;
-    j["duration_s"] = r.last_write - r.start_time;
+    j["duration_s"] = r.end_time - r.start_time;
     j["ranks"] = r.ranks;
     j["world"] = r.world;
     j["last_step"] = r.last_step >= 0 ? nlohmann::ordered_json(r.last_step) : nullptr;

@@ -55,7 +55,7 @@ std::string text_runs(const std::vector<compare::run_overview> &runs) {
                                        : "-"},
                     {value_cell(r.last_loss, r.last_loss_step)},
                     {value_cell(r.last_grad_norm, r.last_grad_norm_step)},
-                    {report::format_duration(l.last_write - l.start_time)},
+                    {report::format_duration(l.end_time - l.start_time)},
                     {l.overhead_fraction ? format_percent(*l.overhead_fraction) : "-"}});
   }
   return "ttap report  " + std::to_string(runs.size()) +

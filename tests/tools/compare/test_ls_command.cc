@@ -3,6 +3,7 @@
 // come from the store, JSON carries the same, and a missing directory is status 2.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sqlite3.h>
 
 #include <chrono>
 #include <filesystem>
@@ -102,6 +103,48 @@ TEST(Ls, TellsFinishedCrashedAndLiveRunsApart) {
   EXPECT_TRUE(contains(text.out, "step 4 b.grad")) << text.out;
   EXPECT_TRUE(contains(text.out, "finished")) << text.out;
   EXPECT_TRUE(contains(text.out, "crashed")) << text.out;
+}
+
+// A reader that has the store open while the writer closes (ttap run's status line does) must not
+// make a clean close look like a crash: the writer still empties the write-ahead log.
+TEST(Ls, ARunClosedWhileAReaderHasItOpenIsFinished) {
+  temp_dir dir;
+  const std::string run = dir.path("watched");
+  int opened[2], go[2];
+  ASSERT_EQ(::pipe(opened), 0);
+  ASSERT_EQ(::pipe(go), 0);
+  const pid_t writer = ::fork();
+  if (writer == 0) {
+    ttap_session *s = nullptr;
+    std::vector<float> g(64, 1.0f);
+    int32_t h;
+    char c = 'o';
+    if (ttap_open(run.c_str(), "backend=cpu,budget=0,flush_ms=50", &s) != TTAP_OK ||
+        ttap_watch(s, "g.grad", g.data(), TTAP_F32, g.size(), TTAP_GRAD, &h) != TTAP_OK ||
+        ttap_step(s, 0, nullptr) != TTAP_OK || ttap_flush(s) != TTAP_OK ||
+        ::write(opened[1], &c, 1) != 1 || ::read(go[0], &c, 1) != 1)
+      ::_exit(1);
+    for (int64_t step = 1; step < 20; ++step) ttap_step(s, step, nullptr);
+    ::_exit(ttap_close(s) == TTAP_OK ? 0 : 1);
+  }
+  char c = 0;
+  ASSERT_EQ(::read(opened[0], &c, 1), 1);
+  sqlite3 *reader = nullptr;
+  ASSERT_EQ(sqlite3_open_v2((run + "/ttap.db").c_str(), &reader, SQLITE_OPEN_READONLY, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(reader, "SELECT count(*) FROM samples", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(::write(go[1], &c, 1), 1);
+  int status = 0;
+  ::waitpid(writer, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  const tool_run r = run_ttap({"ls", run, "--format", "json"}, dir);
+  sqlite3_close(reader);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const json j = json::parse(r.out);
+  ASSERT_EQ(j["runs"].size(), 1u);
+  EXPECT_EQ(j["runs"][0]["state"], "finished") << j;
+  EXPECT_EQ(j["runs"][0]["last_step"], 19);
 }
 
 TEST(Ls, ListsTheCurrentDirectoryByDefaultAndNamesBadInput) {
