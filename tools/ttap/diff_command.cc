@@ -14,6 +14,7 @@
 #include <memory>
 #include <new>
 
+#include "runtime/text/printable.h"
 #include "tools/compare/diff_report.h"
 #include "tools/compare/run_diff.h"
 #include "tools/report/text_table.h"
@@ -24,6 +25,8 @@
 namespace ttap::cli {
 namespace {
 
+using text::printable;
+
 using report::cell_mark;
 using report::text_cell;
 using report::text_column;
@@ -33,12 +36,12 @@ constexpr size_t kTextTensorRows = 40;
 constexpr size_t kTextAlertRows = 20;
 
 int fail(std::FILE *err, const std::string &message) {
-  std::fprintf(err, "ttap diff: error: %s\n", message.c_str());
+  std::fprintf(err, "ttap diff: error: %s\n", printable(message).c_str());
   return kExitUsage;
 }
 
 std::string side_text(const char *which, const compare::run_side &s) {
-  return std::string(which) + "         " + s.dir + ": " + std::to_string(s.steps) +
+  return std::string(which) + "         " + printable(s.dir) + ": " + std::to_string(s.steps) +
          " steps sampled" +
          (s.steps ? " (" + std::to_string(s.first_step) + "-" + std::to_string(s.last_step) + ")"
                   : std::string()) +
@@ -69,7 +72,7 @@ std::string tensors_text(const compare::run_diff &d, bool color) {
     if (rows.size() == kTextTensorRows) break;
     const compare::tensor_diff &t = d.tensors[i];
     const bool common = t.last_common_step.has_value();
-    rows.push_back({{compare::series_label(t.key)},
+    rows.push_back({{printable(compare::series_label(t.key), 60)},
                     {std::to_string(t.common_steps)},
                     {common ? compare::precise_number(t.l2_a) : "-"},
                     {common ? compare::precise_number(t.l2_b) : "-"},
@@ -98,7 +101,7 @@ std::string scalars_text(const compare::run_diff &d, bool color) {
       {"first beyond", true, true}};
   std::vector<std::vector<text_cell>> rows;
   for (const compare::scalar_diff &s : d.scalars) {
-    rows.push_back({{s.name},
+    rows.push_back({{printable(s.name, 60)},
                     {std::to_string(s.rank)},
                     {std::to_string(s.common_steps)},
                     {optional_text(s.last_a)},
@@ -122,8 +125,11 @@ std::string alerts_text(const std::vector<alert_row> &alerts, const char *which,
   std::vector<std::vector<text_cell>> rows;
   for (const alert_row &a : alerts) {
     if (rows.size() == kTextAlertRows) break;
-    rows.push_back(
-        {{std::to_string(a.step)}, {std::to_string(a.rank)}, {a.type}, {a.tensor}, {a.message}});
+    rows.push_back({{std::to_string(a.step)},
+                    {std::to_string(a.rank)},
+                    {printable(a.type)},
+                    {printable(a.tensor, 60)},
+                    {printable(a.message)}});
   }
   std::string out = "\nalerts only in " + std::string(which) + " (" +
                     std::to_string(alerts.size()) + ")\n" +
@@ -134,11 +140,11 @@ std::string alerts_text(const std::vector<alert_row> &alerts, const char *which,
 }
 
 std::string text_diff(const compare::run_diff &d, bool color) {
-  std::string out = "ttap diff  " + d.a.dir + "  vs  " + d.b.dir + "\n\n";
+  std::string out = "ttap diff  " + printable(d.a.dir) + "  vs  " + printable(d.b.dir) + "\n\n";
   out += side_text("A", d.a) + side_text("B", d.b);
   const std::vector<std::string> findings = compare::diff_findings(d);
   for (size_t i = 0; i < findings.size(); ++i)
-    out += std::string(i == 0 ? "\nverdict   " : "          ") + findings[i] + "\n";
+    out += std::string(i == 0 ? "\nverdict   " : "          ") + printable(findings[i]) + "\n";
   out += tensors_text(d, color);
   out += scalars_text(d, color);
   out += alerts_text(d.alerts_only_a, "A", color);

@@ -7,6 +7,7 @@
 #include <new>
 #include <nlohmann/json.hpp>
 
+#include "runtime/text/printable.h"
 #include "tools/compare/run_listing.h"
 #include "tools/report/run_digest.h"
 #include "tools/report/text_table.h"
@@ -16,11 +17,13 @@
 namespace ttap::cli {
 namespace {
 
+using text::printable;
+
 using report::text_cell;
 using report::text_column;
 
 int fail(std::FILE *err, const std::string &message) {
-  std::fprintf(err, "ttap ls: error: %s\n", message.c_str());
+  std::fprintf(err, "ttap ls: error: %s\n", printable(message).c_str());
   return kExitUsage;
 }
 
@@ -37,7 +40,8 @@ std::string ranks_text(const compare::run_listing &r) {
 
 std::string first_nonfinite_text(const compare::run_listing &r) {
   if (!r.first_nonfinite) return "-";
-  return "step " + std::to_string(r.first_nonfinite->step) + " " + r.first_nonfinite->tensor;
+  return "step " + std::to_string(r.first_nonfinite->step) + " " +
+         printable(r.first_nonfinite->tensor, 48);
 }
 
 std::string text_listing(const std::vector<compare::run_listing> &runs) {
@@ -51,10 +55,11 @@ std::string text_listing(const std::vector<compare::run_listing> &runs) {
   std::vector<std::vector<text_cell>> rows;
   for (const auto &r : runs) {
     if (r.state == "unreadable") {
-      rows.push_back({{r.dir}, {r.state}, {"-"}, {"-"}, {"-"}, {"-"}, {"-"}, {"-"}, {"-"}, {"-"}});
+      rows.push_back(
+          {{printable(r.dir)}, {r.state}, {"-"}, {"-"}, {"-"}, {"-"}, {"-"}, {"-"}, {"-"}, {"-"}});
       continue;
     }
-    rows.push_back({{r.dir},
+    rows.push_back({{printable(r.dir)},
                     {r.state},
                     {report::format_utc(r.start_time)},
                     {ranks_text(r)},
@@ -113,7 +118,7 @@ int run_ls(const ls_options &options, std::FILE *out, std::FILE *err) {
     std::string error;
     if (!compare::list_runs(roots, &runs, &error)) return fail(err, error);
     for (const auto &r : runs) {
-      if (r.state == "unreadable") std::fprintf(err, "ttap ls: %s\n", r.error.c_str());
+      if (r.state == "unreadable") std::fprintf(err, "ttap ls: %s\n", printable(r.error).c_str());
     }
     const std::string text =
         options.format == "json"

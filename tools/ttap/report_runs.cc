@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <new>
 
+#include "runtime/text/printable.h"
 #include "tools/compare/runs_report.h"
 #include "tools/report/run_digest.h"
 #include "tools/report/text_table.h"
@@ -16,11 +17,13 @@
 namespace ttap::cli {
 namespace {
 
+using text::printable;
+
 using report::text_cell;
 using report::text_column;
 
 int fail(std::FILE *err, const std::string &message) {
-  std::fprintf(err, "ttap report: error: %s\n", message.c_str());
+  std::fprintf(err, "ttap report: error: %s\n", printable(message).c_str());
   return kExitUsage;
 }
 
@@ -44,14 +47,14 @@ std::string text_runs(const std::vector<compare::run_overview> &runs) {
   std::vector<std::vector<text_cell>> rows;
   for (const auto &r : runs) {
     const compare::run_listing &l = r.listing;
-    rows.push_back({{l.dir},
+    rows.push_back({{printable(l.dir)},
                     {l.state},
                     {l.last_step >= 0 ? std::to_string(l.last_step) : "-"},
                     {std::to_string(l.samples)},
                     {std::to_string(r.tensors)},
                     {std::to_string(l.alerts)},
                     {l.first_nonfinite ? "step " + std::to_string(l.first_nonfinite->step) + " " +
-                                             l.first_nonfinite->tensor
+                                             printable(l.first_nonfinite->tensor, 48)
                                        : "-"},
                     {value_cell(r.last_loss, r.last_loss_step)},
                     {value_cell(r.last_grad_norm, r.last_grad_norm_step)},
