@@ -37,7 +37,7 @@ PYBIND11_MODULE(_tensortap, m) {
                     py::object>(),
            py::arg("run_dir"), py::arg("options"), py::arg("describe"), py::arg("warn"))
       .def("add_watched", &python_session::add_watched, py::arg("name"), py::arg("owner"),
-           py::arg("from_grad"), py::arg("kind"))
+           py::arg("from_grad"), py::arg("kind"), py::arg("local_shard") = false)
       .def("remove_watched", &python_session::remove_watched, py::arg("index"))
       .def("bound_names", &python_session::bound_names)
       .def("step", &python_session::step, py::arg("step"), py::arg("current_stream"))

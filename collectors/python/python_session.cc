@@ -52,7 +52,7 @@ ttap_session *python_session::live() const {
 }
 
 int python_session::add_watched(const std::string &name, py::object owner, bool from_grad,
-                                int kind) {
+                                int kind, bool local_shard) {
   live();
   if (kind < TTAP_GRAD || kind > TTAP_OTHER)
     throw status_error(TTAP_ERR_INVALID_ARGUMENT, "kind " + std::to_string(kind) + " is invalid");
@@ -60,6 +60,7 @@ int python_session::add_watched(const std::string &name, py::object owner, bool 
   w.name = name;
   w.owner = std::move(owner);
   w.from_grad = from_grad;
+  w.local_shard = local_shard;
   w.kind = ttap_kind(kind);
   m_watched.push_back(std::move(w));
   return int(m_watched.size() - 1);
@@ -142,6 +143,11 @@ void python_session::refresh(watched_tensor &w) {
                               : py::object(w.owner).release().ptr();
   if (!raw) throw py::error_already_set();
   auto tensor = py::reinterpret_steal<py::object>(raw);
+  if (w.local_shard && !tensor.is_none()) {
+    PyObject *local = PyObject_GetAttr(tensor.ptr(), m_local_attr.ptr());
+    if (!local) throw py::error_already_set();
+    tensor = py::reinterpret_steal<py::object>(local);
+  }
   if (tensor.is_none()) {
     // No gradient this step (an unused parameter, or zero_grad(set_to_none=True) with no backward
     // since). Unwatching keeps the runtime from reading memory that may have been freed.

@@ -41,9 +41,11 @@ class python_session {
   python_session(const python_session &) = delete;
   python_session &operator=(const python_session &) = delete;
 
-  // Adds a watched tensor: `owner` itself (a parameter), or its `.grad` when from_grad. It is
-  // bound to the runtime at the next step where it exists. Returns an index for remove_watched.
-  int add_watched(const std::string &name, py::object owner, bool from_grad, int kind);
+  // Adds a watched tensor: `owner` itself (a parameter), or its `.grad` when from_grad; with
+  // local_shard, that tensor's `_local_tensor` (a DTensor's shard on this rank). It is bound to
+  // the runtime at the next step where it exists. Returns an index for remove_watched.
+  int add_watched(const std::string &name, py::object owner, bool from_grad, int kind,
+                  bool local_shard);
   // Unwatches it in the runtime (its stored samples stay) and drops the reference to the owner.
   void remove_watched(int index);
   // Names currently bound in the runtime, in watch order.
@@ -68,6 +70,7 @@ class python_session {
     std::string name;
     py::object owner;  // none once removed
     bool from_grad = false;
+    bool local_shard = false;
     ttap_kind kind = TTAP_OTHER;
     bool removed = false;
     bool dropped = false;     // unsupported or changed: never looked at again
@@ -94,6 +97,7 @@ class python_session {
   int m_bound_on_cuda = 0;
   // Attribute names looked up at every step, interned once.
   py::str m_grad_attr{"grad"};
+  py::str m_local_attr{"_local_tensor"};
   py::str m_dtype_attr{"dtype"};
   py::str m_data_ptr_attr{"data_ptr"};
 };

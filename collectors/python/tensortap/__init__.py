@@ -5,6 +5,9 @@ crash-safe store in the run directory.
     import tensortap as ttap
     ttap.watch(model, optimizer=opt)   # that is all: steps are marked at opt.step()
 
+Lightning and Hugging Face: tensortap.integrations.lightning.TensorTap and
+tensortap.integrations.transformers.TensorTapCallback.
+
 The functions below act on a default session, opened by init() or, implicitly, by the first
 watch(), observe(), log() or step(). Sessions still open at exit are closed (and flushed).
 """
@@ -60,8 +63,12 @@ def watch(model, grads=True, params=False, activations=False, optimizer=None, in
 
     grads: each parameter's gradient, named "<parameter name>.grad", sampled fully accumulated;
     params: the parameters themselves; activations: every submodule's output, named by the module
-    ("encoder.layers.0"; tuple outputs "name[0]", ...). optimizer: mark a step just before each
-    optimizer.step() (steps count optimizer steps from 0); without it, call step() yourself.
+    ("encoder.layers.0"; tuple outputs "name[0]", ...). optimizer: each optimizer.step() is a
+    step (counted from 0), its gradients sampled once, accumulated and unscaled, before clipping:
+    when torch.nn.utils.clip_grad_norm_/clip_grad_value_ is called with watched parameters, else
+    just before the update. Without it, call step() yourself. A torch.compile'd model or a
+    DistributedDataParallel is watched under the wrapped module's names; DTensor (FSDP2)
+    parameters by their local shard.
     include/exclude: glob patterns (or lists) on parameter and module names. every: sample
     activations every N steps (default: the session's every; also the session's every when this
     call opens the session). prefix: prepended to every name (two models in one run).

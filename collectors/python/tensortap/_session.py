@@ -1,8 +1,9 @@
 """A tensortap session from Python: the run it writes, the models it watches, its step counter.
 
-Steps: with watch(optimizer=opt) a step is marked just before each opt.step() (so gradients are
-seen fully accumulated, once per optimizer step), numbered from 0; otherwise step() marks them.
-Activations, observe() and log() are recorded at the step in progress: the one the next mark ends.
+Steps: with watch(optimizer=opt) (or a framework callback) each optimizer step is one step,
+numbered from 0, and its gradients are sampled once, fully accumulated and unscaled, before
+clipping (see _steps.py); otherwise step() marks the steps. Activations, observe() and log() are
+recorded at the step in progress: the one the next optimizer step (or mark) ends.
 Nothing here runs a device synchronization or copies a tensor; hooks never raise into training.
 """
 
@@ -15,8 +16,9 @@ import torch
 
 from . import _tensortap
 from ._group import group_communicator
+from ._steps import OptimizerStepHooks, listen_to_clipping, stop_listening_to_clipping
 from ._tensors import flat_view
-from ._watch import ModelWatch, OptimizerStepHook
+from ._watch import ModelWatch
 
 
 class TensorTapWarning(UserWarning):
@@ -76,10 +78,14 @@ class Session:
         self._pid = os.getpid()
         self._warned = set()
         self._watches = []
-        self._driver = None  # the OptimizerStepHook marking steps, when watch(optimizer=) was used
+        self._driver = None  # the OptimizerStepHooks marking steps, when watch(optimizer=) was used
+        self._driven = False  # steps come from an optimizer or a framework callback, not step()
         self._next_step = 0
         self._last_step = None
         self._last_mark_ns = None
+        self._step_ns = None
+        self._sampled = False  # the step in progress has been sampled (before clip or update)
+        self._new_gradients = False  # a backward has run since that sample
         open_sessions.add(self)
 
     # ---- the public methods (tensortap's module functions call these on the default session) ----
@@ -127,7 +133,8 @@ class Session:
                        every or self.config["every"], prefix)
         self._watches.append(w)
         if optimizer is not None and self._driver is None:
-            self._driver = OptimizerStepHook(optimizer, self._optimizer_step)
+            self._driver = OptimizerStepHooks(optimizer, self._before_update, self._after_update)
+            self._set_driven(True)
         w.begin_step(self._next_step)
         return w
 
@@ -144,9 +151,9 @@ class Session:
             # The runtime allows a repeated step (the store keeps the first sample of it); the
             # number of an optimizer step yet to come must be a new one.
             last = -1 if self._last_step is None else self._last_step
-            if step < 0 or step < last or (self._driver is not None and step == last):
+            if step < 0 or step < last or (self._driven and step == last):
                 raise ValueError(f"step {step} goes backwards (last step {self._last_step})")
-        if self._driver is not None:
+        if self._driven:
             if step is None:
                 self._warn_once(
                     "step-with-optimizer",
@@ -196,6 +203,7 @@ class Session:
         if self._driver is not None:
             self._driver.remove()
             self._driver = None
+        self._set_driven(False)
         open_sessions.discard(self)
         self._core.close()
 
@@ -222,26 +230,92 @@ class Session:
         if self._driver is not None and not any(x.optimizer is not None for x in self._watches):
             self._driver.remove()
             self._driver = None
+            self._set_driven(False)
 
-    def _mark(self, step):
-        """Ends the step in progress as `step`: activation hooks off, ttap_step (the runtime samples
-        when due), activation hooks on for the next step if it samples them."""
+    def _set_driven(self, driven):
+        """Steps marked by optimizer steps (or a framework's events): gradients are then also
+        sampled when watched parameters are clipped, before the clip changes them."""
+        self._driven = driven
+        if driven:
+            listen_to_clipping(self)
+        else:
+            stop_listening_to_clipping(self)
+
+    def _sample(self):
+        """ttap_step for the step in progress: the runtime samples the watched gradients and
+        parameters when due."""
         now = time.perf_counter_ns()
-        step_ns = now - self._last_mark_ns if self._last_mark_ns is not None else None
+        self._step_ns = now - self._last_mark_ns if self._last_mark_ns is not None else None
         self._last_mark_ns = now
+        self._core.step(self._next_step, _current_stream)
+        self._sampled = True
+        self._new_gradients = False
+
+    def _advance(self):
+        """Ends the step in progress: activation hooks off (and on again if the next step samples
+        activations); what is recorded from now on belongs to the next step."""
+        step = self._next_step
         for w in self._watches:
-            w.end_step(step, step_ns)
-        self._core.step(step, _current_stream)
+            w.end_step(step, self._step_ns)
         self._last_step = step
         self._next_step = step + 1
+        self._sampled = False
         for w in self._watches:
             w.begin_step(self._next_step)
 
-    def _optimizer_step(self):
+    def _mark(self, step):
+        """step(): samples and ends the step in progress as `step`."""
+        self._next_step = step
+        self._sample()
+        self._advance()
+
+    def _before_update(self):
+        """Gradients are final for this optimizer step (about to be clipped, or the optimizer is
+        about to update): sampled once per step. New gradients since a sample whose update never
+        came (GradScaler skipped the step on Inf) end that step first."""
         try:
-            self._mark(self._next_step)
-        except Exception as e:  # never break the user's optimizer step
+            if self._sampled:
+                if not self._new_gradients:
+                    return
+                self._advance()
+            self._sample()
+        except Exception as e:  # never break the user's training step
+            self._warn_once("optimizer-step", f"a step could not be sampled: {e}")
+
+    def _after_update(self):
+        try:
+            self._advance()
+        except Exception as e:
             self._warn_once("optimizer-step", f"a step could not be marked: {e}")
+
+    def _before_clip(self, parameters):
+        """Called by the patched clip functions: samples first when any of `parameters` is
+        watched and the steps are optimizer steps (a step() by hand may come before or after)."""
+        if not self._driven or self._core.closed:
+            return
+        if any(w.watches_any(parameters) for w in self._watches):
+            self._before_update()
+
+    def _gradient_produced(self):
+        self._new_gradients = True
+
+    # ---- for the framework callbacks (tensortap.integrations): their events drive the steps ----
+
+    def _drive_from_framework(self):
+        self._set_driven(True)
+
+    def _framework_step_begins(self, step):
+        """The framework's number for the optimizer step now accumulating its gradients."""
+        if not self._sampled and (self._last_step is None or step > self._last_step):
+            self._next_step = step
+
+    def _framework_before_update(self, step):
+        self._framework_step_begins(step)
+        self._before_update()
+
+    def _framework_after_update(self):
+        if self._sampled:
+            self._after_update()
 
     def _observe_nested(self, name, value, kind):
         """Observes the tensors in a module output: a tensor, or tuples/lists/dicts of them,

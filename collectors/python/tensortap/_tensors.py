@@ -38,10 +38,19 @@ def is_dense(tensor):
     return True
 
 
+def is_dtensor(tensor):
+    """Whether `tensor` is a DTensor (FSDP2, tensor parallel): its summaries are its local
+    shard's, and a group's merge over the ranks makes them the whole tensor's."""
+    return isinstance(tensor, torch.Tensor) and hasattr(tensor, "_local_tensor") and \
+        hasattr(tensor, "device_mesh")
+
+
 def flat_view(tensor):
     """(data_ptr, dtype code, numel, on_cuda) for the runtime, or a string saying why not."""
     if not isinstance(tensor, torch.Tensor):
         return f"is a {type(tensor).__name__}, not a torch.Tensor"
+    if is_dtensor(tensor):
+        tensor = tensor._local_tensor
     if tensor.layout != torch.strided:
         return f"has layout {tensor.layout} (only dense strided tensors are summarized)"
     code = DTYPE_CODES.get(tensor.dtype)

@@ -1,16 +1,20 @@
 """What `watch(model)` installs: the model's gradients and parameters in the session's watch list,
-forward hooks on its modules for activations (present only during the steps that sample them), and
-the hook on optimizer.step() that marks each training step just before the update.
+forward hooks on its modules for activations (present only during the steps that sample them),
+and one backward hook telling the session that new gradients exist. Compiled models are watched
+through the module they wrap; sharded (DTensor) parameters by their local shard.
 """
 
 import fnmatch
-import functools
 import math
 import time
-import types
+import warnings
 import weakref
 
+import torch
+
 from . import _tensortap
+from ._steps import backward_hook
+from ._tensors import is_dtensor
 
 
 def _patterns(value, argument):
@@ -82,32 +86,60 @@ class ModelWatch:
         self.optimizer = optimizer  # the optimizer whose step() marks the steps, or None
         keep = NameFilter(include, exclude)
         core = session._core
+        model = unwrapped_ddp(model)  # names as in the model: "fc1.weight", not "module.fc1.weight"
+        compiled = [""] if model is not uncompiled(model) else compiled_module_names(model)
+        model = uncompiled(model)
         self._indices = []
+        self._parameter_ids = set()
+        self._backward_hook = None
         for name, parameter in model.named_parameters():
+            name = plain_name(name)
             if not keep(name):
                 continue
             full = prefix + name
+            # A DTensor (FSDP2's fully_shard, tensor parallel) is read through its local shard.
+            local = is_dtensor(parameter)
             # Gradients as "<parameter>.grad", like the C examples and the store's documentation.
             if grads and parameter.requires_grad:
                 self._indices.append(
-                    core.add_watched(full + ".grad", parameter, True, _tensortap.GRAD))
+                    core.add_watched(full + ".grad", parameter, True, _tensortap.GRAD, local))
+                self._parameter_ids.add(id(parameter))
+                if self._backward_hook is None:
+                    # One parameter is enough to know that a backward ran: one Python call per
+                    # backward rather than one per parameter.
+                    self._backward_hook = backward_hook(parameter, session._gradient_produced)
             if params:
-                self._indices.append(core.add_watched(full, parameter, False, _tensortap.PARAM))
+                self._indices.append(
+                    core.add_watched(full, parameter, False, _tensortap.PARAM, local))
         # Every named submodule (not the root: its output is the loss's input, observe() it if
         # wanted). Containers are included: a block's output is not always its last child's.
+        # Compiled modules are left out: a hook calling tensortap inside a compiled graph would
+        # break the graph there.
         self._modules = []
         if activations:
             self._modules = [
-                (prefix + name, module)
+                (prefix + plain_name(name), module)
                 for name, module in model.named_modules()
-                if name and keep(name)
+                if name and keep(plain_name(name)) and not _inside(plain_name(name), compiled)
             ]
+            if compiled:
+                names = ", ".join(prefix + n if n else "(the model)" for n in compiled)
+                warnings.warn(
+                    f"tensortap: activations of compiled modules are not observed (hooks would "
+                    f"break their graphs): {names}. Gradients and parameters are still watched; "
+                    "watch the model before torch.compile, or observe() outputs outside it",
+                    session_warning(), stacklevel=4)
         self._sampler = None
         if self._modules:
             self._sampler = ActivationSampler(every, session.config["budget"])
         self._hooks = []
         self._observed = set()
         self._cost_ns = 0
+
+    def watches_any(self, parameters):
+        """Whether any of `parameters` has its gradient watched here."""
+        ids = self._parameter_ids
+        return any(id(p) in ids for p in parameters)
 
     def begin_step(self, step):
         """Installs the forward hooks if `step` (the step now in progress) samples activations."""
@@ -156,6 +188,10 @@ class ModelWatch:
     def detach(self):
         """The session's part of remove() and close()."""
         self._remove_hooks()
+        if self._backward_hook is not None:
+            self._backward_hook.remove()
+            self._backward_hook = None
+        self._parameter_ids = set()
         core = self._session._core
         for index in self._indices:
             core.remove_watched(index)
@@ -164,40 +200,42 @@ class ModelWatch:
         self._sampler = None
 
 
-class OptimizerStepHook:
-    """Calls before_step() just before every optimizer.step().
+def unwrapped_ddp(model):
+    """The module a DistributedDataParallel wraps (its gradients are the ones DDP averaged)."""
+    if isinstance(model, torch.nn.parallel.DistributedDataParallel):
+        return model.module
+    return model
 
-    PyTorch 1.13 has no Optimizer.register_step_pre_hook, so the hook is a wrapper put in the
-    optimizer instance's `step` attribute; it works the same in every version. The wrapper is a
-    bound method, which LR schedulers expect optimizer.step to be, and carries over the markers
-    they set on it. remove() puts the previous attribute back, or, if something wrapped ours since,
-    turns ours into a pass-through.
-    """
 
-    def __init__(self, optimizer, before_step):
-        self.optimizer = optimizer
-        self._before_step = before_step
-        self._active = True
-        self._previous = optimizer.__dict__.get("step")  # e.g. an LR scheduler's counting wrapper
-        hook = self
+def uncompiled(model):
+    """The module a torch.compile'd model (an OptimizedModule) wraps, else the model itself."""
+    original = getattr(model, "_orig_mod", None)
+    if original is not None and type(model).__name__ == "OptimizedModule":
+        return original
+    return model
 
-        def step(opt, *args, **kwargs):
-            if hook._active:
-                hook._before_step()
-            if hook._previous is not None:
-                return hook._previous(*args, **kwargs)
-            return type(opt).step(opt, *args, **kwargs)
 
-        functools.update_wrapper(step, self._previous or type(optimizer).step)
-        self._function = step
-        optimizer.step = types.MethodType(step, optimizer)
+def compiled_module_names(model):
+    """Names ("" for the model itself) of the modules compiled as a whole: compiled in place
+    (module.compile(), torch 2.2+) or replaced by an OptimizedModule (torch.compile(module))."""
+    names = []
+    for name, module in model.named_modules():
+        if getattr(module, "_compiled_call_impl", None) is not None or \
+                type(module).__name__ == "OptimizedModule":
+            names.append(plain_name(name))
+    return names
 
-    def remove(self):
-        current = self.optimizer.__dict__.get("step")
-        if getattr(current, "__func__", None) is self._function:
-            if self._previous is None:
-                del self.optimizer.step
-            else:
-                self.optimizer.step = self._previous
-        else:
-            self._active = False
+
+def plain_name(name):
+    """A parameter or module name without the "_orig_mod" level torch.compile adds."""
+    return name.replace("._orig_mod", "").replace("_orig_mod.", "").replace("_orig_mod", "")
+
+
+def _inside(name, prefixes):
+    return any(p == "" or name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def session_warning():
+    from ._session import TensorTapWarning
+
+    return TensorTapWarning

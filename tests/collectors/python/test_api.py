@@ -136,8 +136,12 @@ def test_second_watch_replaces_the_first(ttap, run_dir):
     train(model, opt, 2)
     ttap.watch(model, optimizer=opt, activations=True)  # e.g. a notebook cell run twice
     assert forward_hook_count(model) <= len(list(model.children()))  # one set at most
-    wrapper = opt.__dict__["step"]
-    assert wrapper.__func__ is session._driver._function
+    if hasattr(opt, "register_step_pre_hook"):  # torch 2.x: the optimizer's own hooks, once
+        assert len(opt._optimizer_step_pre_hooks) == 1
+        assert len(opt._optimizer_step_post_hooks) == 1
+    else:  # torch 1.13: one wrapper
+        wrapper = opt.__dict__["step"]
+        assert wrapper.__func__ is session._driver._function
     train(model, opt, 3, seed=2)
     assert session._core.bound_names() == [n + ".grad" for n, _ in model.named_parameters()]
     ttap.close()
@@ -192,7 +196,8 @@ def test_lr_schedulers_created_before_and_after_watch_keep_working(ttap, run_dir
             before.step()
             after.step()
     assert opt.param_groups[0]["lr"] == pytest.approx(0.25**3)  # both schedulers took effect
-    assert opt._step_count == 3
+    if hasattr(opt, "_step_count"):  # torch 1.13's schedulers count steps through a wrapper
+        assert opt._step_count == 3
     ttap.close()
     assert sorted({s for s, _ in grad_l2(run_dir)}) == [0, 1, 2]
 
