@@ -1,0 +1,72 @@
+"""One rank of the sharded/replicated gradient test, under `torchrun --nproc-per-node 2` on CPU
+(gloo): an MLP trained with DDP or FSDP2 (fully_shard: DTensor parameters and gradients), watched
+by tensortap, clipped each step; next to it, on every rank, an unsharded reference model trained
+on the whole global batch. Writes RUN/rank<R>/ttap.db and RUN/rank<R>.json: the reference's
+per-parameter gradient l2 and the norm clip_grad_norm_ returned, per step.
+
+usage: distributed_program.py ddp|fsdp2 RUN
+"""
+
+import json
+import os
+import sys
+
+import torch
+import torch.distributed as dist
+
+import tensortap as ttap
+from training_support import batches, make_mlp
+
+STEPS = 6
+GLOBAL_BATCH = 32
+
+
+def main():
+    mode, out = sys.argv[1], sys.argv[2]
+    dist.init_process_group("gloo")
+    rank, world = dist.get_rank(), dist.get_world_size()
+    model, reference = make_mlp(seed=0), make_mlp(seed=0)
+    if mode == "ddp":
+        trained = torch.nn.parallel.DistributedDataParallel(model)
+    else:
+        from torch.distributed.device_mesh import init_device_mesh
+        from torch.distributed.fsdp import fully_shard
+
+        mesh = init_device_mesh("cpu", (world,))
+        for layer in model:
+            if isinstance(layer, torch.nn.Linear):
+                fully_shard(layer, mesh=mesh)
+        trained = fully_shard(model, mesh=mesh)
+    opt = torch.optim.SGD(trained.parameters(), lr=0.1)
+    reference_opt = torch.optim.SGD(reference.parameters(), lr=0.1)
+
+    # Each rank its own store (no MPI under torchrun, so no tensortap group: see the README).
+    ttap.init(os.path.join(out, f"rank{rank}"), budget=0)
+    ttap.watch(trained, optimizer=opt)
+    result = {"reference": {}, "clip": {}}
+    share = GLOBAL_BATCH // world
+    for step, (x, y) in enumerate(batches(STEPS, batch_size=GLOBAL_BATCH)):
+        mine = slice(rank * share, (rank + 1) * share)
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(trained(x[mine]), y[mine]).backward()
+        total = torch.nn.utils.clip_grad_norm_(trained.parameters(), max_norm=0.5)
+        if hasattr(total, "full_tensor"):  # a DTensor norm (FSDP2): the whole gradient's
+            total = total.full_tensor()
+        result["clip"][step] = float(total)
+        opt.step()
+
+        reference_opt.zero_grad()
+        torch.nn.functional.cross_entropy(reference(x), y).backward()
+        for name, p in reference.named_parameters():
+            result["reference"][f"{step} {name}.grad"] = \
+                torch.linalg.vector_norm(p.grad.double()).item()
+        torch.nn.utils.clip_grad_norm_(reference.parameters(), max_norm=0.5)
+        reference_opt.step()
+    ttap.close()
+    with open(os.path.join(out, f"rank{rank}.json"), "w") as f:
+        json.dump(result, f)
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()

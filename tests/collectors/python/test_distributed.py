@@ -1,0 +1,83 @@
+"""Replicated and sharded gradients under `torchrun --nproc-per-node 2` on CPU (gloo), from
+distributed_program.py: with DDP every rank's stored l2 of a parameter's gradient is the l2 of
+the unsharded reference model's gradient on the same global batch (1e-5 relative); with FSDP2
+(fully_shard) each rank stores its local shard of the DTensor gradient and the shards' l2
+combine to the reference's. On every rank the global norm of the stored gradients equals what
+clip_grad_norm_ returned there (with FSDP2: the combined one)."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from training_support import grad_l2
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROGRAM = os.path.join(HERE, "distributed_program.py")
+WORLD = 2
+
+
+def run_ranks(mode, out):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([HERE, env.get("PYTHONPATH", "")])
+    env["OMP_NUM_THREADS"] = "1"  # two ranks on two cores
+    # --standalone: a rendezvous on a free local port, so parallel test runs do not collide.
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc_per_node", str(WORLD), PROGRAM, mode, str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=400, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
+    ranks = []
+    for rank in range(WORLD):
+        with open(out / f"rank{rank}.json") as f:
+            result = json.load(f)
+        reference = {(int(k.split()[0]), k.split()[1]): v for k, v in result["reference"].items()}
+        clip = {int(k): v for k, v in result["clip"].items()}
+        ranks.append((grad_l2(str(out / f"rank{rank}")), reference, clip))
+    return ranks
+
+
+def relative_error(a, b):
+    return abs(a - b) / b
+
+
+needs_distributed = pytest.mark.skipif(
+    not torch.distributed.is_available() or not hasattr(torch, "compile"),
+    reason=f"torch {torch.__version__}: this test runs in the torch 2.x environment")
+
+
+@needs_distributed
+def test_ddp_gradients_equal_the_unsharded_reference_on_every_rank(tmp_path):
+    worst = 0.0
+    for stored, reference, clip in run_ranks("ddp", tmp_path):
+        assert set(stored) == set(reference)
+        worst = max(worst, max(relative_error(stored[k], v) for k, v in reference.items()))
+        for step, total in clip.items():
+            own = math.sqrt(sum(l2 * l2 for (s, _), l2 in stored.items() if s == step))
+            assert relative_error(own, total) <= 1e-5
+    print(f"DDP: max relative error against the reference {worst:.2e}")
+    assert worst <= 1e-5
+
+
+@needs_distributed
+def test_fsdp2_local_shards_combine_to_the_unsharded_reference(tmp_path):
+    try:
+        from torch.distributed.fsdp import fully_shard  # noqa: F401  (torch 2.6+)
+    except ImportError:
+        pytest.skip(f"torch {torch.__version__} has no torch.distributed.fsdp.fully_shard")
+    ranks = run_ranks("fsdp2", tmp_path)
+    reference, clip = ranks[0][1], ranks[0][2]
+    shards = [stored for stored, _, _ in ranks]
+    assert all(set(s) == set(reference) for s in shards)
+    # Each rank really stored a part: no shard holds the whole gradient.
+    assert all(s[k] < reference[k] * (1 - 1e-3) for s in shards for k in reference)
+    combined = {k: math.sqrt(sum(s[k] ** 2 for s in shards)) for k in reference}
+    worst = max(relative_error(combined[k], v) for k, v in reference.items())
+    print(f"FSDP2: max relative error of the combined shards against the reference {worst:.2e}")
+    assert worst <= 1e-5
+    for step, total in clip.items():
+        norm = math.sqrt(sum(l2 * l2 for (s, _), l2 in combined.items() if s == step))
+        assert relative_error(norm, total) <= 1e-5
