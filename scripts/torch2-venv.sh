@@ -29,12 +29,26 @@ ready() {
   [ -x "$venv/bin/python" ] && cmp -s "$requirements" "$venv/.tensortap-stamp" 2>/dev/null
 }
 
+# mpi4py for the group tests (mpirun): Debian's (python3-mpi4py), built for this very interpreter
+# and Debian's Open MPI, linked in alone rather than compiled by pip (minutes on two cores).
+# Idempotent, so an environment made before this step gets it too.
+link_debian_mpi4py() {
+  local debian=/usr/lib/python3/dist-packages/mpi4py site
+  [ -d "$debian" ] || return 0
+  site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  # Written only when missing: tests may be starting interpreters that read the .pth meanwhile.
+  [ -L "$venv/debian-mpi4py/mpi4py" ] ||
+    { mkdir -p "$venv/debian-mpi4py" && ln -s "$debian" "$venv/debian-mpi4py/mpi4py"; }
+  [ -f "$site/debian-mpi4py.pth" ] || echo "$venv/debian-mpi4py" > "$site/debian-mpi4py.pth"
+}
+
 mkdir -p "$(dirname "$venv")"
 # Several test runs (or checkouts) at once build it once: the others wait here.
 exec 9>"$venv.lock"
 flock 9
 
 if ready; then
+  link_debian_mpi4py
   echo "$venv/bin/python"
   exit 0
 fi
@@ -62,6 +76,7 @@ if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
   log "pip install -r $requirements failed"
   exit 1
 fi
+link_debian_mpi4py
 cp "$requirements" "$venv/.tensortap-stamp"
 log "ready in $(($(date +%s) - start)) s: $("$venv/bin/python" -c 'import torch; print("torch", torch.__version__)')"
 echo "$venv/bin/python"

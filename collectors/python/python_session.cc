@@ -51,8 +51,8 @@ ttap_session *python_session::live() const {
   return m_session;
 }
 
-int python_session::add_watched(const std::string &name, py::object owner, bool from_grad,
-                                int kind, bool local_shard) {
+int python_session::add_watched(const std::string &name, py::object owner, bool from_grad, int kind,
+                                bool local_shard) {
   live();
   if (kind < TTAP_GRAD || kind > TTAP_OTHER)
     throw status_error(TTAP_ERR_INVALID_ARGUMENT, "kind " + std::to_string(kind) + " is invalid");

@@ -4,6 +4,9 @@ by tensortap, clipped each step; next to it, on every rank, an unsharded referen
 on the whole global batch. Writes RUN/rank<R>/ttap.db and RUN/rank<R>.json: the reference's
 per-parameter gradient l2 and the norm clip_grad_norm_ returned, per step.
 
+Under mpirun instead (OMPI_COMM_WORLD_RANK set) the ranks form a tensortap group
+(ttap.set_group(), every tensor declared sharded) and rank 0 writes one store, RUN/group/ttap.db.
+
 usage: distributed_program.py ddp|fsdp2 RUN
 """
 
@@ -23,7 +26,14 @@ GLOBAL_BATCH = 32
 
 def main():
     mode, out = sys.argv[1], sys.argv[2]
-    dist.init_process_group("gloo")
+    under_mpi = "OMPI_COMM_WORLD_RANK" in os.environ
+    if under_mpi:
+        rank = int(os.environ["OMPI_COMM_WORLD_RANK"])
+        size = int(os.environ["OMPI_COMM_WORLD_SIZE"])
+        dist.init_process_group("gloo", init_method=f"file://{out}/rendezvous", rank=rank,
+                                world_size=size)
+    else:
+        dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
     model, reference = make_mlp(seed=0), make_mlp(seed=0)
     if mode == "ddp":
@@ -40,8 +50,13 @@ def main():
     opt = torch.optim.SGD(trained.parameters(), lr=0.1)
     reference_opt = torch.optim.SGD(reference.parameters(), lr=0.1)
 
-    # Each rank its own store (no MPI under torchrun, so no tensortap group: see the README).
-    ttap.init(os.path.join(out, f"rank{rank}"), budget=0)
+    if under_mpi:
+        # One group, one store: the shards' summaries are merged (sums of squares added).
+        ttap.init(os.path.join(out, "group"), budget=0, sharded="*")
+        ttap.set_group()
+    else:
+        # Each rank its own store (no MPI under torchrun, so no tensortap group: see the README).
+        ttap.init(os.path.join(out, f"rank{rank}"), budget=0)
     ttap.watch(trained, optimizer=opt)
     result = {"reference": {}, "clip": {}}
     share = GLOBAL_BATCH // world

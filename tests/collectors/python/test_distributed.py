@@ -3,11 +3,14 @@ distributed_program.py: with DDP every rank's stored l2 of a parameter's gradien
 the unsharded reference model's gradient on the same global batch (1e-5 relative); with FSDP2
 (fully_shard) each rank stores its local shard of the DTensor gradient and the shards' l2
 combine to the reference's. On every rank the global norm of the stored gradients equals what
-clip_grad_norm_ returned there (with FSDP2: the combined one)."""
+clip_grad_norm_ returned there (with FSDP2: the combined one). The FSDP2 ranks again under mpirun
+as one tensortap group (torchrun starts no MPI, over which tensortap reduces): rank 0's store
+holds merged summaries whose l2 is the whole gradient's."""
 
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 
@@ -80,4 +83,43 @@ def test_fsdp2_local_shards_combine_to_the_unsharded_reference(tmp_path):
     assert worst <= 1e-5
     for step, total in clip.items():
         norm = math.sqrt(sum(l2 * l2 for (s, _), l2 in combined.items() if s == step))
+        assert relative_error(norm, total) <= 1e-5
+
+
+@needs_distributed
+def test_fsdp2_shards_merged_by_a_tensortap_group_under_mpirun(tmp_path):
+    """The same FSDP2 ranks under mpirun, made one tensortap group (set_group, sharded="*"):
+    rank 0's one store holds the merged summaries, whose l2 is the whole gradient's."""
+    mpirun = shutil.which("mpirun")
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        mpi4py = None
+    if mpirun is None or mpi4py is None:
+        pytest.skip("needs mpirun (openmpi-bin) and mpi4py in this environment")
+    try:
+        from torch.distributed.fsdp import fully_shard  # noqa: F401
+    except ImportError:
+        pytest.skip(f"torch {torch.__version__} has no torch.distributed.fsdp.fully_shard")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([HERE, env.get("PYTHONPATH", "")])
+    env["OMP_NUM_THREADS"] = "1"
+    env["OMPI_MCA_orte_tmpdir_base"] = str(tmp_path)
+    env["OMPI_MCA_btl_vader_single_copy_mechanism"] = "none"
+    env["GLOO_SOCKET_IFNAME"] = "lo"
+    root = ["--allow-run-as-root"] if os.getuid() == 0 else []
+    done = subprocess.run([mpirun, *root, "--oversubscribe", "-np", str(WORLD), sys.executable,
+                           PROGRAM, "fsdp2", str(tmp_path)],
+                          env=env, capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
+    with open(tmp_path / "rank0.json") as f:
+        result = json.load(f)
+    reference = {(int(k.split()[0]), k.split()[1]): v for k, v in result["reference"].items()}
+    merged = grad_l2(str(tmp_path / "group"))
+    assert set(merged) == set(reference)
+    worst = max(relative_error(merged[k], v) for k, v in reference.items())
+    print(f"FSDP2 group: max relative error of the merged l2 against the reference {worst:.2e}")
+    assert worst <= 1e-5
+    for step, total in result["clip"].items():
+        norm = math.sqrt(sum(l2 * l2 for (s, _), l2 in merged.items() if s == int(step)))
         assert relative_error(norm, total) <= 1e-5
