@@ -31,7 +31,7 @@ def run_ranks(mode, out):
     # --standalone: a rendezvous on a free local port, so parallel test runs do not collide.
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                "--nproc_per_node", str(WORLD), PROGRAM, mode, str(out)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=400, env=env)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=1200, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
     ranks = []
     for rank in range(WORLD):
@@ -110,7 +110,7 @@ def test_fsdp2_shards_merged_by_a_tensortap_group_under_mpirun(tmp_path):
     root = ["--allow-run-as-root"] if os.getuid() == 0 else []
     done = subprocess.run([mpirun, *root, "--oversubscribe", "-np", str(WORLD), sys.executable,
                            PROGRAM, "fsdp2", str(tmp_path)],
-                          env=env, capture_output=True, text=True, timeout=400)
+                          env=env, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
     with open(tmp_path / "rank0.json") as f:
         result = json.load(f)

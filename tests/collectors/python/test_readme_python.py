@@ -93,7 +93,7 @@ def test_readme_example_runs_and_stores_every_step(tmp_path, launcher, code):
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone"] + options + \
             [str(script)]
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=500)
+                          timeout=1200)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
     stores = stored_steps(str(tmp_path))
     expected_stores = 2 if launcher[0] == "torchrun" else 1
