@@ -3,6 +3,7 @@
 
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <set>
 #include <string>
@@ -14,11 +15,29 @@ namespace {
 
 // -1 until first read; then the level. Relaxed is enough: every thread reads the same value.
 std::atomic<int> g_level{-1};
+// -1 until known; then the rank for the prefix.
+std::atomic<int> g_rank{-1};
+
+int log_rank() {
+  int rank = g_rank.load(std::memory_order_relaxed);
+  if (rank < 0) {
+    rank = 0;
+    // The same order of precedence as the session's configuration (config.cc): TTAP_RANK wins.
+    for (const char *name : {"OMPI_COMM_WORLD_RANK", "RANK", "TTAP_RANK"}) {
+      if (auto v = env_value(name)) rank = std::atoi(v->c_str());
+    }
+    g_rank.store(rank, std::memory_order_relaxed);
+  }
+  return rank;
+}
 
 void vlog(const char *format, va_list args) {
   char line[1024];
   std::vsnprintf(line, sizeof line, format, args);
-  std::fprintf(stderr, "ttap: %s\n", line);
+  if (int rank = log_rank(); rank > 0)
+    std::fprintf(stderr, "ttap[rank %d]: %s\n", rank, line);
+  else
+    std::fprintf(stderr, "ttap: %s\n", line);
 }
 
 }  // namespace
@@ -36,6 +55,8 @@ log_level current_log_level() {
   return log_level(level);
 }
 
+void set_log_rank(int rank) { g_rank.store(rank, std::memory_order_relaxed); }
+
 bool log_enabled(log_level level) { return int(level) <= int(current_log_level()); }
 
 void log_message(log_level, const char *format, ...) {
@@ -46,11 +67,13 @@ void log_message(log_level, const char *format, ...) {
 }
 
 void warn_once(const char *key, const char *format, ...) {
-  static std::mutex mutex;
-  static std::set<std::string> seen;
+  // Never destroyed: warnings are also given from atexit handlers (the hooks closing their
+  // session), which may run after this function's statics would have been torn down.
+  static auto *mutex = new std::mutex;
+  static auto *seen = new std::set<std::string>;
   {
-    std::lock_guard<std::mutex> lock(mutex);
-    if (!seen.insert(key).second) return;
+    std::lock_guard<std::mutex> lock(*mutex);
+    if (!seen->insert(key).second) return;
   }
   va_list args;
   va_start(args, format);

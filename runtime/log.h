@@ -1,4 +1,5 @@
-// Logging: one line per message on stderr, prefixed "ttap: ", filtered by an atomic level check
+// Logging: one line per message on stderr, prefixed "ttap: " ("ttap[rank R]: " on ranks other than
+// 0, so the lines of a multi-rank job say where they come from), filtered by an atomic level check
 // before any formatting (TTAP_DEBUG=WARN|INFO|TRACE, default WARN). warn_once() for failures that
 // disable a part of tensortap: said once, then silence.
 #pragma once
@@ -13,6 +14,10 @@ enum class log_level : int { warn = 0, info = 1, trace = 2 };
 log_level current_log_level();
 
 bool log_enabled(log_level level);
+
+// The rank named in the prefix. Until a session sets it, the launcher's (TTAP_RANK, RANK,
+// OMPI_COMM_WORLD_RANK).
+void set_log_rank(int rank);
 
 // printf-style; adds the prefix and the newline.
 void log_message(log_level level, const char *format, ...) __attribute__((format(printf, 2, 3)));
