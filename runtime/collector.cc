@@ -155,17 +155,17 @@ bool collector::close(std::string *error) {
 }
 
 void collector::store_failed(const char *what) {
-  if (!m_store_ok) return;
   m_store_ok = false;
   m_store_error = std::string(what) + ": " + m_store->last_error();
-  // The trainer goes on: detectors and alert lines keep working, only storing stops.
-  warn_once("store", "the store failed (%s); alerts are still printed, nothing more is stored",
+  // The trainer goes on, and so does the store: it keeps what it could not write, retries with
+  // backoff and counts what it had to drop (runtime/store/store.h). Said once per process.
+  warn_once("store", "the store failed (%s); it keeps the rows and retries, and counts any it loses",
             m_store_error.c_str());
 }
 
 void collector::commit(bool force) {
   int64_t now = monotonic_ns();
-  if (!m_store_ok || !m_dirty) return;
+  if (!m_dirty) return;
   if (!force && now - m_last_commit_ns < int64_t(m_config.flush_ms * 1e6)) return;
   run_counters c;
   c.samples_taken = m_counters->samples_taken.load();
@@ -175,7 +175,8 @@ void collector::commit(bool force) {
   c.overhead_seconds = double(m_counters->overhead_ns.load()) * 1e-9;
   c.step_seconds = double(m_counters->step_ns.load()) * 1e-9;
   if (!m_store->set_counters(c)) return store_failed("writing counters");
-  if (!m_store->commit()) return store_failed("commit");
+  if (!m_store->commit(force)) return store_failed("commit");
+  m_store_ok = true;
   m_last_commit_ns = now;
   m_dirty = false;
 }
@@ -189,13 +190,13 @@ void collector::handle_records(std::vector<sample_record> &records, const group_
   if (group) {
     for (auto &d : m_group_detectors) d->on_group_sample(*group, m_tensors, m_alerts);
   }
-  if (m_store_ok && !m_store->add_samples(records)) store_failed("writing samples");
-  if (group && m_store_ok && !m_store->add_group_sample(*group)) store_failed("writing ranks");
+  if (!m_store->add_samples(records)) store_failed("writing samples");
+  if (group && !m_store->add_group_sample(*group)) store_failed("writing ranks");
   m_dirty = true;
   bool nonfinite = false;
   for (const alert &a : m_alerts) {
     m_printer->print(a);
-    if (m_store_ok && !m_store->add_alert(a)) store_failed("writing an alert");
+    if (!m_store->add_alert(a)) store_failed("writing an alert");
     nonfinite =
         nonfinite || a.type == alert_type::nonfinite || a.type == alert_type::nonfinite_source;
   }
@@ -210,10 +211,8 @@ void collector::handle_records(std::vector<sample_record> &records, const group_
 }
 
 group_round collector::group_round_with(const group_proposal &p, double time) {
-  // The ranks of a group share one store file: no rank may wait in a collective while holding its
-  // write lock (the others would time out waiting for it), so what is pending is committed first.
-  // For rank 0 this is one commit per group sample (cheap in WAL mode: no fsync).
-  if (m_dirty) commit(true);
+  // No write lock is held here: each rank writes its own store file, and the store holds the lock
+  // only inside commit() (runtime/store/store.h), so no rank waits in a collective holding one.
   group_round r = m_group->run(p);
   // A group that is off hands the sampler back its own cadence.
   m_group_stride.store(m_group->active() ? m_group->stride() : 0, std::memory_order_relaxed);
@@ -342,7 +341,7 @@ void collector::process(item &it) {
       m_group = std::move(it.group_value);
       m_group_writer = m_group->comm().rank() == 0;
       if (m_group_writer) m_group_detectors = make_group_detectors(detector_config{});
-      if (m_store_ok && !m_store->set_group(it.group_info_value)) store_failed("writing the group");
+      if (!m_store->set_group(it.group_info_value)) store_failed("writing the group");
       m_dirty = true;
       break;
     case item::layout: {
@@ -356,7 +355,7 @@ void collector::process(item &it) {
       if (size_t(it.tensor_value.id) >= m_tensors.size())
         m_tensors.resize(size_t(it.tensor_value.id) + 1);
       m_tensors[size_t(it.tensor_value.id)] = it.tensor_value;
-      if (m_store_ok && !m_store->add_tensor(it.tensor_value)) store_failed("writing a tensor");
+      if (!m_store->add_tensor(it.tensor_value)) store_failed("writing a tensor");
       m_dirty = true;
       break;
     case item::sample: {
@@ -402,11 +401,11 @@ void collector::process(item &it) {
     case item::scalar:
       m_alerts.clear();
       for (auto &d : m_detectors) d->on_scalar(it.scalar_value, m_alerts);
-      if (m_store_ok && !m_store->add_scalar(it.scalar_value)) store_failed("writing a scalar");
+      if (!m_store->add_scalar(it.scalar_value)) store_failed("writing a scalar");
       m_dirty = true;
       for (const alert &a : m_alerts) {
         m_printer->print(a);
-        if (m_store_ok && !m_store->add_alert(a)) store_failed("writing an alert");
+        if (!m_store->add_alert(a)) store_failed("writing an alert");
       }
       break;
     case item::flush:
@@ -471,6 +470,9 @@ void collector::run() {
       m_printer->finalize();
       m_dirty = true;
       commit(true);
+      // Retries a failing last write for a bounded time, marks the session closed and folds the
+      // WAL into the database file.
+      if (!m_store->close()) store_failed("closing the store");
       return;
     }
     if (stopping) std::this_thread::sleep_for(kDevicePollInterval);

@@ -27,6 +27,8 @@ constexpr knob kKnobs[] = {
      "warn|abort: abort exits with status 3 once the alert is stored"},
     {"TTAP_RANK", "rank", "0", "this process's rank (else RANK, OMPI_COMM_WORLD_RANK)"},
     {"TTAP_WORLD", "world", "1", "ranks in the group (else WORLD_SIZE, OMPI_COMM_WORLD_SIZE)"},
+    {"TTAP_MODE", "mode", "new",
+     "new|append: new refuses a run directory that holds an earlier run; append adds to it"},
     {"TTAP_REPLICATED", "replicated", "",
      "in a group (ttap_set_group): tensors that must be identical on every rank, as globs "
      "joined by '|' (default: kind param)"},
@@ -40,6 +42,11 @@ constexpr knob kKnobs[] = {
      "hooks: 1 also summarizes each reduction's result after the collective (<name>.out)"},
     {"TTAP_FLIGHT_ENTRIES", nullptr, "1024",
      "hooks: flight recorder entries kept per communicator (16..1048576)"},
+    {"TTAP_HOOKS_MIN_ELEMENTS", nullptr, "4096",
+     "hooks: reductions of fewer elements are not summarized (no cost on small messages)"},
+    {"TTAP_HOOKS_GRAD", nullptr, "",
+     "hooks: stored names of reductions that are gradients (globs joined by '|', e.g. "
+     "'mpi.allreduce.*'); others are kind collective, without the gradient detectors"},
     {"TTAP_DEBUG", nullptr, "WARN", "log level: WARN|INFO|TRACE"},
     {"NO_COLOR", nullptr, "", "any non-empty value turns off colored output"},
 };
@@ -112,6 +119,13 @@ bool apply(session_config &c, const std::string &key, const std::string &value,
   } else if (key == "world") {
     if (!parse_int(value, 1, 1 << 24, &i)) return bad("an integer >= 1");
     c.world = int32_t(i);
+  } else if (key == "mode") {
+    if (value == "new")
+      c.append = false;
+    else if (value == "append")
+      c.append = true;
+    else
+      return bad("new or append");
   } else if (key == "replicated" || key == "sharded") {
     // fnmatch patterns cannot be malformed, but an empty one between two '|' is a slip.
     if (value.empty() || value.front() == '|' || value.back() == '|' ||
@@ -166,6 +180,7 @@ std::string session_config::to_string() const {
     << ",rank=" << rank << ",world=" << world;
   if (!replicated.empty()) s << ",replicated=" << replicated;
   if (!sharded.empty()) s << ",sharded=" << sharded;
+  if (append) s << ",mode=append";
   return s.str();
 }
 
@@ -183,8 +198,12 @@ bool make_session_config(const char *run_dir, const char *options, session_confi
     if (!k.option) continue;
     if (auto v = env_value(k.env); v && !apply(c, k.option, *v, k.env, error)) return false;
   }
-  if (auto v = env_value("TTAP_RUN_DIR")) c.run_dir = *v;
+  if (auto v = env_value("TTAP_RUN_DIR")) {
+    c.run_dir = *v;
+    c.run_dir_given = true;
+  }
   if (run_dir) {
+    c.run_dir_given = true;
     if (!*run_dir) {
       *error = "run_dir is empty (pass NULL for the default)";
       return false;

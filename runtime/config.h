@@ -35,6 +35,8 @@ enum class nonfinite_action { warn, abort };
 // A session's effective configuration: defaults, then the environment, then the options string.
 struct session_config {
   std::string run_dir = "ttap-run";
+  bool run_dir_given = false;  // by ttap_open or TTAP_RUN_DIR (else the default, see session.cc)
+  bool append = false;         // mode=append: add to a directory that holds an earlier run
   int64_t every = 1;       // sample every N steps
   double interval_ms = 0;  // minimum time between samples
   double budget = 0.01;    // overhead budget, fraction of step time (0: off)

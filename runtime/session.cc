@@ -14,6 +14,7 @@
 #include "runtime/errors.h"
 #include "runtime/group/tensor_roles.h"
 #include "runtime/log.h"
+#include "runtime/store/store_files.h"
 
 #ifndef TTAP_VERSION
 #define TTAP_VERSION "0.0.0"
@@ -66,7 +67,18 @@ ttap_status session::open(const char *run_dir, const char *options, std::unique_
   std::string error;
   if (!make_session_config(run_dir, options, &s->m_config, &error))
     return fail(TTAP_ERR_INVALID_ARGUMENT, error);
-  const session_config &c = s->m_config;
+  session_config &c = s->m_config;
+  set_log_rank(c.rank);
+  // Without a chosen directory a run never lands in one holding an earlier run: it takes the next
+  // free ttap-run-N (as ttap run does) and says so. A live run there is joined (other ranks, the
+  // hooks' session next to the program's).
+  if (!c.run_dir_given && !c.append && holds_earlier_run(c.run_dir)) {
+    const std::string base = c.run_dir;
+    for (int n = 2; holds_earlier_run(c.run_dir); ++n) c.run_dir = base + "-" + std::to_string(n);
+    TTAP_WARN("%s holds an earlier run: this run is stored in %s (pass a run directory, or "
+              "mode=append to add to %s)",
+              base.c_str(), c.run_dir.c_str(), base.c_str());
+  }
   TTAP_CHECK(prepare_run_dir(c.run_dir));
 
   // Backends: the cpu executor always (host tensors); a device when configured or found.
@@ -102,6 +114,7 @@ ttap_status session::open(const char *run_dir, const char *options, std::unique_
   info.host = hostname();
   info.pid = getpid();
   info.start_time = wall_seconds();
+  info.append = c.append;
   std::unique_ptr<store> st = store::open(info, &error);
   if (!st) return fail(TTAP_ERR_IO, "cannot open the store in '" + c.run_dir + "': " + error);
   s->m_collector =
@@ -124,10 +137,10 @@ ttap_status session::validate_tensor(const char *name, const void *ptr, ttap_dty
                                                std::to_string(int(dtype)) +
                                                " is out of range (TTAP_F32 .. TTAP_F64)");
   }
-  if (int(kind) < 0 || int(kind) > int(TTAP_OTHER)) {
+  if (int(kind) < 0 || int(kind) > int(TTAP_COLLECTIVE)) {
     return fail(TTAP_ERR_INVALID_ARGUMENT, std::string("tensor '") + name + "': kind " +
                                                std::to_string(int(kind)) +
-                                               " is out of range (TTAP_GRAD .. TTAP_OTHER)");
+                                               " is out of range (TTAP_GRAD .. TTAP_COLLECTIVE)");
   }
   if (numel > kMaxNumel) {
     return fail(TTAP_ERR_INVALID_ARGUMENT, std::string("tensor '") + name + "': numel " +

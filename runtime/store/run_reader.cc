@@ -1,12 +1,21 @@
-// The run reader: a read-only SQLite connection (so a live writer is never blocked), the checks
-// that tell "not a run" from "not a tensortap store" from "corrupted", and queries over the views.
+// The run reader: one read-only SQLite connection per store file of the run (so a live writer is
+// never blocked), the checks that tell "not a run" from "not a tensortap store" from "corrupted"
+// from "not a regular file", and queries over every file, merged.
 #include "runtime/store/run_reader.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <filesystem>
 #include <cmath>
 #include <cstring>
-#include <filesystem>
 #include <map>
+#include <set>
 
 #include "runtime/store/schema.h"
 #include "runtime/store/sqlite_db.h"
@@ -19,6 +28,33 @@ using sqlite::column_count;
 using sqlite::column_double;
 using sqlite::column_text;
 
+// What a path that should be a store file is instead, or "" when it is a regular file that can be
+// read. stat() follows symlinks: a dangling or looping one is named as such. Opening a FIFO for
+// SQLite would block forever, so the type is checked before anything opens the file.
+std::string not_a_readable_file(const std::string &path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    const int e = errno;
+    if (e == ELOOP) return "a symlink loop (too many levels of symbolic links)";
+    if (e == ENOENT) return "a dangling symlink (its target does not exist)";
+    if (e == EACCES) return "cannot be reached: permission denied (on a directory of its path)";
+    return std::string("cannot be examined: ") + std::strerror(e);
+  }
+  if (S_ISFIFO(st.st_mode)) return "a FIFO (named pipe), not a database file";
+  if (S_ISDIR(st.st_mode)) return "a directory, not a database file";
+  if (S_ISSOCK(st.st_mode)) return "a socket, not a database file";
+  if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) return "a device, not a database file";
+  if (!S_ISREG(st.st_mode)) return "not a regular file";
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
+    const int e = errno;
+    if (e == EACCES || e == EPERM) return "cannot be read: permission denied";
+    return std::string("cannot be read: ") + std::strerror(e);
+  }
+  ::close(fd);
+  return "";
+}
+
 // Samples come from the table (with its rowid) joined to the tensor names by primary key; the
 // derived values are computed by summary_finalize, the same arithmetic samples_v uses. Columns:
 // rowid, name, then the table's in sample_column order.
@@ -27,7 +63,6 @@ std::string sample_select() {
   return "SELECT s.rowid, coalesce(t.name, ''), " + sample_column_list("s.") +
          " FROM samples AS s LEFT JOIN tensors AS t ON t.rank = s.rank AND t.id = s.tensor_id ";
 }
-
 sample_row read_sample(sqlite3_stmt *st, bool with_histograms) {
   auto col = [](int c) { return kSampleFirstColumn + c; };
   sample_row r;
@@ -71,129 +106,274 @@ sample_row read_sample(sqlite3_stmt *st, bool with_histograms) {
   return r;
 }
 
-}  // namespace
-
-run_reader::~run_reader() {
-  if (m_db) sqlite3_close(m_db);
+// Merges per-file row lists into one, ordered by `less`.
+template <class Row, class Less>
+void sort_rows(std::vector<Row> *rows, Less less) {
+  std::stable_sort(rows->begin(), rows->end(), less);
 }
 
-bool run_reader::fail(const std::string &what) {
-  m_error = m_dir + ": " + what + ": " + (m_db ? sqlite3_errmsg(m_db) : "no database");
+}  // namespace
+
+void read_cursor::advance(size_t file, int64_t rowid) {
+  if (m_after.size() <= file) m_after.resize(file + 1, 0);
+  m_after[file] = std::max(m_after[file], rowid);
+}
+
+struct run_reader::file {
+  sqlite::db_handle db;  // null for a file with a problem
+  int version = 0;
+};
+
+run_reader::~run_reader() = default;
+
+bool run_reader::fail(size_t k, const std::string &what) {
+  sqlite3 *db = m_files[k]->db.get();
+  m_error = m_status[k].path + ": " + what + ": " + (db ? sqlite3_errmsg(db) : "no database");
   return false;
 }
 
 template <class Bind, class Row>
-bool run_reader::query(const char *what, const std::string &sql, Bind &&bind, Row &&row) {
-  sqlite::statement st;
-  if (!sqlite::prepare(m_db, sql.c_str(), &st)) return fail(what);
-  bind(st.get());
-  return sqlite::for_each_row(st.get(), row) || fail(what);
+bool run_reader::query_each(const char *what, const std::string &sql, Bind &&bind, Row &&row,
+                            int min_version) {
+  for (size_t k = 0; k < m_files.size(); ++k) {
+    file &f = *m_files[k];
+    if (!f.db || f.version < min_version) continue;
+    sqlite::statement st;
+    if (!sqlite::prepare(f.db.get(), sql.c_str(), &st)) return fail(k, what);
+    bind(st.get(), k);
+    if (!sqlite::for_each_row(st.get(), [&](sqlite3_stmt *s) { row(s, k); }))
+      return fail(k, what);
+  }
+  return true;
 }
 
 std::unique_ptr<run_reader> run_reader::open(const std::string &run_dir, std::string *error) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (!fs::exists(run_dir, ec)) {
-    *error = run_dir + ": no such directory";
+  struct stat st;
+  if (::stat(run_dir.c_str(), &st) != 0) {
+    const int e = errno;
+    *error = run_dir + (e == ENOENT    ? ": no such directory"
+                        : e == ELOOP   ? ": a symlink loop (too many levels of symbolic links)"
+                        : e == EACCES  ? ": cannot be reached: permission denied"
+                                       : std::string(": ") + std::strerror(e));
     return nullptr;
   }
-  if (!fs::is_directory(run_dir, ec)) {
+  if (!S_ISDIR(st.st_mode)) {
     *error = run_dir + ": not a directory (a run is a directory holding " + kStoreFileName + ")";
     return nullptr;
   }
-  const std::string path = run_dir + "/" + kStoreFileName;
-  if (!fs::exists(path, ec)) {
-    *error = run_dir + ": not a tensortap run (no " + kStoreFileName + " in it)";
+  if (::access(run_dir.c_str(), R_OK | X_OK) != 0) {
+    *error = run_dir + ": cannot read the directory: permission denied";
     return nullptr;
   }
   std::unique_ptr<run_reader> r(new run_reader());
   r->m_dir = run_dir;
-  // NOMUTEX: a reader is used by one thread at a time, and SQLite's per-connection mutex would
-  // otherwise be taken on every column read (half the time of reading a million rows).
-  if (sqlite3_open_v2(path.c_str(), &r->m_db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
-                      nullptr) != SQLITE_OK) {
-    *error = path + ": cannot open: " + sqlite3_errmsg(r->m_db);
+  if (!r->refresh()) {
+    *error = r->m_error;
     return nullptr;
   }
-  sqlite3_busy_timeout(r->m_db, 2000);
-  // A file that is not SQLite, or an SQLite file of another kind or version, fails here.
-  sqlite::statement st;
-  if (!sqlite::prepare(r->m_db, "PRAGMA user_version", &st) ||
-      sqlite3_step(st.get()) != SQLITE_ROW) {
-    *error = path + ": not a readable SQLite database (" + sqlite3_errmsg(r->m_db) + ")";
+  if (r->m_files.empty()) {
+    *error = run_dir + ": not a tensortap run (no " + kStoreFileName + " in it)";
     return nullptr;
   }
-  const int version = sqlite3_column_int(st.get(), 0);
-  if (auto problem = schema_version_problem(path, version, 0, /*for_writing=*/false)) {
-    *error = *problem;
-    return nullptr;
-  }
-  r->m_version = version;
-  sqlite::statement probe;
-  if (!sqlite::prepare(r->m_db, "SELECT count(*) FROM samples_v LIMIT 1", &probe)) {
-    *error = path + ": not a tensortap store (" + sqlite3_errmsg(r->m_db) + ")";
+  const bool readable = std::any_of(r->m_files.begin(), r->m_files.end(),
+                                    [](const auto &f) { return f->db != nullptr; });
+  if (!readable) {
+    *error = r->m_status[0].path + ": " + r->m_status[0].problem;
     return nullptr;
   }
   return r;
 }
 
+bool run_reader::refresh() {
+  std::vector<store_file> found;
+  if (!list_store_files(m_dir, &found, &m_error)) return false;
+  std::set<std::string> known;
+  for (const auto &s : m_status) known.insert(s.name);
+  for (const store_file &f : found) {
+    if (known.count(f.name)) continue;
+    if (!add_file(f.path, f.name, f.rank, &m_error)) return false;
+  }
+  // Files that had a problem at the last look (a writer creating its schema) are looked at again.
+  for (size_t k = 0; k < m_files.size(); ++k) {
+    if (m_files[k]->db || m_status[k].problem.empty()) continue;
+    store_file_status status = m_status[k];
+    m_files.erase(m_files.begin() + long(k));
+    m_status.erase(m_status.begin() + long(k));
+    if (!add_file(status.path, status.name, status.rank, &m_error)) return false;
+    // add_file appends; keep the file's index stable for cursors and rows already handed out.
+    std::rotate(m_files.begin() + long(k), m_files.end() - 1, m_files.end());
+    std::rotate(m_status.begin() + long(k), m_status.end() - 1, m_status.end());
+  }
+  for (size_t k = 0; k < m_files.size(); ++k) {
+    store_file_status &s = m_status[k];
+    s.live = writer_is_live(s.path);
+    if (!m_files[k]->db) continue;
+    sqlite3 *db = m_files[k]->db.get();
+    sqlite::statement q;
+    const char *sql = m_files[k]->version >= 3
+                          ? "SELECT count(*), count(end_time) FROM run_info"
+                          : "SELECT count(*), 0 FROM run_info";
+    if (!sqlite::prepare(db, sql, &q) || sqlite3_step(q.get()) != SQLITE_ROW)
+      return fail(k, "reading run_info");
+    s.sessions = size_t(sqlite3_column_int64(q.get(), 0));
+    s.closed_sessions = size_t(sqlite3_column_int64(q.get(), 1));
+  }
+  return true;
+}
+
+bool run_reader::add_file(const std::string &path, const std::string &name, int32_t rank,
+                          std::string *error) {
+  if (std::string why = not_a_readable_file(path); !why.empty()) {
+    *error = path + ": " + why;
+    return false;
+  }
+  auto f = std::make_unique<file>();
+  store_file_status status;
+  status.path = path;
+  status.name = name;
+  status.rank = rank;
+  sqlite3 *raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+  f->db.reset(raw);
+  if (rc != SQLITE_OK) {
+    *error = path + ": cannot open: " + sqlite3_errmsg(raw);
+    return false;
+  }
+  sqlite3 *db = f->db.get();
+  sqlite3_busy_timeout(db, 2000);
+  // A file that is not SQLite, or an SQLite file of another kind or version, fails here.
+  sqlite::statement st;
+  if (!sqlite::prepare(db, "SELECT (SELECT user_version FROM pragma_user_version), "
+                           "(SELECT count(*) FROM sqlite_schema)",
+                       &st) ||
+      sqlite3_step(st.get()) != SQLITE_ROW) {
+    *error = path + ": not a readable SQLite database (" + sqlite3_errmsg(db) + ")";
+    return false;
+  }
+  const int version = sqlite3_column_int(st.get(), 0);
+  const int64_t objects = sqlite3_column_int64(st.get(), 1);
+  st.reset();
+  status.version = version;
+  if (version == 0 && objects == 0) {
+    // An empty database: a writer creating it right now, or one that failed before it could
+    // write anything (a full disk at start). Listed, not read.
+    status.problem = writer_is_live(path)
+                         ? "being created"
+                         : "an empty database: its writer failed before it wrote anything (a full "
+                           "disk or an unwritable directory at start?); no data from it";
+    f->db.reset();
+  } else {
+    if (auto problem = schema_version_problem(path, version, objects, /*for_writing=*/false)) {
+      *error = *problem;
+      return false;
+    }
+    sqlite::statement probe;
+    if (!sqlite::prepare(db, "SELECT count(*) FROM samples_v LIMIT 1", &probe)) {
+      *error = path + ": not a tensortap store (" + sqlite3_errmsg(db) + ")";
+      return false;
+    }
+    f->version = version;
+  }
+  m_files.push_back(std::move(f));
+  m_status.push_back(std::move(status));
+  return true;
+}
+
+bool run_reader::live() const {
+  return std::any_of(m_status.begin(), m_status.end(),
+                     [](const store_file_status &s) { return s.live; });
+}
+
 bool run_reader::sessions(std::vector<run_session_info> *out) {
   out->clear();
-  const bool groups = m_version >= 2;  // version 2 added the group columns
-  const char *sql =
-      groups ? "SELECT session, rank, world, options, version, host, pid, start_time, group_kind, "
-               "group_size, group_rank FROM run_info ORDER BY session"
-             : "SELECT session, rank, world, options, version, host, pid, start_time FROM run_info "
-               "ORDER BY session";
-  return query(
-      "reading run_info", sql, [](sqlite3_stmt *) {},
-      [&](sqlite3_stmt *st) {
-        run_session_info s;
-        s.session = sqlite3_column_int64(st, 0);
-        s.rank = sqlite3_column_int(st, 1);
-        s.world = sqlite3_column_int(st, 2);
-        s.options = column_text(st, 3);
-        s.version = column_text(st, 4);
-        s.host = column_text(st, 5);
-        s.pid = sqlite3_column_int64(st, 6);
-        s.start_time = sqlite3_column_double(st, 7);
-        if (groups && sqlite3_column_type(st, 8) != SQLITE_NULL) {
-          s.group_kind = column_text(st, 8);
-          s.group_size = sqlite3_column_int(st, 9);
-          s.group_rank = sqlite3_column_int(st, 10);
-        }
-        out->push_back(s);
-      });
+  // Version 2 added the group columns, version 3 end_time.
+  auto read = [&](sqlite3_stmt *st, size_t k, bool groups, bool end) {
+    run_session_info s;
+    s.file = k;
+    s.session = sqlite3_column_int64(st, 0);
+    s.rank = sqlite3_column_int(st, 1);
+    s.world = sqlite3_column_int(st, 2);
+    s.options = column_text(st, 3);
+    s.version = column_text(st, 4);
+    s.host = column_text(st, 5);
+    s.pid = sqlite3_column_int64(st, 6);
+    s.start_time = sqlite3_column_double(st, 7);
+    if (groups && sqlite3_column_type(st, 8) != SQLITE_NULL) {
+      s.group_kind = column_text(st, 8);
+      s.group_size = sqlite3_column_int(st, 9);
+      s.group_rank = sqlite3_column_int(st, 10);
+    }
+    if (end) s.end_time = column_double(st, 11);
+    out->push_back(s);
+  };
+  auto none = [](sqlite3_stmt *, size_t) {};
+  constexpr const char *kBase = "SELECT session, rank, world, options, version, host, pid, start_time";
+  bool ok =
+      query_each("reading run_info",
+                 std::string(kBase) + ", group_kind, group_size, group_rank, end_time FROM run_info",
+                 none, [&](sqlite3_stmt *st, size_t k) { read(st, k, true, true); }, 3);
+  for (int v : {2, 1}) {
+    if (!ok) break;
+    ok = query_each(
+        "reading run_info",
+        std::string(kBase) + (v == 2 ? ", group_kind, group_size, group_rank" : "") +
+            " FROM run_info",
+        none,
+        [&](sqlite3_stmt *st, size_t k) {
+          if (m_files[k]->version == v) read(st, k, v == 2, false);
+        },
+        v);
+  }
+  sort_rows(out, [](const run_session_info &a, const run_session_info &b) {
+    return a.start_time < b.start_time;
+  });
+  return ok;
 }
 
 bool run_reader::counters(std::vector<run_counters_row> *out) {
   out->clear();
-  return query(
-      "reading run_counters",
+  auto none = [](sqlite3_stmt *, size_t) {};
+  auto read = [&](sqlite3_stmt *st, size_t k, bool losses) {
+    run_counters_row c;
+    c.file = k;
+    c.rank = sqlite3_column_int(st, 0);
+    c.time = sqlite3_column_double(st, 1);
+    c.samples_taken = column_count(st, 2);
+    c.samples_skipped = column_count(st, 3);
+    c.records_dropped = column_count(st, 4);
+    c.alerts_suppressed = column_count(st, 5);
+    c.samples_rejected = column_count(st, 6);
+    c.overhead_seconds = sqlite3_column_double(st, 7);
+    c.step_seconds = sqlite3_column_double(st, 8);
+    if (losses) {
+      c.records_lost = column_count(st, 9);
+      c.store_failures = column_count(st, 10);
+      c.first_store_failure = column_text(st, 11);
+    }
+    out->push_back(c);
+  };
+  constexpr const char *kBase =
       "SELECT rank, time, samples_taken, samples_skipped, records_dropped, alerts_suppressed, "
-      "samples_rejected, overhead_seconds, step_seconds FROM run_counters ORDER BY session",
-      [](sqlite3_stmt *) {},
-      [&](sqlite3_stmt *st) {
-        run_counters_row c;
-        c.rank = sqlite3_column_int(st, 0);
-        c.time = sqlite3_column_double(st, 1);
-        c.samples_taken = column_count(st, 2);
-        c.samples_skipped = column_count(st, 3);
-        c.records_dropped = column_count(st, 4);
-        c.alerts_suppressed = column_count(st, 5);
-        c.samples_rejected = column_count(st, 6);
-        c.overhead_seconds = sqlite3_column_double(st, 7);
-        c.step_seconds = sqlite3_column_double(st, 8);
-        out->push_back(c);
-      });
+      "samples_rejected, overhead_seconds, step_seconds";
+  return query_each("reading run_counters",
+                    std::string(kBase) +
+                        ", records_lost, store_failures, first_store_failure FROM run_counters "
+                        "ORDER BY session",
+                    none, [&](sqlite3_stmt *st, size_t k) { read(st, k, true); }, 3) &&
+         query_each(
+             "reading run_counters", std::string(kBase) + " FROM run_counters ORDER BY session",
+             none,
+             [&](sqlite3_stmt *st, size_t k) {
+               if (m_files[k]->version < 3) read(st, k, false);
+             });
 }
 
 bool run_reader::tensors(std::vector<tensor_row> *out) {
   out->clear();
-  return query(
-      "reading tensors", "SELECT rank, id, name, kind, dtype, numel FROM tensors ORDER BY rank, id",
-      [](sqlite3_stmt *) {},
-      [&](sqlite3_stmt *st) {
+  bool ok = query_each(
+      "reading tensors", "SELECT rank, id, name, kind, dtype, numel FROM tensors",
+      [](sqlite3_stmt *, size_t) {},
+      [&](sqlite3_stmt *st, size_t) {
         tensor_row t;
         t.rank = sqlite3_column_int(st, 0);
         t.id = sqlite3_column_int(st, 1);
@@ -203,38 +383,81 @@ bool run_reader::tensors(std::vector<tensor_row> *out) {
         t.numel = column_count(st, 5);
         out->push_back(t);
       });
+  sort_rows(out, [](const tensor_row &a, const tensor_row &b) {
+    return std::tie(a.rank, a.id) < std::tie(b.rank, b.id);
+  });
+  return ok;
 }
 
-bool run_reader::samples(int64_t after_rowid, bool with_histograms, std::vector<sample_row> *out,
+bool run_reader::samples(read_cursor *cursor, bool with_histograms, std::vector<sample_row> *out,
                          size_t limit) {
   out->clear();
-  return query(
+  read_cursor from_start;
+  if (!cursor) cursor = &from_start;
+  // Each file gives at most `limit` rows after its cursor; of their union the `limit` earliest are
+  // returned. What a file gave beyond them is read again next time (its cursor stops before it).
+  bool ok = query_each(
       "reading samples", sample_select() + "WHERE s.rowid > ?1 ORDER BY s.rowid LIMIT ?2",
-      [&](sqlite3_stmt *st) {
-        sqlite3_bind_int64(st, 1, after_rowid);
+      [&](sqlite3_stmt *st, size_t k) {
+        sqlite3_bind_int64(st, 1, cursor->after(k));
         sqlite3_bind_int64(st, 2, limit ? int64_t(limit) : -1);  // a negative LIMIT means none
       },
-      [&](sqlite3_stmt *st) { out->push_back(read_sample(st, with_histograms)); });
+      [&](sqlite3_stmt *st, size_t k) {
+        sample_row r = read_sample(st, with_histograms);
+        r.file = k;
+        out->push_back(std::move(r));
+      });
+  if (!ok) return false;
+  if (m_files.size() > 1) {
+    sort_rows(out, [](const sample_row &a, const sample_row &b) {
+      return std::tie(a.time, a.file, a.rowid) < std::tie(b.time, b.file, b.rowid);
+    });
+    if (limit && out->size() > limit) {
+      // Keep a prefix of each file's rows (rowid order) so no row is skipped: cut where the first
+      // file's rows beyond the cut begin.
+      std::vector<int64_t> first_cut(m_files.size(), INT64_MAX);
+      for (size_t i = limit; i < out->size(); ++i) {
+        const sample_row &r = (*out)[i];
+        first_cut[r.file] = std::min(first_cut[r.file], r.rowid);
+      }
+      std::erase_if(*out, [&](const sample_row &r) { return r.rowid >= first_cut[r.file]; });
+    }
+  }
+  for (const sample_row &r : *out) cursor->advance(r.file, r.rowid);
+  return true;
 }
 
 bool run_reader::samples_of(const std::string &tensor, bool with_histograms,
                             std::vector<sample_row> *out) {
   out->clear();
-  return query(
+  bool ok = query_each(
       "reading samples", sample_select() + "WHERE t.name = ?1 ORDER BY s.step, s.rank",
-      [&](sqlite3_stmt *st) { sqlite3_bind_text(st, 1, tensor.c_str(), -1, SQLITE_TRANSIENT); },
-      [&](sqlite3_stmt *st) { out->push_back(read_sample(st, with_histograms)); });
+      [&](sqlite3_stmt *st, size_t) {
+        sqlite3_bind_text(st, 1, tensor.c_str(), -1, SQLITE_TRANSIENT);
+      },
+      [&](sqlite3_stmt *st, size_t k) {
+        sample_row r = read_sample(st, with_histograms);
+        r.file = k;
+        out->push_back(std::move(r));
+      });
+  sort_rows(out, [](const sample_row &a, const sample_row &b) {
+    return std::tie(a.step, a.rank) < std::tie(b.step, b.rank);
+  });
+  return ok;
 }
 
-bool run_reader::alerts(int64_t after_rowid, std::vector<alert_row> *out) {
+bool run_reader::alerts(read_cursor *cursor, std::vector<alert_row> *out) {
   out->clear();
-  return query(
+  read_cursor from_start;
+  if (!cursor) cursor = &from_start;
+  bool ok = query_each(
       "reading alerts",
       "SELECT rowid, rank, step, time, tensor, type, message FROM alerts WHERE rowid > ?1 "
       "ORDER BY time, rowid",
-      [&](sqlite3_stmt *st) { sqlite3_bind_int64(st, 1, after_rowid); },
-      [&](sqlite3_stmt *st) {
+      [&](sqlite3_stmt *st, size_t k) { sqlite3_bind_int64(st, 1, cursor->after(k)); },
+      [&](sqlite3_stmt *st, size_t k) {
         alert_row a;
+        a.file = k;
         a.rowid = sqlite3_column_int64(st, 0);
         a.rank = sqlite3_column_int(st, 1);
         a.step = sqlite3_column_int64(st, 2);
@@ -244,19 +467,23 @@ bool run_reader::alerts(int64_t after_rowid, std::vector<alert_row> *out) {
         a.message = column_text(st, 6);
         out->push_back(a);
       });
+  sort_rows(out, [](const alert_row &a, const alert_row &b) {
+    return std::tie(a.time, a.file, a.rowid) < std::tie(b.time, b.file, b.rowid);
+  });
+  for (const alert_row &a : *out) cursor->advance(a.file, a.rowid);
+  return ok;
 }
 
 bool run_reader::scalars(const std::string &name, std::vector<scalar_row> *out) {
   out->clear();
-  return query(
+  bool ok = query_each(
       "reading scalars",
-      name.empty() ? "SELECT rank, step, time, name, value FROM scalars_v ORDER BY name, rank, step"
-                   : "SELECT rank, step, time, name, value FROM scalars_v WHERE name = ?1 ORDER BY "
-                     "rank, step",
-      [&](sqlite3_stmt *st) {
+      name.empty() ? "SELECT rank, step, time, name, value FROM scalars_v"
+                   : "SELECT rank, step, time, name, value FROM scalars_v WHERE name = ?1",
+      [&](sqlite3_stmt *st, size_t) {
         if (!name.empty()) sqlite3_bind_text(st, 1, name.c_str(), -1, SQLITE_TRANSIENT);
       },
-      [&](sqlite3_stmt *st) {
+      [&](sqlite3_stmt *st, size_t) {
         scalar_row s;
         s.rank = sqlite3_column_int(st, 0);
         s.step = sqlite3_column_int64(st, 1);
@@ -265,46 +492,58 @@ bool run_reader::scalars(const std::string &name, std::vector<scalar_row> *out) 
         s.value = column_double(st, 4);
         out->push_back(s);
       });
+  sort_rows(out, [](const scalar_row &a, const scalar_row &b) {
+    return std::tie(a.name, a.rank, a.step) < std::tie(b.name, b.rank, b.step);
+  });
+  return ok;
 }
 
 bool run_reader::latest_step(int64_t *out) {
   *out = -1;
-  return query(
+  return query_each(
       "reading the latest step", "SELECT coalesce(max(step), -1) FROM samples",
-      [](sqlite3_stmt *) {}, [&](sqlite3_stmt *st) { *out = sqlite3_column_int64(st, 0); });
+      [](sqlite3_stmt *, size_t) {},
+      [&](sqlite3_stmt *st, size_t) { *out = std::max(*out, int64_t(sqlite3_column_int64(st, 0))); });
 }
 
 bool run_reader::rank_totals(std::vector<rank_total_row> *out) {
   out->clear();
-  if (m_version < 2) return true;  // version 2 added groups
   std::map<int32_t, rank_total_row> rows;
-  auto none = [](sqlite3_stmt *) {};
-  bool ok = query("reading rank_steps",
-                  "SELECT rank, sum(present), sum(1 - present), avg(step_seconds) "
-                  "FROM rank_steps GROUP BY rank",
-                  none,
-                  [&](sqlite3_stmt *st) {
-                    rank_total_row &r = rows[sqlite3_column_int(st, 0)];
-                    r.rank = sqlite3_column_int(st, 0);
-                    r.samples = column_count(st, 1);
-                    r.absent = column_count(st, 2);
-                    r.step_seconds = column_double(st, 3);
-                  }) &&
-            query("reading rank_samples",
-                  "SELECT rank, sum(nonfinite) FROM rank_samples GROUP BY rank", none,
-                  [&](sqlite3_stmt *st) {
-                    auto it = rows.find(sqlite3_column_int(st, 0));
-                    if (it != rows.end()) it->second.nonfinite = column_count(st, 1);
-                  }) &&
-            query("reading rank_samples",
-                  "SELECT r.rank, sqrt(sum(r.l2 * r.l2)) FROM rank_samples AS r "
-                  "JOIN tensors AS t ON t.rank = r.writer AND t.id = r.tensor_id "
-                  "WHERE t.kind = 'grad' AND r.step = (SELECT max(step) FROM rank_samples) "
-                  "GROUP BY r.rank",
-                  none, [&](sqlite3_stmt *st) {
-                    auto it = rows.find(sqlite3_column_int(st, 0));
-                    if (it != rows.end()) it->second.last_grad_l2 = column_double(st, 1);
-                  });
+  auto none = [](sqlite3_stmt *, size_t) {};
+  // Version 2 added groups; only the group's writer has rows.
+  bool ok = query_each(
+                "reading rank_steps",
+                "SELECT rank, sum(present), sum(1 - present), avg(step_seconds) "
+                "FROM rank_steps GROUP BY rank",
+                none,
+                [&](sqlite3_stmt *st, size_t) {
+                  rank_total_row &r = rows[sqlite3_column_int(st, 0)];
+                  r.rank = sqlite3_column_int(st, 0);
+                  r.samples += column_count(st, 1);
+                  r.absent += column_count(st, 2);
+                  r.step_seconds = column_double(st, 3);
+                },
+                2) &&
+            query_each(
+                "reading rank_samples",
+                "SELECT rank, sum(nonfinite) FROM rank_samples GROUP BY rank", none,
+                [&](sqlite3_stmt *st, size_t) {
+                  auto it = rows.find(sqlite3_column_int(st, 0));
+                  if (it != rows.end()) it->second.nonfinite += column_count(st, 1);
+                },
+                2) &&
+            query_each(
+                "reading rank_samples",
+                "SELECT r.rank, sqrt(sum(r.l2 * r.l2)) FROM rank_samples AS r "
+                "JOIN tensors AS t ON t.rank = r.writer AND t.id = r.tensor_id "
+                "WHERE t.kind = 'grad' AND r.step = (SELECT max(step) FROM rank_samples) "
+                "GROUP BY r.rank",
+                none,
+                [&](sqlite3_stmt *st, size_t) {
+                  auto it = rows.find(sqlite3_column_int(st, 0));
+                  if (it != rows.end()) it->second.last_grad_l2 = column_double(st, 1);
+                },
+                2);
   if (!ok) return false;
   for (auto &[rank, row] : rows) out->push_back(row);
   return true;
@@ -333,24 +572,27 @@ struct summary_hasher {
 
 }  // namespace
 
-bool run_reader::sample_values(int64_t after_rowid, size_t limit,
+bool run_reader::sample_values(read_cursor *cursor, size_t limit,
                                std::vector<sample_values_row> *out) {
   out->clear();
-  return query(
+  read_cursor from_start;
+  if (!cursor) cursor = &from_start;
+  bool ok = query_each(
       "reading samples",
       "SELECT rowid, rank, step, tensor_id, count, nan, pos_inf, neg_inf, zero, subnormal, min, "
       "max, abs_max, sum, sum_sq, sum_sq_exp2, sum_abs, fingerprint, hist FROM samples "
       "WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
-      [&](sqlite3_stmt *st) {
-        sqlite3_bind_int64(st, 1, after_rowid);
+      [&](sqlite3_stmt *st, size_t k) {
+        sqlite3_bind_int64(st, 1, cursor->after(k));
         sqlite3_bind_int64(st, 2, limit ? int64_t(limit) : -1);  // a negative LIMIT means none
       },
-      [&](sqlite3_stmt *st) {
+      [&](sqlite3_stmt *st, size_t k) {
         // Columns: 0 rowid, 1 rank, 2 step, 3 tensor_id, 4-9 count, nan, pos_inf, neg_inf, zero,
         // subnormal, 10 min, 11 max, 12 abs_max, 13 sum, 14 sum_sq, 15 sum_sq_exp2, 16 sum_abs,
         // 17 fingerprint, 18 hist. Each is read once (a column read is most of the cost here),
         // then hashed and used.
         sample_values_row r;
+        r.file = k;
         r.rowid = sqlite3_column_int64(st, 0);
         r.rank = sqlite3_column_int(st, 1);
         r.step = sqlite3_column_int64(st, 2);
@@ -379,17 +621,19 @@ bool run_reader::sample_values(int64_t after_rowid, size_t limit,
           r.fingerprint = uint64_t(sqlite3_column_int64(st, 17));
         out->push_back(r);
       });
+  if (!ok) return false;
+  for (const sample_values_row &r : *out) cursor->advance(r.file, r.rowid);
+  return true;
 }
 
 bool run_reader::rank_parts(std::vector<rank_part_row> *out) {
   out->clear();
-  if (m_version < 2) return true;
-  return query(
+  bool ok = query_each(
       "reading rank_samples",
       "SELECT writer, step, tensor_id, rank, l2, nonfinite, fingerprint FROM rank_samples "
       "ORDER BY step, rank, tensor_id",
-      [](sqlite3_stmt *) {},
-      [&](sqlite3_stmt *st) {
+      [](sqlite3_stmt *, size_t) {},
+      [&](sqlite3_stmt *st, size_t) {
         rank_part_row r;
         r.writer = sqlite3_column_int(st, 0);
         r.step = sqlite3_column_int64(st, 1);
@@ -400,25 +644,34 @@ bool run_reader::rank_parts(std::vector<rank_part_row> *out) {
         if (sqlite3_column_type(st, 6) != SQLITE_NULL)
           r.fingerprint = uint64_t(sqlite3_column_int64(st, 6));
         out->push_back(r);
-      });
+      },
+      2);  // version 2 added groups
+  sort_rows(out, [](const rank_part_row &a, const rank_part_row &b) {
+    return std::tie(a.step, a.rank, a.tensor_id) < std::tie(b.step, b.rank, b.tensor_id);
+  });
+  return ok;
 }
 
 bool run_reader::alert_count(uint64_t *out) {
   *out = 0;
-  return query(
-      "counting alerts", "SELECT count(*) FROM alerts", [](sqlite3_stmt *) {},
-      [&](sqlite3_stmt *st) { *out = column_count(st, 0); });
+  return query_each(
+      "counting alerts", "SELECT count(*) FROM alerts", [](sqlite3_stmt *, size_t) {},
+      [&](sqlite3_stmt *st, size_t) { *out += column_count(st, 0); });
 }
 
 bool run_reader::first_alert_of_type(const std::string &type, std::optional<alert_row> *out) {
   out->reset();
-  return query(
+  // The first of each file's first, by step (then file and rowid).
+  return query_each(
       "reading alerts",
       "SELECT rowid, rank, step, time, tensor, type, message FROM alerts WHERE type = ?1 "
       "ORDER BY step, rowid LIMIT 1",
-      [&](sqlite3_stmt *st) { sqlite3_bind_text(st, 1, type.c_str(), -1, SQLITE_TRANSIENT); },
-      [&](sqlite3_stmt *st) {
+      [&](sqlite3_stmt *st, size_t) {
+        sqlite3_bind_text(st, 1, type.c_str(), -1, SQLITE_TRANSIENT);
+      },
+      [&](sqlite3_stmt *st, size_t k) {
         alert_row a;
+        a.file = k;
         a.rowid = sqlite3_column_int64(st, 0);
         a.rank = sqlite3_column_int(st, 1);
         a.step = sqlite3_column_int64(st, 2);
@@ -426,7 +679,7 @@ bool run_reader::first_alert_of_type(const std::string &type, std::optional<aler
         a.tensor = column_text(st, 4);
         a.type = column_text(st, 5);
         a.message = column_text(st, 6);
-        *out = std::move(a);
+        if (!*out || a.step < (*out)->step) *out = std::move(a);
       });
 }
 
@@ -441,8 +694,118 @@ run_counters_row sum_counters(const std::vector<run_counters_row> &rows) {
     total.samples_rejected += c.samples_rejected;
     total.overhead_seconds += c.overhead_seconds;
     total.step_seconds += c.step_seconds;
+    total.records_lost += c.records_lost;
+    total.store_failures += c.store_failures;
+    if (total.first_store_failure.empty()) total.first_store_failure = c.first_store_failure;
   }
   return total;
+}
+
+}  // namespace ttap
+
+namespace ttap {
+namespace {
+
+// The store's views first (the stable interface), then its tables.
+constexpr const char *kCombinedNames[] = {
+    "samples_v", "alerts_v", "scalars_v", "ranks_v",    "run_info",    "run_counters",
+    "tensors",   "samples",  "scalars",   "alerts",     "rank_steps",  "rank_samples"};
+
+// SQLite's compile-time limit on attached databases (SQLITE_MAX_ATTACHED: 10 unless rebuilt).
+constexpr size_t kMaxAttached = 10;
+
+std::string sql_quoted(const std::string &text) {
+  std::string q = "'";
+  for (char c : text) q += c == '\'' ? std::string("''") : std::string(1, c);
+  return q + "'";
+}
+
+// A file: URI that opens `path` read-only (characters URIs reserve escaped).
+std::string read_only_uri(const std::string &path) {
+  std::string uri = "file:";
+  for (unsigned char c : path) {
+    if (std::isalnum(c) || c == '/' || c == '.' || c == '-' || c == '_') {
+      uri += char(c);
+    } else {
+      char hex[4];
+      std::snprintf(hex, sizeof hex, "%%%02X", c);
+      uri += hex;
+    }
+  }
+  return uri + "?mode=ro";
+}
+
+void close_db(sqlite3 *db) { sqlite3_close_v2(db); }
+
+// The readable store files of a run.
+bool readable_files(const std::string &run_dir, std::vector<std::string> *paths,
+                    std::string *error) {
+  auto reader = run_reader::open(run_dir, error);
+  if (!reader) return false;
+  for (const auto &f : reader->files())
+    if (f.problem.empty()) paths->push_back(std::filesystem::absolute(f.path).string());
+  if (paths->size() > kMaxAttached) {
+    *error = run_dir + ": " + std::to_string(paths->size()) +
+             " store files, and SQLite attaches at most " + std::to_string(kMaxAttached) +
+             " databases to one connection: query the files in groups (sqlite3 FILE), or export "
+             "the run (ttap export DIR --csv FILE)";
+    return false;
+  }
+  return true;
+}
+
+std::string views_script(const std::vector<std::string> &paths) {
+  std::string out;
+  for (size_t k = 0; k < paths.size(); ++k)
+    out += "ATTACH " + sql_quoted(read_only_uri(paths[k])) + " AS r" + std::to_string(k) + ";\n";
+  for (const char *name : kCombinedNames) {
+    out += "CREATE TEMP VIEW " + std::string(name) + " AS";
+    for (size_t k = 0; k < paths.size(); ++k)
+      out += std::string(k ? "\n  UNION ALL" : "") + " SELECT * FROM r" + std::to_string(k) + "." +
+             name;
+    out += ";\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+bool combined_views_sql(const std::string &run_dir, std::string *sql, std::string *error) {
+  std::vector<std::string> paths;
+  if (!readable_files(run_dir, &paths, error)) return false;
+  *sql = views_script(paths);
+  return true;
+}
+
+bool open_combined_run(const std::string &run_dir,
+                       std::unique_ptr<sqlite3, void (*)(sqlite3 *)> *out, std::string *error) {
+  std::vector<std::string> paths;
+  if (!readable_files(run_dir, &paths, error)) return false;
+  if (paths.empty()) {
+    *error = run_dir + ": no readable store file yet";
+    return false;
+  }
+  sqlite3 *raw = nullptr;
+  const bool one = paths.size() == 1;
+  int rc = sqlite3_open_v2(one ? paths[0].c_str() : ":memory:", &raw,
+                           (one ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_URI,
+                           nullptr);
+  std::unique_ptr<sqlite3, void (*)(sqlite3 *)> db(raw, close_db);
+  if (rc != SQLITE_OK) {
+    *error = (one ? paths[0] : run_dir) + ": cannot open: " + sqlite3_errmsg(raw);
+    return false;
+  }
+  sqlite3_busy_timeout(raw, 2000);
+  if (!one) {
+    char *message = nullptr;
+    if (sqlite3_exec(raw, views_script(paths).c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
+      *error = run_dir + ": cannot combine the store files: " + (message ? message : "");
+      sqlite3_free(message);
+      return false;
+    }
+  }
+  *out = std::move(db);
+  return true;
 }
 
 }  // namespace ttap

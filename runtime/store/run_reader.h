@@ -1,6 +1,7 @@
 // Read-only access to a run directory's store for the tools (ttap run's live status and summary,
-// report, watch, export): opens RUN_DIR/ttap.db without ever blocking the writer, and turns every
-// way a directory can fail to be a run into one clear message.
+// report, watch, export, sql): opens every database file of the run (ttap.db and the other
+// writers' ttap.rank-R.db) without ever blocking a writer, combines them, and turns every way a
+// directory can fail to be a run into one clear message.
 #pragma once
 
 #include <array>
@@ -22,10 +23,14 @@ struct run_session_info {
   std::string options, version, host;
   int64_t pid = 0;
   double start_time = 0;
+  // When the session closed cleanly (the store checkpointed and marked it); nullopt while it is
+  // live, when its process died without closing, and in stores older than version 3.
+  std::optional<double> end_time;
   // The session's group (ttap_set_group): kind "" when it was in none (always, in a version 1
   // store).
   std::string group_kind;
   int32_t group_size = 0, group_rank = -1;
+  size_t file = 0;  // index into run_reader::files()
 };
 
 // One rank of a group over the run, from the per-rank tables rank 0 of the group wrote.
@@ -44,9 +49,14 @@ struct run_counters_row {
   uint64_t samples_taken = 0, samples_skipped = 0, records_dropped = 0, alerts_suppressed = 0,
            samples_rejected = 0;
   double overhead_seconds = 0, step_seconds = 0;
+  // The store's own failures (version 3): records it could not keep, failure episodes, and the
+  // first one ("step 40: ...: database is locked (SQLITE_BUSY); ...").
+  uint64_t records_lost = 0, store_failures = 0;
+  std::string first_store_failure;
+  size_t file = 0;
 };
 
-// The counters of every session added up (time: the latest).
+// The counters of every session added up (time: the latest; first_store_failure: the first).
 run_counters_row sum_counters(const std::vector<run_counters_row> &rows);
 
 struct tensor_row {
@@ -57,7 +67,8 @@ struct tensor_row {
 
 // One row of samples_v, plus the histogram when asked for. Optional doubles are SQL NULLs.
 struct sample_row {
-  int64_t rowid = 0;
+  size_t file = 0;    // the store file it came from (index into run_reader::files())
+  int64_t rowid = 0;  // its rowid in that file
   int32_t rank = 0;
   int64_t step = 0;
   double time = 0;
@@ -70,7 +81,8 @@ struct sample_row {
 };
 
 struct alert_row {
-  int64_t rowid = 0;
+  size_t file = 0;
+  int64_t rowid = 0;  // in its file: (file, rowid) identifies an alert
   int32_t rank = 0;
   int64_t step = 0;
   double time = 0;
@@ -89,6 +101,7 @@ struct scalar_row {
 // read quickly. summary_hash covers every stored field of the summary (histogram included): two
 // samples whose summaries are identical to the bit have the same hash.
 struct sample_values_row {
+  size_t file = 0;  // the store file it came from
   int64_t rowid = 0;
   int32_t rank = 0, tensor_id = 0;
   int64_t step = 0;
@@ -108,11 +121,38 @@ struct rank_part_row {
   std::optional<uint64_t> fingerprint;
 };
 
+// One database file of the run, as the reader found it.
+struct store_file_status {
+  std::string path, name;
+  int32_t rank = 0;  // from its name
+  int version = 0;   // its schema version
+  // A writer holds the file's lock right now (the run, or this part of it, is live).
+  bool live = false;
+  // Sessions in the file, and how many of them closed cleanly (version 3 records it).
+  size_t sessions = 0, closed_sessions = 0;
+  // Not readable as a store, with the reason: an empty file left by a writer that failed before
+  // writing its schema. Such a file is listed here and in gaps, never read.
+  std::string problem;
+};
+
+// Where a reader of a live run has read up to: the last rowid seen in each store file. Starts at
+// the beginning; the reader advances it.
+class read_cursor {
+ public:
+  int64_t after(size_t file) const { return file < m_after.size() ? m_after[file] : 0; }
+  void advance(size_t file, int64_t rowid);
+
+ private:
+  std::vector<int64_t> m_after;
+};
+
 class run_reader {
  public:
-  // Opens RUN_DIR's store read-only. Null with *error set (naming the directory) when the directory
-  // is missing, is not a run (no ttap.db), or holds a file that is not a tensortap store of a
-  // version this build reads (1, without groups, or the current one).
+  // Opens RUN_DIR's store read-only. Null with *error set (naming the directory or the file and
+  // the problem) when the directory is missing, not a directory, unreadable, or not a run (no store
+  // file), or when a store file is not a regular file (a FIFO, a directory, a dangling or looping
+  // symlink), cannot be read (permissions), is not a tensortap store, or is of a version this
+  // build does not read (it reads versions 1 to the current one).
   static std::unique_ptr<run_reader> open(const std::string &run_dir, std::string *error);
   ~run_reader();
   run_reader(const run_reader &) = delete;
@@ -120,19 +160,28 @@ class run_reader {
 
   const std::string &dir() const { return m_dir; }
 
+  // Looks for store files created since open (ranks that started later) and opens them. False
+  // (message in last_error()) when a new file cannot be read.
+  bool refresh();
+  // The run's files, ttap.db first, then by rank (the index is sample_row::file etc.).
+  const std::vector<store_file_status> &files() const { return m_status; }
+  // Whether any writer of the run is live.
+  bool live() const;
+
   // Every query returns false (message in last_error()) on a database error, e.g. corruption found
-  // while reading; the tools print it and exit 2.
-  bool sessions(std::vector<run_session_info> *out);
+  // while reading; the tools print it and exit 2. Rows of every file are combined.
+  bool sessions(std::vector<run_session_info> *out);  // by start time
   bool counters(std::vector<run_counters_row> *out);
-  bool tensors(std::vector<tensor_row> *out);
-  // Samples with rowid > after_rowid (0: all), in rowid (= time) order, at most `limit` of them
-  // (0: no limit). Reading in batches from the last rowid seen is how a live run is followed and
-  // how a large run is read without holding it all in memory.
-  bool samples(int64_t after_rowid, bool with_histograms, std::vector<sample_row> *out,
+  bool tensors(std::vector<tensor_row> *out);  // by (rank, id)
+  // Samples after `cursor` (null: all), in time order, at most `limit` of them (0: no limit), and
+  // advances the cursor past them. Reading in batches is how a live run is followed and how a large
+  // run is read without holding it all in memory.
+  bool samples(read_cursor *cursor, bool with_histograms, std::vector<sample_row> *out,
                size_t limit = 0);
-  // The samples of one tensor (by name), in step order.
+  // The samples of one tensor (by name), in step order, then rank order.
   bool samples_of(const std::string &tensor, bool with_histograms, std::vector<sample_row> *out);
-  bool alerts(int64_t after_rowid, std::vector<alert_row> *out);
+  // Alerts after `cursor` (null: all), in time order; advances the cursor.
+  bool alerts(read_cursor *cursor, std::vector<alert_row> *out);
   bool scalars(const std::string &name, std::vector<scalar_row> *out);  // "" = every name
   // The largest step stored so far (-1 when there is no sample).
   bool latest_step(int64_t *out);
@@ -140,8 +189,9 @@ class run_reader {
   // version 1, which predates groups).
   bool rank_totals(std::vector<rank_total_row> *out);
 
-  // The values ttap diff compares, in rowid order from after_rowid, at most `limit` rows (0: all).
-  bool sample_values(int64_t after_rowid, size_t limit, std::vector<sample_values_row> *out);
+  // The values ttap diff compares after `cursor` (null: all), at most `limit` rows of each store
+  // file (0: all), each file's in rowid order; advances the cursor. Empty when all were read.
+  bool sample_values(read_cursor *cursor, size_t limit, std::vector<sample_values_row> *out);
   // Every rank's own part of every group sample, in step order; empty without a group.
   bool rank_parts(std::vector<rank_part_row> *out);
   // For listings of many runs: lookups on the small tables that never scan the samples.
@@ -152,17 +202,32 @@ class run_reader {
   const std::string &last_error() const { return m_error; }
 
  private:
+  struct file;
   run_reader() = default;
-  bool fail(const std::string &what);
-  // Prepares sql, lets bind() bind its parameters, calls row() on every row; false (message in
-  // last_error(), naming `what`) on any error.
+  bool add_file(const std::string &path, const std::string &name, int32_t rank, std::string *error);
+  bool fail(size_t file, const std::string &what);
+  // Runs `sql` on every readable file: bind(stmt) binds its parameters, row(stmt, file index) reads
+  // a row; false (message in last_error(), naming `what` and the file) on any error.
   template <class Bind, class Row>
-  bool query(const char *what, const std::string &sql, Bind &&bind, Row &&row);
+  bool query_each(const char *what, const std::string &sql, Bind &&bind, Row &&row,
+                  int min_version = 1);
 
   std::string m_dir;
-  sqlite3 *m_db = nullptr;
-  int m_version = 0;
+  std::vector<std::unique_ptr<file>> m_files;
+  std::vector<store_file_status> m_status;
   std::string m_error;
 };
+
+// The run as one SQLite connection, for SQL users (ttap sql, tests): a run of one store file is
+// that file, opened read-only; a run of several has them attached read-only (as r0, r1, ...) to
+// an in-memory database, with TEMP views named like the store's views and tables (samples_v,
+// alerts_v, scalars_v, ranks_v, run_info, run_counters, tensors, samples, ...) that UNION ALL
+// them, so a query written for one ttap.db runs over every rank. SQLite attaches at most 10
+// files: a run of more is refused with a message saying so.
+bool open_combined_run(const std::string &run_dir, std::unique_ptr<sqlite3, void (*)(sqlite3 *)> *out,
+                       std::string *error);
+// The script open_combined_run runs for a run of several files (absolute paths), for the sqlite3
+// shell: sqlite3 -cmd "$(ttap sql DIR --setup)".
+bool combined_views_sql(const std::string &run_dir, std::string *sql, std::string *error);
 
 }  // namespace ttap

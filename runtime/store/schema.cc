@@ -1,7 +1,9 @@
-// Schema version 2 of the run store, as one SQL script. The samples table holds the summary exactly
+// Schema version 3 of the run store, as one SQL script. The samples table holds the summary exactly
 // as computed (lossless, compact); the views derive what users read (names, l2, mean, std) so the
-// derivation lives in one place and costs no bytes per row. Version 2 adds groups: run_info's
+// derivation lives in one place and costs no bytes per row. Version 2 added groups: run_info's
 // group columns, the per-rank tables rank 0 of a group writes, ranks_v, and the group alert types.
+// Version 3 adds what tells a complete run from a damaged one: run_info.end_time (set at a clean
+// close) and the store's own losses in run_counters (records_lost, store_failures).
 #include "runtime/store/schema.h"
 
 namespace ttap {
@@ -52,7 +54,8 @@ CREATE TABLE run_info (
   start_time REAL NOT NULL,
   group_kind TEXT,
   group_size INTEGER,
-  group_rank INTEGER
+  group_rank INTEGER,
+  end_time   REAL
 );
 
 CREATE TABLE run_counters (
@@ -66,7 +69,10 @@ CREATE TABLE run_counters (
   samples_rejected  INTEGER NOT NULL DEFAULT 0,
   first_rejection   TEXT,
   overhead_seconds  REAL NOT NULL DEFAULT 0,
-  step_seconds      REAL NOT NULL DEFAULT 0
+  step_seconds      REAL NOT NULL DEFAULT 0,
+  records_lost      INTEGER NOT NULL DEFAULT 0,
+  store_failures    INTEGER NOT NULL DEFAULT 0,
+  first_store_failure TEXT
 );
 
 CREATE TABLE tensors (

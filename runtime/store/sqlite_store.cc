@@ -1,9 +1,10 @@
-// The run store on SQLite's C API: one connection owned by the collector thread, one open
-// transaction between commit() calls, prepared statements reused for every row. Every failure is
+// The run store on SQLite's C API: one connection owned by the collector thread, one database file
+// per writer. Records are buffered (bounded) and written at commit() in one short transaction, so
+// the write lock is never held while the caller works or waits; a write that fails is retried with
+// backoff (reopening after I/O errors) and what cannot be kept is counted. Every failure is
 // reported through last_error(), never thrown or fatal: the training run outlives its telemetry.
 #include <fcntl.h>
 #include <sqlite3.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,25 +13,37 @@
 #include <cmath>
 #include <cstring>
 #include <optional>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "runtime/store/histogram_blob.h"
+#include "runtime/store/run_reader.h"
 #include "runtime/store/schema.h"
-#include "runtime/store/store_files.h"
 #include "runtime/store/sqlite_db.h"
 #include "runtime/store/store.h"
+#include "runtime/store/store_files.h"
 
 namespace ttap {
 
 namespace {
 
-// How long a write waits for the write lock. In WAL mode readers never hold it, so only another
-// writer (a second rank on the same file, a user writing in the sqlite3 shell) can make it wait;
-// longer would stall the collector thread behind someone else's transaction.
-constexpr int kBusyTimeoutMs = 2000;
-// How long closing waits for readers and other writers before it gives up truncating the WAL.
-constexpr int kCloseCheckpointWaitMs = 100;
+// How long one write waits for the write lock. Each writer has its own file, so only a foreign
+// writer (a user writing in the sqlite3 shell, a script) can hold it; waiting longer would stall
+// the collector thread behind them, while the rows simply stay pending until a later try.
+constexpr int kWriteBusyMs = 100;
+// Opening (schema creation) and the final checkpoint may wait a little longer.
+constexpr int kOpenBusyMs = 2000;
+// Backoff between retries of a failing write: from the first to the last, doubling.
+constexpr int64_t kFirstBackoffMs = 100;
+constexpr int64_t kMaxBackoffMs = 5000;
+// At close the process may be exiting: the last write is retried for at most this long.
+constexpr int64_t kCloseRetryMs = 1000;
+// Rows kept in memory while the store cannot be written; beyond this they are dropped and counted
+// (a tensor-sample takes about 250 bytes here: 64 MiB is about 250k of them).
+constexpr size_t kMaxPendingBytes = size_t(64) << 20;
+// Writers of one rank in one directory (the program's session, the hooks' one, ...).
+constexpr int kMaxWritersPerRank = 31;
 
 // Enough page cache for a flush interval's transaction (1000 tensors x a few samples, 1-2 MB) to
 // stay in memory until its commit; larger ones spill to the WAL early, which WAL mode allows.
@@ -48,6 +61,11 @@ using sqlite::statement;
 double wall_seconds() {
   using namespace std::chrono;
   return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+int64_t monotonic_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
 }
 
 const char *result_code_name(int rc) {
@@ -189,9 +207,10 @@ constexpr const char *kUpsertCounters =
     "samples_skipped = excluded.samples_skipped, records_dropped = excluded.records_dropped, "
     "alerts_suppressed = excluded.alerts_suppressed, "
     "overhead_seconds = excluded.overhead_seconds, step_seconds = excluded.step_seconds";
-constexpr const char *kSetRejected =
-    "UPDATE run_counters SET samples_rejected = ?2, first_rejection = ?3, time = ?4 "
-    "WHERE session = ?1";
+constexpr const char *kSetStatus =
+    "UPDATE run_counters SET samples_rejected = ?2, first_rejection = ?3, records_lost = ?4, "
+    "store_failures = ?5, first_store_failure = ?6, time = ?7 WHERE session = ?1";
+constexpr const char *kSetEndTime = "UPDATE run_info SET end_time = ?2 WHERE session = ?1";
 constexpr const char *kInsertRunInfo =
     "INSERT INTO run_info (rank, world, options, version, host, pid, start_time) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
@@ -206,24 +225,66 @@ constexpr const char *kInsertRankSample =
 constexpr const char *kInsertCounters =
     "INSERT INTO run_counters (session, rank, time) VALUES (?1, ?2, ?3)";
 
+
+// A sample row as it will be written: the summary without its 255 histogram bins, which are kept
+// encoded (tens of bytes instead of two kilobytes) while the row waits for its commit.
+struct pending_sample {
+  int32_t rank = 0;
+  int64_t step = 0;
+  double time = 0;
+  int32_t tensor_id = 0;
+  uint64_t count = 0, nan = 0, pos_inf = 0, neg_inf = 0, zero = 0, subnormal = 0;
+  double min = 0, max = 0, abs_max = 0, sum = 0, sum_sq = 0, sum_abs = 0;
+  int32_t sum_sq_exp2 = 0;
+  bool has_fingerprint = false;
+  uint64_t fingerprint = 0;
+  std::vector<uint8_t> hist;
+};
+
+// What add_* buffered since the last successful write, in the order it will be written.
+struct pending_rows {
+  std::vector<tensor_info> tensors;
+  std::optional<group_info> group;
+  std::vector<pending_sample> samples;
+  std::vector<group_sample> group_samples;
+  std::vector<scalar_record> scalars;
+  std::vector<alert> alerts;
+  std::optional<run_counters> counters;
+  size_t bytes = 0;
+
+  // Rows that count as records when lost (registrations and counters are state, not records).
+  uint64_t records() const {
+    return samples.size() + group_samples.size() + scalars.size() + alerts.size();
+  }
+  bool empty() const {
+    return tensors.empty() && !group && records() == 0 && !counters;
+  }
+  void clear() { *this = pending_rows(); }
+};
+
+// How a failed write is handled: retried as is, retried on a new connection, or given up.
+enum class failure_kind { busy, io, data };
+
+failure_kind classify(int rc) {
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return failure_kind::busy;
+    case SQLITE_CONSTRAINT:
+    case SQLITE_TOOBIG:
+    case SQLITE_MISMATCH:
+    case SQLITE_RANGE:
+      return failure_kind::data;  // these rows can never be written: retrying would block the rest
+    default:
+      return failure_kind::io;  // full disk, I/O error, a file gone read-only: reopen and retry
+  }
+}
+
 class sqlite_store final : public store {
  public:
   static std::unique_ptr<store> open(const run_info &info, std::string *error);
 
-  ~sqlite_store() override {
-    // Closing is a flush: whatever the caller added after its last commit is kept.
-    if (m_db && (!sqlite3_get_autocommit(m_db.get()) || m_rejected_dirty)) commit();
-    // SQLite checkpoints and removes the WAL only when the last connection closes; a reader that
-    // has the store open (`ttap run`'s status line, `ttap watch`) would leave the whole run in the
-    // WAL, which is how a killed run looks. Checkpointing and truncating it here leaves an empty
-    // WAL even then, the mark of a clean close that `ttap ls` reads. Failure (a reader inside a
-    // transaction, another rank still writing the same file) only leaves the WAL as it was; the
-    // short wait keeps a close from stalling behind them.
-    if (m_db) {
-      sqlite3_busy_timeout(m_db.get(), kCloseCheckpointWaitMs);
-      sqlite3_wal_checkpoint_v2(m_db.get(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
-    }
-  }
+  ~sqlite_store() override { close(); }
 
   bool add_tensor(const tensor_info &t) override;
   bool add_samples(std::span<const sample_record> samples) override;
@@ -232,66 +293,85 @@ class sqlite_store final : public store {
   bool set_counters(const run_counters &c) override;
   bool set_group(const group_info &g) override;
   bool add_group_sample(const group_sample &g) override;
-  bool commit() override;
+  bool commit(bool now) override;
+  bool close() override;
   const std::string &last_error() const override { return m_error; }
-  uint64_t size_bytes() const override { return file_size(m_path) + file_size(m_path + "-wal"); }
+  const std::string &path() const override { return m_path; }
+  uint64_t size_bytes() const override {
+    return m_db ? file_size(m_path) + file_size(m_path + "-wal") : 0;
+  }
 
  private:
-  sqlite_store(std::string path, int32_t rank) : m_path(std::move(path)), m_rank(rank) {}
+  sqlite_store(std::string path, std::string run_dir, int32_t rank)
+      : m_path(std::move(path)), m_run_dir(std::move(run_dir)), m_rank(rank) {}
 
+  bool connect(std::string *error);
   bool prepare(statement &s, const char *sql);
+  bool prepare_all();
   bool usable();
-  bool begin_if_needed();
   bool invalid(const std::string &what);
-  bool failed(const char *what, int rc);
+  // Buffers one row of `bytes` unless the pending rows are full; then counts it as lost.
+  bool room_for(size_t bytes, int64_t step);
+  void note_loss(uint64_t records, int64_t step, const std::string &why);
+  bool write_pending();
+  bool write_rows();
+  bool write_failed(const char *what, int rc);
   bool file_still_there();
   void shut_down(const std::string &why);
+  void disconnect();
 
-  std::string m_path;
+  std::string m_path, m_run_dir;
   int32_t m_rank;
   int64_t m_session = 0;
   dev_t m_dev = 0;
   ino_t m_ino = 0;
+  writer_lock m_lock;
   db_handle m_db;
   statement m_begin, m_commit, m_rollback;
   statement m_insert_sample, m_upsert_tensor, m_insert_scalar, m_insert_alert;
-  statement m_upsert_counters, m_set_rejected;
+  statement m_upsert_counters, m_set_status, m_set_end_time;
   statement m_set_group, m_insert_rank_step, m_insert_rank_sample;
+  int m_writer = 1;       // this file's writer number among its rank's (store_file_name)
   int32_t m_id_base = 0;  // added to the session's tensor ids in every row this store writes
   // Last step stored per (rank, tensor) in this session, to hold steps increasing per tensor.
   std::unordered_map<uint64_t, int64_t> m_last_step;
+  int64_t m_latest_step = -1;  // the latest step seen, to say where a failure happened
+  pending_rows m_pending;
+  // The session's status columns (run_counters, run_info.end_time), written with the next rows.
   uint64_t m_samples_rejected = 0;
   std::string m_first_rejection;
-  bool m_rejected_dirty = false;
-  std::vector<uint8_t> m_hist;
-  std::string m_closed_reason;
+  uint64_t m_records_lost = 0;
+  uint64_t m_store_failures = 0;
+  std::string m_first_failure;
+  bool m_status_dirty = false;
+  double m_end_time = 0;  // set by close()
+  // A failure episode: from a failed write to the next one that succeeds.
+  bool m_failing = false;
+  int64_t m_backoff_ms = kFirstBackoffMs;
+  int64_t m_retry_at_ms = 0;
+  bool m_closed = false;
+  bool m_close_ok = true;
+  std::string m_closed_reason;  // set when the store was shut down for good
   std::string m_error;
 };
 
 // Tensor ids a session may use; a later session of the same rank starts its ids past the earlier
-// ones' range (2^20 tensors each, up to 2047 sessions of one rank in int32).
+// ones' range (2^20 tensors each, up to 2047 sessions of one rank in int32): 64 ranges per writer
+// file, so that (rank, id) is unique across every file of the run directory.
 constexpr int32_t kTensorIdsPerSession = int32_t(1) << 20;
+constexpr int kSessionsPerWriter = 64;
 
-// An exclusive flock held for the duration of a store's set-up. Failing to take it (a file system
-// without locks) only loses the serialization; SQLite's busy timeout still applies.
-class setup_lock {
- public:
-  explicit setup_lock(const std::string &path)
-      : m_fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)) {
-    if (m_fd >= 0) {
-      while (::flock(m_fd, LOCK_EX) != 0 && errno == EINTR) {
-      }
-    }
-  }
-  ~setup_lock() {
-    if (m_fd >= 0) ::close(m_fd);  // closing releases the lock
-  }
-  setup_lock(const setup_lock &) = delete;
-  setup_lock &operator=(const setup_lock &) = delete;
-
- private:
-  int m_fd;
-};
+// Why `dir` may not take a new run: it holds store files that no live writer is writing (a run
+// that finished, or crashed). Store files with a live writer are the same run (another rank, the
+// hooks next to the program's session): joining them is what a multi-process run does.
+std::optional<std::string> earlier_run_in(const std::string &dir, const std::string &own_file) {
+  std::string earlier;
+  if (!holds_earlier_run(dir, &earlier, own_file)) return std::nullopt;
+  return dir + " already holds a run (" + earlier +
+         "); tensortap keeps one run per directory: choose a new directory, replace it with "
+         "`ttap run --force -o " +
+         dir + " -- ...`, or add to it with the option mode=append (TTAP_MODE=append)";
+}
 
 std::unique_ptr<store> sqlite_store::open(const run_info &info, std::string *error) {
   auto refuse = [&](const std::string &message) -> std::unique_ptr<store> {
@@ -304,81 +384,62 @@ std::unique_ptr<store> sqlite_store::open(const run_info &info, std::string *err
     return refuse("run store: run directory " + info.run_dir + ": " + std::strerror(errno));
   if (!S_ISDIR(st.st_mode))
     return refuse("run store: run directory " + info.run_dir + " is not a directory");
-  std::string path = info.run_dir + (info.run_dir.back() == '/' ? "" : "/") + kStoreFileName;
-  // Ranks of one job open the same new file at the same moment; SQLite's own locking does not make
-  // the first open (WAL switch, schema creation) safe to race, so the set-up is serialized across
-  // processes with a lock file next to the store. It is released when this function returns.
-  setup_lock lock(path + ".lock");
-  sqlite3 *raw = nullptr;
-  int rc =
-      sqlite3_open_v2(path.c_str(), &raw,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  db_handle db(raw);
-  if (rc != SQLITE_OK) return refuse(open_failure(path, info.run_dir, db.get(), rc));
-  sqlite3 *h = db.get();
-  sqlite3_extended_result_codes(h, 1);
-  // SQLite falls back to read-only on a write-protected file instead of failing.
-  if (sqlite3_db_readonly(h, "main") == 1)
-    return refuse(path + ": cannot open for writing: the file is write-protected");
-  sqlite3_busy_timeout(h, kBusyTimeoutMs);
+  const std::string dir = info.run_dir + (info.run_dir.back() == '/' ? "" : "/");
 
-  // The version is checked before anything is written, so a store of another version (or a
-  // foreign database) is refused as it was found; then again inside the setup transaction, where
-  // another rank may have created the schema in between. Reading it is also the first read of the
-  // file: a file that is not a database fails here.
-  int64_t version = 0;
-  auto version_problem = [&]() -> std::optional<std::string> {
-    int64_t tables = 0;
-    if (!query_int(h, "PRAGMA user_version", &version) ||
-        !query_int(h, "SELECT count(*) FROM sqlite_schema", &tables))
-      return open_failure(path, info.run_dir, h, sqlite3_errcode(h));
-    return schema_version_problem(path, version, tables, /*for_writing=*/true);
-  };
-  if (auto problem = version_problem()) return refuse(*problem);
+  // This writer's file: the first of its rank's names no live writer holds. The lock is held
+  // until the store is destroyed, so no two writers ever share a file.
+  std::unique_ptr<sqlite_store> s;
+  for (int writer = 1; writer <= kMaxWritersPerRank && !s; ++writer) {
+    std::string path = dir + store_file_name(info.rank, writer);
+    auto candidate = std::unique_ptr<sqlite_store>(new sqlite_store(path, info.run_dir, info.rank));
+    bool busy = false;
+    std::string lock_error;
+    if (candidate->m_lock.try_lock(path, &busy, &lock_error)) {
+      s = std::move(candidate);
+      s->m_writer = writer;
+    } else if (!busy) {
+      std::string m = path + ": cannot open: " + lock_error;
+      if (faccessat(AT_FDCWD, info.run_dir.c_str(), W_OK | X_OK, AT_EACCESS) != 0)
+        m += "; the run directory is not writable: " + std::string(std::strerror(errno));
+      return refuse(m);
+    }
+  }
+  if (!s)
+    return refuse(dir + ": " + std::to_string(kMaxWritersPerRank) + " writers of rank " +
+                  std::to_string(info.rank) + " are already live in this directory");
 
-  std::string mode;
-  if (!query_text(h, "PRAGMA journal_mode=WAL", &mode))
-    return refuse(open_failure(path, info.run_dir, h, sqlite3_errcode(h)));
-  if (mode != "wal")
-    return refuse(path + ": cannot switch to WAL mode (journal_mode stays '" + mode +
-                  "'); the file system may not support shared memory");
-  std::string pragmas = "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-" +
-                        std::to_string(kCacheKiB) +
-                        "; PRAGMA wal_autocheckpoint=" + std::to_string(kWalAutocheckpointPages) +
-                        "; PRAGMA journal_size_limit=" + std::to_string(kWalSizeLimit) + ";";
-  if (!exec(h, pragmas.c_str()))
-    return refuse(path + ": cannot configure: " + describe(h, sqlite3_errcode(h)));
+  // A file that is there is checked first (another version, a foreign database: said as such);
+  // then the directory, before a new file is created in it.
+  std::string message;
+  const bool existed = ::access(s->m_path.c_str(), F_OK) == 0;
+  if (existed && !s->connect(&message)) return refuse(message);
+  if (!info.append) {
+    if (auto earlier = earlier_run_in(info.run_dir, s->m_path)) return refuse(*earlier);
+  }
+  if (!existed && !s->connect(&message)) return refuse(message);
+  const std::string &path = s->m_path;
+  sqlite3 *h = s->m_db.get();
+  sqlite3_busy_timeout(h, kOpenBusyMs);
 
-  // Schema creation and the run's rows in one write transaction, so two ranks opening a new file
-  // at once create it once.
+  // Schema creation and the run's rows in one write transaction.
   if (!exec(h, "BEGIN IMMEDIATE"))
     return refuse(path + ": cannot lock for setup: " + describe(h, sqlite3_errcode(h)));
-  auto abandon = [&](const std::string &message) {
+  auto abandon = [&](const std::string &why) {
     exec(h, "ROLLBACK");
-    return refuse(message);
+    return refuse(why);
   };
-  if (auto problem = version_problem()) return abandon(*problem);
+  int64_t version = 0;
+  if (!query_int(h, "PRAGMA user_version", &version))
+    return abandon(open_failure(path, info.run_dir, h, sqlite3_errcode(h)));
   if (version == 0) {
     std::string create =
         std::string(schema_sql()) + "PRAGMA user_version=" + std::to_string(kSchemaVersion) + ";";
     if (!exec(h, create.c_str()))
       return abandon(path + ": cannot create the schema: " + describe(h, sqlite3_errcode(h)));
   }
-
-  std::unique_ptr<sqlite_store> s(new sqlite_store(path, info.rank));
-  s->m_db = std::move(db);
   // Every statement is prepared before the run is recorded: a damaged schema refuses the open
   // without leaving a session behind.
-  if (!s->prepare(s->m_begin, "BEGIN IMMEDIATE") || !s->prepare(s->m_commit, "COMMIT") ||
-      !s->prepare(s->m_rollback, "ROLLBACK") || !s->prepare(s->m_insert_sample, insert_sample_sql().c_str()) ||
-      !s->prepare(s->m_upsert_tensor, kUpsertTensor) ||
-      !s->prepare(s->m_insert_scalar, kInsertScalar) ||
-      !s->prepare(s->m_insert_alert, kInsertAlert) ||
-      !s->prepare(s->m_upsert_counters, kUpsertCounters) ||
-      !s->prepare(s->m_set_rejected, kSetRejected) || !s->prepare(s->m_set_group, kSetGroup) ||
-      !s->prepare(s->m_insert_rank_step, kInsertRankStep) ||
-      !s->prepare(s->m_insert_rank_sample, kInsertRankSample))
-    return abandon(s->m_error);
+  if (!s->prepare_all()) return abandon(s->m_error);
   statement run_row, counters_row;
   if (!s->prepare(run_row, kInsertRunInfo) || !s->prepare(counters_row, kInsertCounters))
     return abandon(s->m_error);
@@ -390,12 +451,13 @@ std::unique_ptr<store> sqlite_store::open(const run_info &info, std::string *err
   sqlite3_bind_text(r, 5, info.host.c_str(), -1, SQLITE_STATIC);
   sqlite3_bind_int64(r, 6, info.pid);
   sqlite3_bind_double(r, 7, info.start_time);
+  int rc;
   if ((rc = run(r)) != SQLITE_DONE)
     return abandon(path + ": cannot record the run: " + describe(h, rc));
   s->m_session = sqlite3_last_insert_rowid(h);
-  // Tensor ids are per session; a later session of the same rank in this file (a resumed run, or
-  // the hooks next to a program's own session) gets its own id range so the two never collide.
-  // The first session of each rank keeps ids 0, 1, 2, ... (serialized by the set-up lock).
+  // Tensor ids are per session; a later session of the same rank in this file (a run continued
+  // with mode=append) gets its own id range so the two never collide. The first session of each
+  // rank keeps ids 0, 1, 2, ...
   int64_t earlier_sessions = 0;
   statement same_rank;
   if (!s->prepare(same_rank, "SELECT count(*) - 1 FROM run_info WHERE rank = ?1"))
@@ -403,7 +465,11 @@ std::unique_ptr<store> sqlite_store::open(const run_info &info, std::string *err
   sqlite3_bind_int(same_rank.get(), 1, info.rank);
   if (sqlite3_step(same_rank.get()) == SQLITE_ROW)
     earlier_sessions = sqlite3_column_int64(same_rank.get(), 0);
-  s->m_id_base = int32_t(earlier_sessions * kTensorIdsPerSession);
+  if (earlier_sessions >= kSessionsPerWriter)
+    return abandon(path + ": already holds " + std::to_string(kSessionsPerWriter) +
+                   " sessions of rank " + std::to_string(info.rank) + "; use a new run directory");
+  s->m_id_base =
+      int32_t(((s->m_writer - 1) * kSessionsPerWriter + earlier_sessions) * kTensorIdsPerSession);
   sqlite3_stmt *c = counters_row.get();
   sqlite3_bind_int64(c, 1, s->m_session);
   sqlite3_bind_int(c, 2, info.rank);
@@ -412,6 +478,7 @@ std::unique_ptr<store> sqlite_store::open(const run_info &info, std::string *err
     return abandon(path + ": cannot record the run: " + describe(h, rc));
   if (!exec(h, "COMMIT"))
     return abandon(path + ": cannot commit the run record: " + describe(h, sqlite3_errcode(h)));
+  sqlite3_busy_timeout(h, kWriteBusyMs);
 
   // Identity of the file, to notice when the run directory is deleted under a live run.
   if (::stat(path.c_str(), &st) != 0)
@@ -421,6 +488,51 @@ std::unique_ptr<store> sqlite_store::open(const run_info &info, std::string *err
   return s;
 }
 
+// Opens the connection to m_path and configures it (WAL, synchronous=NORMAL, cache, checkpoints):
+// at open, and again after an I/O error closed the previous one.
+bool sqlite_store::connect(std::string *error) {
+  sqlite3 *raw = nullptr;
+  int rc =
+      sqlite3_open_v2(m_path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  db_handle db(raw);
+  auto refuse = [&](const std::string &message) {
+    *error = message;
+    return false;
+  };
+  if (rc != SQLITE_OK) return refuse(open_failure(m_path, m_run_dir, db.get(), rc));
+  sqlite3 *h = db.get();
+  sqlite3_extended_result_codes(h, 1);
+  // SQLite falls back to read-only on a write-protected file instead of failing.
+  if (sqlite3_db_readonly(h, "main") == 1)
+    return refuse(m_path + ": cannot open for writing: the file is write-protected");
+  sqlite3_busy_timeout(h, kOpenBusyMs);
+  // The version is checked before anything is written, so a store of another version (or a
+  // foreign database) is refused as it was found. Reading it is also the first read of the file:
+  // a file that is not a database fails here.
+  int64_t version = 0, objects = 0;
+  if (!query_int(h, "PRAGMA user_version", &version) ||
+      !query_int(h, "SELECT count(*) FROM sqlite_schema", &objects))
+    return refuse(open_failure(m_path, m_run_dir, h, sqlite3_errcode(h)));
+  if (auto problem = schema_version_problem(m_path, version, objects, /*for_writing=*/true))
+    return refuse(*problem);
+  std::string mode;
+  if (!query_text(h, "PRAGMA journal_mode=WAL", &mode))
+    return refuse(open_failure(m_path, m_run_dir, h, sqlite3_errcode(h)));
+  if (mode != "wal")
+    return refuse(m_path + ": cannot switch to WAL mode (journal_mode stays '" + mode +
+                  "'); the file system may not support shared memory");
+  std::string pragmas = "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-" +
+                        std::to_string(kCacheKiB) +
+                        "; PRAGMA wal_autocheckpoint=" + std::to_string(kWalAutocheckpointPages) +
+                        "; PRAGMA journal_size_limit=" + std::to_string(kWalSizeLimit) + ";";
+  if (!exec(h, pragmas.c_str()))
+    return refuse(m_path + ": cannot configure: " + describe(h, sqlite3_errcode(h)));
+  sqlite3_busy_timeout(h, kWriteBusyMs);
+  m_db = std::move(db);
+  return true;
+}
+
 bool sqlite_store::prepare(statement &s, const char *sql) {
   if (sqlite::prepare(m_db.get(), sql, &s, SQLITE_PREPARE_PERSISTENT)) return true;
   m_error = m_path + ": cannot prepare a statement (damaged schema?): " +
@@ -428,8 +540,19 @@ bool sqlite_store::prepare(statement &s, const char *sql) {
   return false;
 }
 
+bool sqlite_store::prepare_all() {
+  return prepare(m_begin, "BEGIN IMMEDIATE") && prepare(m_commit, "COMMIT") &&
+         prepare(m_rollback, "ROLLBACK") &&
+         prepare(m_insert_sample, insert_sample_sql().c_str()) &&
+         prepare(m_upsert_tensor, kUpsertTensor) && prepare(m_insert_scalar, kInsertScalar) &&
+         prepare(m_insert_alert, kInsertAlert) && prepare(m_upsert_counters, kUpsertCounters) &&
+         prepare(m_set_status, kSetStatus) && prepare(m_set_end_time, kSetEndTime) &&
+         prepare(m_set_group, kSetGroup) && prepare(m_insert_rank_step, kInsertRankStep) &&
+         prepare(m_insert_rank_sample, kInsertRankSample);
+}
+
 bool sqlite_store::usable() {
-  if (m_db) return true;
+  if (m_closed_reason.empty()) return true;
   m_error = m_path + ": the store was closed after an earlier error: " + m_closed_reason;
   return false;
 }
@@ -439,20 +562,24 @@ bool sqlite_store::invalid(const std::string &what) {
   return false;
 }
 
-// A failed statement inside a transaction undoes only itself, unless SQLite had to roll the whole
-// transaction back (a full disk or an I/O error can do that); say which, so the caller knows what
-// was lost.
-bool sqlite_store::failed(const char *what, int rc) {
-  m_error = m_path + ": " + what + ": " + describe(m_db.get(), rc);
-  if (sqlite3_get_autocommit(m_db.get()))
-    m_error += "; the records added since the last commit were rolled back";
-  return false;
+void sqlite_store::note_loss(uint64_t records, int64_t step, const std::string &why) {
+  if (records == 0) return;
+  m_records_lost += records;
+  m_status_dirty = true;
+  if (m_first_failure.empty())
+    m_first_failure = "step " + std::to_string(step) + ": " + why;
 }
 
-bool sqlite_store::begin_if_needed() {
-  if (!sqlite3_get_autocommit(m_db.get())) return true;
-  int rc = run(m_begin.get());
-  return rc == SQLITE_DONE || failed("cannot begin a transaction", rc);
+bool sqlite_store::room_for(size_t bytes, int64_t step) {
+  if (m_pending.bytes + bytes <= kMaxPendingBytes) {
+    m_pending.bytes += bytes;
+    return true;
+  }
+  note_loss(1, step,
+            "records dropped: the store could not be written and " +
+                std::to_string(kMaxPendingBytes >> 20) + " MiB of rows were waiting (" + m_error +
+                ")");
+  return false;
 }
 
 bool sqlite_store::file_still_there() {
@@ -464,16 +591,22 @@ bool sqlite_store::file_still_there() {
   return usable();
 }
 
+void sqlite_store::disconnect() {
+  for (statement *s : {&m_begin, &m_commit, &m_rollback, &m_insert_sample, &m_upsert_tensor,
+                       &m_insert_scalar, &m_insert_alert, &m_upsert_counters, &m_set_status,
+                       &m_set_end_time, &m_set_group, &m_insert_rank_step, &m_insert_rank_sample})
+    s->reset();
+  m_db.reset();
+}
+
 // Writing on would go to an unlinked file nobody can read, filling the disk unseen until the
 // process exits; closing releases that space at once.
 void sqlite_store::shut_down(const std::string &why) {
   m_closed_reason = why;
-  if (!sqlite3_get_autocommit(m_db.get())) run(m_rollback.get());
-  for (statement *s : {&m_begin, &m_commit, &m_rollback, &m_insert_sample, &m_upsert_tensor,
-                       &m_insert_scalar, &m_insert_alert, &m_upsert_counters, &m_set_rejected,
-                       &m_set_group, &m_insert_rank_step, &m_insert_rank_sample})
-    s->reset();
-  m_db.reset();
+  m_records_lost += m_pending.records();
+  m_pending.clear();
+  if (m_db && !sqlite3_get_autocommit(m_db.get())) run(m_rollback.get());
+  disconnect();
 }
 
 bool sqlite_store::add_tensor(const tensor_info &t) {
@@ -484,29 +617,20 @@ bool sqlite_store::add_tensor(const tensor_info &t) {
                    " tensors in one session");
   }
   if (t.name.empty()) return invalid("tensor " + std::to_string(t.id) + " has an empty name");
-  if (!begin_if_needed()) return false;
-  sqlite3_stmt *s = m_upsert_tensor.get();
-  sqlite3_bind_int(s, 1, m_rank);
-  sqlite3_bind_int(s, 2, m_id_base + t.id);
-  sqlite3_bind_text(s, 3, t.name.c_str(), int(t.name.size()), SQLITE_STATIC);
-  sqlite3_bind_text(s, 4, tensor_kind_name(t.kind), -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 5, dtype_name(t.type), -1, SQLITE_STATIC);
-  sqlite3_bind_int64(s, 6, int64_t(t.numel));
-  int rc = run(s);
-  return rc == SQLITE_DONE || failed("cannot store a tensor", rc);
+  // Registrations are never dropped: every later row refers to them.
+  m_pending.tensors.push_back(t);
+  m_pending.bytes += sizeof t + t.name.size();
+  return true;
 }
 
 bool sqlite_store::add_samples(std::span<const sample_record> samples) {
   if (!usable()) return false;
-  if (samples.empty()) return true;
-  if (!begin_if_needed()) return false;
-  sqlite3_stmt *s = m_insert_sample.get();
   // A rejected record is the caller's data breaking the step rule, not a failure of the store: it
   // is counted (and the first one described) in run_counters, and the call still succeeds, so one
   // repeated step cannot make the caller give up on the store.
   auto reject = [&](auto describe) {
     if (m_samples_rejected++ == 0) m_first_rejection = describe();  // built once per session
-    m_rejected_dirty = true;
+    m_status_dirty = true;
   };
   for (const sample_record &r : samples) {
     auto where = [&] {
@@ -519,22 +643,114 @@ bool sqlite_store::add_samples(std::span<const sample_record> samples) {
     }
     uint64_t key = (uint64_t(uint32_t(r.rank)) << 32) | uint32_t(r.tensor_id);
     auto [last, fresh] = m_last_step.try_emplace(key, r.step);
-    int64_t previous = last->second;
     if (!fresh) {
-      if (r.step <= previous) {
+      if (r.step <= last->second) {
+        const int64_t previous = last->second;
         reject(
             [&] { return where() + " does not come after its step " + std::to_string(previous); });
         continue;
       }
       last->second = r.step;
     }
+    m_latest_step = std::max(m_latest_step, r.step);
 
+    pending_sample p;
     const summary &x = r.stats;
-    encode_histogram(x.exp_hist, &m_hist);
-    sqlite3_bind_int(s, kSampleRank + 1, r.rank);
-    sqlite3_bind_int64(s, kSampleStep + 1, r.step);
-    sqlite3_bind_double(s, kSampleTime + 1, r.time);
-    sqlite3_bind_int(s, kSampleTensorId + 1, m_id_base + r.tensor_id);
+    encode_histogram(x.exp_hist, &p.hist);
+    if (!room_for(sizeof p + p.hist.size(), r.step)) continue;
+    p.rank = r.rank;
+    p.step = r.step;
+    p.time = r.time;
+    p.tensor_id = m_id_base + r.tensor_id;
+    p.count = x.count;
+    p.nan = x.nan;
+    p.pos_inf = x.pos_inf;
+    p.neg_inf = x.neg_inf;
+    p.zero = x.zero;
+    p.subnormal = x.subnormal;
+    p.min = x.min;
+    p.max = x.max;
+    p.abs_max = x.abs_max;
+    p.sum = x.sum;
+    p.sum_sq = x.sum_sq;
+    p.sum_sq_exp2 = x.sum_sq_exp2;
+    p.sum_abs = x.sum_abs;
+    p.has_fingerprint = x.has_fingerprint != 0;
+    p.fingerprint = x.fingerprint;
+    m_pending.samples.push_back(std::move(p));
+  }
+  return true;
+}
+
+bool sqlite_store::add_scalar(const scalar_record &v) {
+  if (!usable()) return false;
+  if (v.name.empty()) return invalid("a scalar has an empty name");
+  if (room_for(sizeof v + v.name.size(), v.step)) m_pending.scalars.push_back(v);
+  return true;
+}
+
+bool sqlite_store::add_alert(const alert &a) {
+  if (!usable()) return false;
+  if (uint8_t(a.type) > uint8_t(kLastAlertType))
+    return invalid("an alert has an unknown type " + std::to_string(int(a.type)));
+  if (room_for(sizeof a + a.tensor.size() + a.message.size(), a.step)) {
+    m_pending.alerts.push_back(a);
+    if (a.tensor_id >= 0) m_pending.alerts.back().tensor_id = m_id_base + a.tensor_id;
+  }
+  return true;
+}
+
+bool sqlite_store::set_counters(const run_counters &c) {
+  if (!usable()) return false;
+  m_pending.counters = c;
+  return true;
+}
+
+bool sqlite_store::set_group(const group_info &g) {
+  if (!usable()) return false;
+  m_pending.group = g;
+  return true;
+}
+
+bool sqlite_store::add_group_sample(const group_sample &g) {
+  if (!usable()) return false;
+  const size_t world = g.ranks.size();
+  if (g.roles.size() != g.tensor_ids.size() || g.cells.size() != world * g.tensor_ids.size())
+    return invalid("a group sample of step " + std::to_string(g.step) + " is inconsistent");
+  const size_t bytes = sizeof g + g.ranks.size() * sizeof(group_rank_record) +
+                       g.cells.size() * sizeof(rank_tensor_record) + g.tensor_ids.size() * 5;
+  if (room_for(bytes, g.step)) m_pending.group_samples.push_back(g);
+  return true;
+}
+
+// The inserts of one write, inside the caller's transaction; false at the first failure.
+bool sqlite_store::write_rows() {
+  int rc;
+  for (const tensor_info &t : m_pending.tensors) {
+    sqlite3_stmt *s = m_upsert_tensor.get();
+    sqlite3_bind_int(s, 1, m_rank);
+    sqlite3_bind_int(s, 2, m_id_base + t.id);
+    sqlite3_bind_text(s, 3, t.name.c_str(), int(t.name.size()), SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, tensor_kind_name(t.kind), -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, dtype_name(t.type), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 6, int64_t(t.numel));
+    if ((rc = run(s)) != SQLITE_DONE) return write_failed("cannot store a tensor", rc);
+  }
+  if (m_pending.group) {
+    const group_info &g = *m_pending.group;
+    sqlite3_stmt *s = m_set_group.get();
+    sqlite3_bind_int64(s, 1, m_session);
+    sqlite3_bind_text(s, 2, g.kind.c_str(), int(g.kind.size()), SQLITE_STATIC);
+    sqlite3_bind_int(s, 3, g.size);
+    sqlite3_bind_int(s, 4, g.rank);
+    if ((rc = run(s)) != SQLITE_DONE) return write_failed("cannot store the group", rc);
+  }
+  for (const pending_sample &x : m_pending.samples) {
+    sqlite3_stmt *s = m_insert_sample.get();
+    sqlite3_bind_int(s, kSampleRank + 1, x.rank);
+    sqlite3_bind_int64(s, kSampleStep + 1, x.step);
+    sqlite3_bind_double(s, kSampleTime + 1, x.time);
+    sqlite3_bind_int(s, kSampleTensorId + 1, x.tensor_id);
     sqlite3_bind_int64(s, kSampleCount + 1, int64_t(x.count));
     sqlite3_bind_int64(s, kSampleNan + 1, int64_t(x.nan));
     sqlite3_bind_int64(s, kSamplePosInf + 1, int64_t(x.pos_inf));
@@ -563,144 +779,209 @@ bool sqlite_store::add_samples(std::span<const sample_record> samples) {
       sqlite3_bind_int64(s, kSampleFingerprint + 1, int64_t(x.fingerprint));  // the uint64's bits
     else
       sqlite3_bind_null(s, kSampleFingerprint + 1);
-    sqlite3_bind_blob(s, kSampleHist + 1, m_hist.data(), int(m_hist.size()), SQLITE_STATIC);
-    int rc = run(s);
-    if (rc != SQLITE_DONE) {
-      if (fresh)
-        m_last_step.erase(last);
-      else
-        last->second = previous;
-      return failed("cannot store a sample", rc);
-    }
+    sqlite3_bind_blob(s, kSampleHist + 1, x.hist.data(), int(x.hist.size()), SQLITE_STATIC);
+    if ((rc = run(s)) != SQLITE_DONE) return write_failed("cannot store a sample", rc);
   }
-  return true;
-}
-
-bool sqlite_store::add_scalar(const scalar_record &v) {
-  if (!usable()) return false;
-  if (v.name.empty()) return invalid("a scalar has an empty name");
-  if (!begin_if_needed()) return false;
-  sqlite3_stmt *s = m_insert_scalar.get();
-  sqlite3_bind_int(s, 1, v.rank);
-  sqlite3_bind_int64(s, 2, v.step);
-  sqlite3_bind_double(s, 3, v.time);
-  sqlite3_bind_text(s, 4, v.name.c_str(), int(v.name.size()), SQLITE_STATIC);
-  sqlite3_bind_double(s, 5, v.value);  // SQLite has no NaN: a NaN value (a diverged loss) is NULL
-  int rc = run(s);
-  return rc == SQLITE_DONE || failed("cannot store a scalar", rc);
-}
-
-bool sqlite_store::add_alert(const alert &a) {
-  if (!usable()) return false;
-  if (uint8_t(a.type) > uint8_t(kLastAlertType))
-    return invalid("an alert has an unknown type " + std::to_string(int(a.type)));
-  if (!begin_if_needed()) return false;
-  sqlite3_stmt *s = m_insert_alert.get();
-  sqlite3_bind_int(s, 1, a.rank);
-  sqlite3_bind_int64(s, 2, a.step);
-  sqlite3_bind_double(s, 3, a.time);
-  if (a.tensor_id >= 0)
-    sqlite3_bind_int(s, 4, m_id_base + a.tensor_id);
-  else
-    sqlite3_bind_null(s, 4);
-  sqlite3_bind_text(s, 5, a.tensor.c_str(), int(a.tensor.size()), SQLITE_STATIC);
-  sqlite3_bind_text(s, 6, alert_type_name(a.type), -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 7, a.message.c_str(), int(a.message.size()), SQLITE_STATIC);
-  int rc = run(s);
-  return rc == SQLITE_DONE || failed("cannot store an alert", rc);
-}
-
-bool sqlite_store::set_counters(const run_counters &c) {
-  if (!usable()) return false;
-  if (!begin_if_needed()) return false;
-  sqlite3_stmt *s = m_upsert_counters.get();
-  sqlite3_bind_int64(s, 1, m_session);
-  sqlite3_bind_int(s, 2, m_rank);
-  sqlite3_bind_double(s, 3, wall_seconds());
-  sqlite3_bind_int64(s, 4, int64_t(c.samples_taken));
-  sqlite3_bind_int64(s, 5, int64_t(c.samples_skipped));
-  sqlite3_bind_int64(s, 6, int64_t(c.records_dropped));
-  sqlite3_bind_int64(s, 7, int64_t(c.alerts_suppressed));
-  sqlite3_bind_double(s, 8, c.overhead_seconds);
-  sqlite3_bind_double(s, 9, c.step_seconds);
-  int rc = run(s);
-  return rc == SQLITE_DONE || failed("cannot store the run counters", rc);
-}
-
-bool sqlite_store::set_group(const group_info &g) {
-  if (!usable()) return false;
-  if (!begin_if_needed()) return false;
-  sqlite3_stmt *s = m_set_group.get();
-  sqlite3_bind_int64(s, 1, m_session);
-  sqlite3_bind_text(s, 2, g.kind.c_str(), int(g.kind.size()), SQLITE_STATIC);
-  sqlite3_bind_int(s, 3, g.size);
-  sqlite3_bind_int(s, 4, g.rank);
-  int rc = run(s);
-  return rc == SQLITE_DONE || failed("cannot store the group", rc);
-}
-
-bool sqlite_store::add_group_sample(const group_sample &g) {
-  if (!usable()) return false;
-  const size_t world = g.ranks.size();
-  if (g.roles.size() != g.tensor_ids.size() || g.cells.size() != world * g.tensor_ids.size())
-    return invalid("a group sample of step " + std::to_string(g.step) + " is inconsistent");
-  if (!begin_if_needed()) return false;
-  sqlite3_stmt *s = m_insert_rank_step.get();
-  for (const group_rank_record &r : g.ranks) {
-    sqlite3_bind_int(s, 1, m_rank);
-    sqlite3_bind_int64(s, 2, g.step);
-    sqlite3_bind_double(s, 3, g.time);
-    sqlite3_bind_int(s, 4, r.rank);
-    sqlite3_bind_int(s, 5, r.present ? 1 : 0);
-    if (r.step_seconds > 0)
-      sqlite3_bind_double(s, 6, r.step_seconds);
-    else
-      sqlite3_bind_null(s, 6);
-    if (int rc = run(s); rc != SQLITE_DONE) return failed("cannot store a rank step", rc);
-  }
-  s = m_insert_rank_sample.get();
-  for (size_t t = 0; t < g.tensor_ids.size(); ++t) {
-    for (size_t r = 0; r < world; ++r) {
-      if (!g.ranks[r].present) continue;
-      const rank_tensor_record &c = g.cell(t, r);
+  for (const group_sample &g : m_pending.group_samples) {
+    sqlite3_stmt *s = m_insert_rank_step.get();
+    for (const group_rank_record &r : g.ranks) {
       sqlite3_bind_int(s, 1, m_rank);
       sqlite3_bind_int64(s, 2, g.step);
-      sqlite3_bind_int(s, 3, m_id_base + g.tensor_ids[t]);
-      sqlite3_bind_int(s, 4, g.ranks[r].rank);
-      sqlite3_bind_double(s, 5, c.l2);  // Inf only for fp64 data past double's range
-      sqlite3_bind_int64(s, 6, int64_t(c.nonfinite));
-      if (c.has_fingerprint)
-        sqlite3_bind_int64(s, 7, int64_t(c.fingerprint));  // two's complement of the uint64
+      sqlite3_bind_double(s, 3, g.time);
+      sqlite3_bind_int(s, 4, r.rank);
+      sqlite3_bind_int(s, 5, r.present ? 1 : 0);
+      if (r.step_seconds > 0)
+        sqlite3_bind_double(s, 6, r.step_seconds);
       else
-        sqlite3_bind_null(s, 7);
-      if (int rc = run(s); rc != SQLITE_DONE) return failed("cannot store a rank sample", rc);
+        sqlite3_bind_null(s, 6);
+      if ((rc = run(s)) != SQLITE_DONE) return write_failed("cannot store a rank step", rc);
+    }
+    s = m_insert_rank_sample.get();
+    const size_t world = g.ranks.size();
+    for (size_t t = 0; t < g.tensor_ids.size(); ++t) {
+      for (size_t r = 0; r < world; ++r) {
+        if (!g.ranks[r].present) continue;
+        const rank_tensor_record &c = g.cell(t, r);
+        sqlite3_bind_int(s, 1, m_rank);
+        sqlite3_bind_int64(s, 2, g.step);
+        sqlite3_bind_int(s, 3, m_id_base + g.tensor_ids[t]);
+        sqlite3_bind_int(s, 4, g.ranks[r].rank);
+        sqlite3_bind_double(s, 5, c.l2);  // Inf only for fp64 data past double's range
+        sqlite3_bind_int64(s, 6, int64_t(c.nonfinite));
+        if (c.has_fingerprint)
+          sqlite3_bind_int64(s, 7, int64_t(c.fingerprint));  // two's complement of the uint64
+        else
+          sqlite3_bind_null(s, 7);
+        if ((rc = run(s)) != SQLITE_DONE) return write_failed("cannot store a rank sample", rc);
+      }
+    }
+  }
+  for (const scalar_record &v : m_pending.scalars) {
+    sqlite3_stmt *s = m_insert_scalar.get();
+    sqlite3_bind_int(s, 1, v.rank);
+    sqlite3_bind_int64(s, 2, v.step);
+    sqlite3_bind_double(s, 3, v.time);
+    sqlite3_bind_text(s, 4, v.name.c_str(), int(v.name.size()), SQLITE_STATIC);
+    sqlite3_bind_double(s, 5, v.value);  // SQLite has no NaN: a NaN value (a diverged loss) is NULL
+    if ((rc = run(s)) != SQLITE_DONE) return write_failed("cannot store a scalar", rc);
+  }
+  for (const alert &a : m_pending.alerts) {
+    sqlite3_stmt *s = m_insert_alert.get();
+    sqlite3_bind_int(s, 1, a.rank);
+    sqlite3_bind_int64(s, 2, a.step);
+    sqlite3_bind_double(s, 3, a.time);
+    if (a.tensor_id >= 0)
+      sqlite3_bind_int(s, 4, a.tensor_id);  // already offset by m_id_base
+    else
+      sqlite3_bind_null(s, 4);
+    sqlite3_bind_text(s, 5, a.tensor.c_str(), int(a.tensor.size()), SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, alert_type_name(a.type), -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 7, a.message.c_str(), int(a.message.size()), SQLITE_STATIC);
+    if ((rc = run(s)) != SQLITE_DONE) return write_failed("cannot store an alert", rc);
+  }
+  if (m_pending.counters) {
+    const run_counters &c = *m_pending.counters;
+    sqlite3_stmt *s = m_upsert_counters.get();
+    sqlite3_bind_int64(s, 1, m_session);
+    sqlite3_bind_int(s, 2, m_rank);
+    sqlite3_bind_double(s, 3, wall_seconds());
+    sqlite3_bind_int64(s, 4, int64_t(c.samples_taken));
+    sqlite3_bind_int64(s, 5, int64_t(c.samples_skipped));
+    sqlite3_bind_int64(s, 6, int64_t(c.records_dropped));
+    sqlite3_bind_int64(s, 7, int64_t(c.alerts_suppressed));
+    sqlite3_bind_double(s, 8, c.overhead_seconds);
+    sqlite3_bind_double(s, 9, c.step_seconds);
+    if ((rc = run(s)) != SQLITE_DONE) return write_failed("cannot store the run counters", rc);
+  }
+  if (m_status_dirty) {
+    sqlite3_stmt *s = m_set_status.get();
+    sqlite3_bind_int64(s, 1, m_session);
+    sqlite3_bind_int64(s, 2, int64_t(m_samples_rejected));
+    if (m_first_rejection.empty())
+      sqlite3_bind_null(s, 3);
+    else
+      sqlite3_bind_text(s, 3, m_first_rejection.c_str(), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, int64_t(m_records_lost));
+    sqlite3_bind_int64(s, 5, int64_t(m_store_failures));
+    if (m_first_failure.empty())
+      sqlite3_bind_null(s, 6);
+    else
+      sqlite3_bind_text(s, 6, m_first_failure.c_str(), -1, SQLITE_STATIC);
+    sqlite3_bind_double(s, 7, wall_seconds());
+    if ((rc = run(s)) != SQLITE_DONE) return write_failed("cannot store the run status", rc);
+    if (m_end_time > 0) {
+      s = m_set_end_time.get();
+      sqlite3_bind_int64(s, 1, m_session);
+      sqlite3_bind_double(s, 2, m_end_time);
+      if ((rc = run(s)) != SQLITE_DONE) return write_failed("cannot mark the run closed", rc);
     }
   }
   return true;
 }
 
-bool sqlite_store::commit() {
-  if (!usable() || !file_still_there()) return false;
-  if (m_rejected_dirty) {
-    if (!begin_if_needed()) return false;
-    sqlite3_stmt *s = m_set_rejected.get();
-    sqlite3_bind_int64(s, 1, m_session);
-    sqlite3_bind_int64(s, 2, int64_t(m_samples_rejected));
-    sqlite3_bind_text(s, 3, m_first_rejection.c_str(), -1, SQLITE_STATIC);
-    sqlite3_bind_double(s, 4, wall_seconds());
-    int rc = run(s);
-    if (rc != SQLITE_DONE) return failed("cannot store the rejected-sample count", rc);
-    m_rejected_dirty = false;
+// A failed write is rolled back whole and its rows stay pending (unless they can never be
+// written); the store retries after a backoff, on a new connection after an I/O error.
+bool sqlite_store::write_failed(const char *what, int rc) {
+  m_error = m_path + ": " + what + ": " + describe(m_db.get(), rc);
+  if (m_db && !sqlite3_get_autocommit(m_db.get())) run(m_rollback.get());
+  if (!m_failing) {
+    m_failing = true;
+    ++m_store_failures;
+    m_status_dirty = true;
+    if (m_first_failure.empty())
+      m_first_failure = "step " + std::to_string(m_latest_step) + ": " + m_error;
   }
-  if (sqlite3_get_autocommit(m_db.get())) return true;
-  int rc = run(m_commit.get());
-  if (rc == SQLITE_DONE) return true;
-  // A transaction that cannot commit (disk full, I/O error) is rolled back rather than kept open:
-  // retrying it would grow it without bound, and what was committed before stays intact.
-  m_error = m_path + ": commit failed, the records since the last commit are dropped: " +
-            describe(m_db.get(), rc);
-  if (!sqlite3_get_autocommit(m_db.get())) run(m_rollback.get());
+  switch (classify(rc)) {
+    case failure_kind::busy:
+      m_error += "; the rows stay pending and are retried";
+      break;
+    case failure_kind::io:
+      m_error += "; the rows stay pending and the store is reopened and retried";
+      disconnect();
+      break;
+    case failure_kind::data: {
+      const uint64_t lost = m_pending.records();
+      m_error += "; " + std::to_string(lost) + " pending records are dropped";
+      m_pending.samples.clear();
+      m_pending.group_samples.clear();
+      m_pending.scalars.clear();
+      m_pending.alerts.clear();
+      m_pending.bytes = 0;
+      note_loss(lost, m_latest_step, m_error);
+      break;
+    }
+  }
+  m_retry_at_ms = monotonic_ms() + m_backoff_ms;
+  m_backoff_ms = std::min(m_backoff_ms * 2, kMaxBackoffMs);
   return false;
+}
+
+bool sqlite_store::write_pending() {
+  if (!file_still_there()) return false;
+  if (!m_db) {
+    std::string error;
+    if (!connect(&error) || !prepare_all()) {
+      if (m_db) error = m_error;
+      disconnect();
+      m_error = error;
+      if (!m_failing) {
+        m_failing = true;
+        ++m_store_failures;
+        m_status_dirty = true;
+        if (m_first_failure.empty())
+          m_first_failure = "step " + std::to_string(m_latest_step) + ": " + m_error;
+      }
+      m_retry_at_ms = monotonic_ms() + m_backoff_ms;
+      m_backoff_ms = std::min(m_backoff_ms * 2, kMaxBackoffMs);
+      return false;
+    }
+  }
+  int rc = run(m_begin.get());
+  if (rc != SQLITE_DONE) return write_failed("cannot begin a transaction", rc);
+  if (!write_rows()) return false;
+  rc = run(m_commit.get());
+  if (rc != SQLITE_DONE) return write_failed("commit failed", rc);
+  m_pending.clear();
+  m_status_dirty = false;
+  m_failing = false;
+  m_backoff_ms = kFirstBackoffMs;
+  m_retry_at_ms = 0;
+  return true;
+}
+
+bool sqlite_store::commit(bool now) {
+  if (!usable()) return false;
+  if (m_pending.empty() && !m_status_dirty) return true;
+  if (!now && monotonic_ms() < m_retry_at_ms) return false;  // backing off; m_error says why
+  return write_pending();
+}
+
+bool sqlite_store::close() {
+  if (m_closed) return m_close_ok;
+  m_closed = true;
+  if (!m_closed_reason.empty()) return m_close_ok = false;
+  m_end_time = wall_seconds();
+  m_status_dirty = true;
+  // The process may be on its way out: a failing write gets a bounded number of retries.
+  const int64_t deadline = monotonic_ms() + kCloseRetryMs;
+  while (!write_pending()) {
+    if (!m_closed_reason.empty() || monotonic_ms() >= deadline) break;
+    const int64_t wait = std::min(m_retry_at_ms, deadline) - monotonic_ms();
+    if (wait > 0) std::this_thread::sleep_for(std::chrono::milliseconds(wait));
+  }
+  if (!m_pending.empty() || m_status_dirty) {
+    const uint64_t lost = m_pending.records();
+    m_error += "; at close: " + std::to_string(lost) + " records could not be stored";
+    m_close_ok = false;
+  }
+  if (m_db) {
+    // The WAL is copied into the database file and truncated, so the file alone holds the run
+    // (what people copy). Readers keep it from finishing only while they are inside a read.
+    sqlite3_busy_timeout(m_db.get(), kOpenBusyMs);
+    exec(m_db.get(), "PRAGMA wal_checkpoint(TRUNCATE)");
+  }
+  disconnect();
+  return m_close_ok;
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
-// The run store: one SQLite database per run directory (RUN_DIR/ttap.db), WAL mode with
-// synchronous=NORMAL, written only by the collector thread in batched transactions, readable with
-// the plain sqlite3 shell while the run is live. Schema: runtime/store/SCHEMA.md.
+// The run store: one SQLite database file per writer in the run directory (RUN_DIR/ttap.db for
+// rank 0, ttap.rank-R.db for the others), WAL mode with synchronous=NORMAL, written only by the
+// collector thread in short batched transactions; readers combine the files. Schema: SCHEMA.md.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +21,9 @@ struct run_info {
   std::string host;     // hostname
   int64_t pid = 0;
   double start_time = 0;  // seconds since the Unix epoch
+  // Open a directory that already holds a run (a later session of the same run, e.g. a resumed
+  // job) instead of refusing it.
+  bool append = false;
 };
 
 // Counters the runtime reports for the run (bounded queues, skipped samples, overhead).
@@ -40,18 +43,29 @@ struct group_info {
   int32_t rank = 0;  // this process's rank in the group (0 writes the group's samples)
 };
 
-// Thread safety: none; one thread (the collector) owns a store. Every method returns false (and
-// keeps a message in last_error()) on failure; nothing already committed is ever lost.
+// Thread safety: none; one thread (the collector) owns a store.
+//
+// Nothing is written while the caller works: add_* only buffer (bounded), and commit() writes
+// what is pending in one short transaction, so the write lock is never held while waiting. A write
+// that fails (another process holds the lock, a full disk, an I/O error) keeps the rows pending and
+// is retried with backoff at later commits (the connection reopened after an I/O error); rows that
+// do not fit the bound, or are pending when the store closes for good, are counted as lost and
+// that count, with the first failure, is stored in run_counters once a write succeeds.
 class store {
  public:
   virtual ~store() = default;
 
-  // Opens or creates RUN_DIR/ttap.db (the directory must exist), applies the schema (versioned by
-  // PRAGMA user_version; an older or newer version is refused with a clear message) and records the
-  // run. Returns null with *error set on failure.
+  // Opens or creates this writer's file in RUN_DIR (the directory must exist): RUN_DIR/ttap.db
+  // for rank 0, RUN_DIR/ttap.rank-R.db for rank R, or, when another live writer already has that
+  // file (the hooks' session next to the program's own), the next free ttap.rank-R.K.db. Refuses a
+  // directory that holds a run no live writer is writing, unless info.append. Applies the schema
+  // (versioned by PRAGMA user_version; another version is refused with a clear message) and
+  // records the run. Returns null with *error set on failure.
   static std::unique_ptr<store> open(const run_info &info, std::string *error);
 
   // Registers (or re-registers, replacing name/kind/dtype/numel) a tensor under this store's rank.
+  // The add_* calls return false only for a record that can never be stored (a negative id, an
+  // empty name, an unknown alert type); the message is in last_error().
   virtual bool add_tensor(const tensor_info &t) = 0;
   // Steps only increase per (rank, tensor) within one open store: a record whose step is not
   // greater than the last one stored for its tensor (or whose tensor id is negative) is not
@@ -67,13 +81,21 @@ class store {
   // group; its merged summaries go through add_samples like any sample.
   virtual bool add_group_sample(const group_sample &g) = 0;
 
-  // Work between commits is one transaction; commit() ends it (the caller decides when: at once for
-  // a non-finite alert, else every flush interval). A commit that fails (full disk, I/O error)
-  // drops that transaction; a commit that finds the database file removed closes the store, and
-  // every later call fails. Destroying the store commits what is pending.
-  virtual bool commit() = 0;
+  // Writes what is pending in one transaction (the caller decides when: at once for a non-finite
+  // alert, else every flush interval). True when nothing is pending any more. False when the
+  // write failed (last_error() says why; the rows stay pending and are retried at a later commit,
+  // after a backoff unless `now` is set) or the store was closed for good (its file was removed
+  // under the run).
+  virtual bool commit(bool now = true) = 0;
+  // The last commit: retries a failing write for a bounded time (a second: the process may
+  // be exiting), marks the session closed (run_info.end_time) and checkpoints the WAL into the
+  // database file, so the file alone holds the run. False when rows were lost (last_error()).
+  // Destroying an open store closes it.
+  virtual bool close() = 0;
   virtual const std::string &last_error() const = 0;
 
+  // The file this store writes.
+  virtual const std::string &path() const = 0;
   // Bytes in the database file plus its WAL right now.
   virtual uint64_t size_bytes() const = 0;
 };

@@ -92,7 +92,7 @@ bool writer_lock::try_lock(const std::string &db_path, bool *busy, std::string *
   const std::string path = writer_lock_path(db_path);
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0644);
   if (fd < 0) {
-    *error = path + ": cannot create the writer lock file: " + std::strerror(errno);
+    *error = "cannot create its writer lock file " + path + ": " + std::strerror(errno);
     return false;
   }
   struct flock l = whole_file(F_WRLCK);
@@ -108,6 +108,19 @@ bool writer_lock::try_lock(const std::string &db_path, bool *busy, std::string *
   }
   if (m_fd >= 0) ::close(m_fd);
   m_fd = fd;
+  return true;
+}
+
+bool holds_earlier_run(const std::string &dir, std::string *first, const std::string &own_file) {
+  std::vector<store_file> files;
+  std::string error;
+  if (!list_store_files(dir, &files, &error)) return false;
+  if (files.empty()) return false;
+  // The caller's own file is locked by the caller itself: it is not another live writer.
+  const std::string own_name = std::filesystem::path(own_file).filename().string();
+  for (const store_file &f : files)
+    if (!(!own_file.empty() && f.name == own_name) && writer_is_live(f.path)) return false;
+  if (first) *first = files.front().name;
   return true;
 }
 

@@ -52,6 +52,11 @@ class writer_lock {
   int m_fd = -1;
 };
 
+// Whether `dir` holds store files of which none has a live writer: a run that finished or died
+// there. *first names one of them. `own_file` (the caller's, whose lock it holds) does not count as live.
+bool holds_earlier_run(const std::string &dir, std::string *first = nullptr,
+                       const std::string &own_file = "");
+
 // Removes every store file of `dir` (databases, WAL, shared-memory and lock files): what
 // `ttap run --force` replaces.
 bool remove_store_files(const std::string &dir, std::string *error);

@@ -2,10 +2,11 @@
 # Tests of ttap-demo (examples/demo_trainer.c), one check per ctest entry: its flags, the run it
 # leaves in the store (a sample of every watched tensor, the loss, the planted NaN's single alert at
 # the right step), that it learns, that a huge --lr diverges, and that tensortap cannot stop it.
-# usage: test_demo_trainer.sh CHECK DEMO_BINARY
+# usage: test_demo_trainer.sh CHECK DEMO_BINARY [TTAP_BINARY]
 set -euo pipefail
 check=$1
 demo=$2
+ttap=${3:-}
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -205,6 +206,23 @@ case "$check" in
     steps=$(awk '$1 == "trained" {print $2}' "$work/out")
     got=$(query "select count(*) from scalars_v where name = 'loss'")
     [ "$got" = "$steps" ] || fail "$got losses stored for $steps steps"
+    ;;
+
+  copy_db)
+    # A finished run under `ttap run` (its monitor keeps the store open while the trainer closes
+    # it): ttap.db alone, copied elsewhere, holds the whole run, and the report reads it.
+    unset TTAP_RUN_DIR
+    "$ttap" run --budget 0 -o "$work/run" -- "$demo" --steps 30 --inject-nan 10:fc1.weight.grad \
+      > "$work/out" 2> "$work/err" || fail "ttap run: exit status $? ($(tail -3 "$work/err"))"
+    mkdir "$work/copy"
+    cp "$work/run/ttap.db" "$work/copy/"
+    "$ttap" report "$work/copy" > "$work/report" 2> "$work/report.err" ||
+      fail "report of the copy: $(cat "$work/report.err")"
+    grep -q '^state     closed$' "$work/report" || fail "not closed: $(head -12 "$work/report")"
+    grep -q 'NaN in fc1.weight.grad (1 of 49152 values), first non-finite value' "$work/report" ||
+      fail "no NaN alert in the copy's report: $(head -20 "$work/report")"
+    got=$(sqlite3 -batch -noheader "$work/copy/ttap.db" "select count(distinct step) from samples_v where tensor = 'fc1.weight.grad'")
+    [ "$got" = 30 ] || fail "the copy holds $got steps of fc1.weight.grad (want 30)"
     ;;
 
   *)

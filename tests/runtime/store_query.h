@@ -1,5 +1,6 @@
-// Reading a run's store from a test: rows of a query on RUN_DIR/ttap.db, opened read-only, with
-// every SQLite failure reported as a test failure naming the query.
+// Reading a run's store from a test: rows of a query over every store file of RUN_DIR at once
+// (open_combined_run: the one file itself, or all of them attached with combined views), opened
+// read-only, with every SQLite failure reported as a test failure naming the query.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -9,19 +10,21 @@
 #include <string>
 #include <vector>
 
+#include "runtime/store/run_reader.h"
+
 namespace ttap::testing {
 
 // Every row, every column as text (NULL as "NULL").
 inline std::vector<std::vector<std::string>> query(const std::string &run_dir,
                                                    const std::string &sql) {
-  sqlite3 *db = nullptr;
   std::vector<std::vector<std::string>> rows;
-  if (sqlite3_open_v2((run_dir + "/ttap.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr) !=
-      SQLITE_OK) {
-    ADD_FAILURE() << "cannot open the store: " << sqlite3_errmsg(db);
-    sqlite3_close(db);
+  std::unique_ptr<sqlite3, void (*)(sqlite3 *)> run(nullptr, nullptr);
+  std::string error;
+  if (!open_combined_run(run_dir, &run, &error)) {
+    ADD_FAILURE() << "cannot open the store: " << error;
     return rows;
   }
+  sqlite3 *db = run.get();
   sqlite3_stmt *stmt = nullptr;
   if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
     ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db);
@@ -36,7 +39,6 @@ inline std::vector<std::vector<std::string>> query(const std::string &run_dir,
     }
   }
   sqlite3_finalize(stmt);
-  sqlite3_close(db);
   return rows;
 }
 
@@ -53,10 +55,14 @@ inline std::string query_one(const std::string &run_dir, const std::string &sql)
 // The first column of the first row as a double, exactly as stored (NaN and a failure when there
 // is no row).
 inline double query_double(const std::string &run_dir, const std::string &sql) {
-  sqlite3 *db = nullptr;
   double v = NAN;
-  EXPECT_EQ(sqlite3_open_v2((run_dir + "/ttap.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr),
-            SQLITE_OK);
+  std::unique_ptr<sqlite3, void (*)(sqlite3 *)> run(nullptr, nullptr);
+  std::string error;
+  if (!open_combined_run(run_dir, &run, &error)) {
+    ADD_FAILURE() << "cannot open the store: " << error;
+    return v;
+  }
+  sqlite3 *db = run.get();
   sqlite3_stmt *stmt = nullptr;
   if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
       sqlite3_step(stmt) == SQLITE_ROW)
@@ -64,7 +70,6 @@ inline double query_double(const std::string &run_dir, const std::string &sql) {
   else
     ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db);
   sqlite3_finalize(stmt);
-  sqlite3_close(db);
   return v;
 }
 

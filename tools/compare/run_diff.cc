@@ -80,7 +80,7 @@ bool read_run(run_reader &reader, run_data *run, std::string *error) {
   std::vector<tensor_row> tensors;
   std::vector<scalar_row> scalars;
   std::vector<rank_part_row> parts;
-  if (!reader.tensors(&tensors) || !reader.alerts(0, &run->alerts) ||
+  if (!reader.tensors(&tensors) || !reader.alerts(nullptr, &run->alerts) ||
       !reader.scalars("", &scalars) || !reader.rank_parts(&parts)) {
     *error = reader.last_error();
     return false;
@@ -115,14 +115,13 @@ bool read_run(run_reader &reader, run_data *run, std::string *error) {
   int64_t cached_step = INT64_MIN;
   std::pair<double, bool> *cached_norm = nullptr;
   std::vector<sample_values_row> batch;
-  int64_t after = 0;
+  read_cursor cursor;
   do {
-    if (!reader.sample_values(after, kBatchRows, &batch)) {
+    if (!reader.sample_values(&cursor, kBatchRows, &batch)) {
       *error = reader.last_error();
       return false;
     }
     for (const sample_values_row &r : batch) {
-      after = r.rowid;
       series &s = run->all[sample_series(r.rank, r.tensor_id)];
       s.points.push_back({r.step, r.l2, r.abs_max, r.nonfinite, r.fingerprint, r.summary_hash});
       if (s.kind != "grad") continue;
@@ -134,7 +133,7 @@ bool read_run(run_reader &reader, run_data *run, std::string *error) {
       cached_norm->first += r.l2 * r.l2;
       cached_norm->second = cached_norm->second || r.nonfinite > 0;
     }
-  } while (batch.size() == kBatchRows);
+  } while (!batch.empty());
 
   for (const rank_part_row &p : parts) {
     auto row = rows.find(id_key(p.writer, p.tensor_id));

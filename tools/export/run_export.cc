@@ -62,16 +62,15 @@ bool for_each_sample_batch(run_reader &run, bool with_histograms,
                            const std::function<bool(const std::vector<sample_row> &)> &consume,
                            std::string *error) {
   std::vector<sample_row> batch;
-  int64_t after = 0;
+  read_cursor after;
   for (;;) {
     // Batches bound the memory: a million samples with histograms would otherwise take gigabytes.
-    if (!run.samples(after, with_histograms, &batch, kSampleBatchRows)) {
+    if (!run.samples(&after, with_histograms, &batch, kSampleBatchRows)) {
       *error = run.last_error();
       return false;
     }
     if (batch.empty()) return true;
     if (!consume(batch)) return false;
-    after = batch.back().rowid;
   }
 }
 

@@ -73,7 +73,7 @@ class tensorboard_exporter {
     std::vector<scalar_row> scalars;
     std::vector<alert_row> alerts;
     // The small tables first: a database error then costs no half-written directory.
-    if (!run.sessions(&sessions) || !run.scalars("", &scalars) || !run.alerts(0, &alerts)) {
+    if (!run.sessions(&sessions) || !run.scalars("", &scalars) || !run.alerts(nullptr, &alerts)) {
       *error = run.last_error();
       return false;
     }

@@ -152,7 +152,7 @@ bool export_jsonl(run_reader &run, const std::string &path, export_progress *pro
   // Read the small tables before writing, so a database error leaves no file behind.
   std::vector<scalar_row> scalars;
   std::vector<alert_row> alerts;
-  if (!run.scalars("", &scalars) || !run.alerts(0, &alerts)) {
+  if (!run.scalars("", &scalars) || !run.alerts(nullptr, &alerts)) {
     *error = run.last_error();
     return false;
   }

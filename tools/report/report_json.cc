@@ -56,6 +56,14 @@ ordered_json report_json(const run_digest &digest, const std::string &run_dir) {
   run["options"] = facts.options;
   run["version"] = facts.version;
   run["start_time"] = number(facts.start_time);
+  run["state"] = state_of(digest) == run_state::closed ? "closed"
+                 : state_of(digest) == run_state::live ? "live"
+                                                       : "not_closed";
+  ordered_json gaps = ordered_json::array();
+  for (const run_gap &g : gaps_of(digest))
+    gaps.push_back({{"rank", g.rank >= 0 ? ordered_json(g.rank) : ordered_json()}, {"what", g.what}});
+  run["gaps"] = gaps;
+  run["collectives"] = summarized_collectives(digest);
   run["start_time_utc"] =
       facts.sessions ? ordered_json(format_utc(facts.start_time)) : ordered_json();
   run["end_time"] = number(facts.end_time);

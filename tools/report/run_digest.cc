@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <cstdio>
 #include <ctime>
 
@@ -21,8 +22,8 @@ bool run_digest::update(run_reader &reader, std::string *error) {
   std::vector<scalar_row> loss;
   std::vector<rank_total_row> ranks;
   // Tensors before samples, so a sample's kind is known when the step norms are summed.
-  const bool ok = reader.sessions(&sessions) && reader.counters(&counters) &&
-                  reader.tensors(&tensors) && reader.alerts(m_last_alert_rowid, &alerts) &&
+  const bool ok = reader.refresh() && reader.sessions(&sessions) && reader.counters(&counters) &&
+                  reader.tensors(&tensors) && reader.alerts(&m_alert_cursor, &alerts) &&
                   (!m_options.loss || reader.scalars(kLossScalar, &loss)) &&
                   reader.rank_totals(&ranks);
   if (!ok) {
@@ -31,6 +32,7 @@ bool run_digest::update(run_reader &reader, std::string *error) {
   }
 
   m_sessions = std::move(sessions);
+  m_files = reader.files();
   m_counters = std::move(counters);
   m_ranks = std::move(ranks);
   auto group_member = [&](int32_t rank) {
@@ -50,7 +52,6 @@ bool run_digest::update(run_reader &reader, std::string *error) {
     t.numel = row.numel;
   }
   for (alert_row &a : alerts) {
-    m_last_alert_rowid = std::max(m_last_alert_rowid, a.rowid);
     m_last_seen_time = std::max(m_last_seen_time, a.time);
     m_alerts.push_back(std::move(a));
   }
@@ -61,12 +62,12 @@ bool run_digest::update(run_reader &reader, std::string *error) {
   // tensor is only known after the read.
   std::vector<sample_row> batch;
   do {
-    if (!reader.samples(m_last_sample_rowid, true, &batch, kSampleBatchRows)) {
+    if (!reader.samples(&m_sample_cursor, true, &batch, kSampleBatchRows)) {
       *error = reader.last_error();
       return false;
     }
     for (const sample_row &row : batch) add_sample(row);
-  } while (batch.size() == kSampleBatchRows);
+  } while (!batch.empty());
   return true;
 }
 
@@ -88,7 +89,6 @@ tensor_digest &run_digest::tensor_for(int32_t rank, int32_t id) {
 }
 
 void run_digest::add_sample(const sample_row &row) {
-  m_last_sample_rowid = std::max(m_last_sample_rowid, row.rowid);
   m_last_seen_time = std::max(m_last_seen_time, row.time);
   m_latest_step = std::max(m_latest_step, row.step);
   ++m_sample_rows;
@@ -266,6 +266,98 @@ std::string default_hist_tensor(const std::vector<alert_row> &alerts,
     if (!largest || t.numel > largest->numel) largest = &t;
   }
   return largest ? largest->name : "";
+}
+
+run_state state_of(const run_digest &digest) {
+  bool live = false, open_left = false;
+  for (const store_file_status &f : digest.files()) {
+    if (f.live) live = true;
+    else if (f.problem.empty() && f.version >= 3 && f.closed_sessions < f.sessions)
+      open_left = true;
+  }
+  if (live) return run_state::live;
+  return open_left ? run_state::not_closed : run_state::closed;
+}
+
+std::string state_text(const run_digest &digest) {
+  switch (state_of(digest)) {
+    case run_state::live:
+      return "live (a writer is running)";
+    case run_state::closed:
+      return "closed";
+    case run_state::not_closed:
+      break;
+  }
+  std::string files;
+  for (const store_file_status &f : digest.files())
+    if (!f.live && f.problem.empty() && f.version >= 3 && f.closed_sessions < f.sessions)
+      files += (files.empty() ? "" : ", ") + f.name;
+  return "NOT CLOSED: " + files +
+         " never closed (the process was killed or crashed, or its last write failed); what it "
+         "committed is here, the rest is lost";
+}
+
+std::vector<run_gap> gaps_of(const run_digest &digest) {
+  std::vector<run_gap> gaps;
+  std::map<int32_t, bool> has_session, group_member;
+  int32_t world = 1;
+  for (const run_session_info &s : digest.sessions()) {
+    has_session[s.rank] = true;
+    world = std::max(world, s.world);
+    if (!s.group_kind.empty() && s.group_rank > 0) group_member[s.rank] = true;
+  }
+  std::map<int32_t, uint64_t> samples;
+  for (const tensor_digest &t : digest.tensors()) samples[t.rank] += t.samples;
+  for (const store_file_status &f : digest.files())
+    if (!f.problem.empty() && !f.live) gaps.push_back({f.rank, f.name + ": " + f.problem});
+  if (world > 1) {
+    for (int32_t r = 0; r < world; ++r) {
+      if (!has_session[r])
+        gaps.push_back({r, "no store file and no rows: the rank never opened a session here (or "
+                           "its store could not be created)"});
+      else if (samples[r] == 0 && !group_member[r])
+        gaps.push_back({r, "no samples stored"});
+    }
+  }
+  std::map<int32_t, run_counters_row> per_rank;
+  for (const run_counters_row &c : digest.counters()) {
+    run_counters_row &p = per_rank[c.rank];
+    p.rank = c.rank;
+    p.records_dropped += c.records_dropped;
+    p.records_lost += c.records_lost;
+    p.store_failures += c.store_failures;
+    p.samples_rejected += c.samples_rejected;
+    if (p.first_store_failure.empty()) p.first_store_failure = c.first_store_failure;
+  }
+  for (const auto &[rank, c] : per_rank) {
+    if (c.store_failures || c.records_lost) {
+      std::string what = "the store failed " + std::to_string(c.store_failures) +
+                         (c.store_failures == 1 ? " time" : " times") + ", " +
+                         std::to_string(c.records_lost) + " records lost";
+      if (!c.first_store_failure.empty()) what += " (first at " + c.first_store_failure + ")";
+      gaps.push_back({rank, what});
+    }
+    if (c.records_dropped)
+      gaps.push_back({rank, std::to_string(c.records_dropped) +
+                                " records dropped (the collector's queue was full)"});
+    if (c.samples_rejected)
+      gaps.push_back({rank, std::to_string(c.samples_rejected) +
+                                " samples rejected (steps that did not increase)"});
+  }
+  return gaps;
+}
+
+std::vector<std::string> summarized_collectives(const run_digest &digest) {
+  std::vector<std::string> names;
+  for (const tensor_digest &t : digest.tensors()) {
+    const bool hooked = t.kind == "collective" || t.name.rfind("mpi.", 0) == 0 ||
+                        t.name.rfind("nccl.", 0) == 0 ||
+                        t.name.find("/mpi.") != std::string::npos ||
+                        t.name.find("/nccl.") != std::string::npos;
+    if (hooked && std::find(names.begin(), names.end(), t.name) == names.end())
+      names.push_back(t.name);
+  }
+  return names;
 }
 
 }  // namespace ttap::report

@@ -1,6 +1,6 @@
 // What `ttap report` and `ttap watch` know about a run: its facts, counters and alerts, and each
 // tensor's samples folded into a few numbers and a compact l2 history. Built from the run reader
-// and updated incrementally (rows after the last rowid seen), so a live run is followed cheaply.
+// and updated incrementally (rows after the last ones seen in each store file), so a live run is followed cheaply.
 #pragma once
 
 #include <cstdint>
@@ -76,6 +76,8 @@ class run_digest {
   bool update(run_reader &reader, std::string *error);
 
   const std::vector<run_session_info> &sessions() const { return m_sessions; }
+  // The run's store files (one per writer), whether each is live, and what is wrong with any.
+  const std::vector<store_file_status> &files() const { return m_files; }
   const std::vector<run_counters_row> &counters() const { return m_counters; }
   // Per rank of a group (empty without one).
   const std::vector<rank_total_row> &ranks() const { return m_ranks; }
@@ -110,6 +112,7 @@ class run_digest {
 
   digest_options m_options;
   std::vector<run_session_info> m_sessions;
+  std::vector<store_file_status> m_files;
   std::vector<run_counters_row> m_counters;
   std::vector<rank_total_row> m_ranks;
   std::map<std::pair<int32_t, int32_t>, tensor_row> m_unlisted;  // a group's other ranks' tensors
@@ -120,7 +123,7 @@ class run_digest {
   std::vector<scalar_row> m_loss;
   std::vector<hist_column> m_hist_columns;
   std::optional<int32_t> m_hist_rank;  // the rank whose hist_tensor is followed
-  int64_t m_last_sample_rowid = 0, m_last_alert_rowid = 0;
+  read_cursor m_sample_cursor, m_alert_cursor;
   uint64_t m_sample_rows = 0;
   int64_t m_latest_step = -1;
   double m_last_seen_time = 0;
@@ -143,6 +146,28 @@ struct run_facts {
   std::optional<int32_t> group_writer;
 };
 run_facts facts_of(const run_digest &digest);
+
+// Whether the run is complete: every store file closed cleanly, a writer still live, or a file
+// whose writer went away without closing it (killed, crashed, or its last write failed).
+enum class run_state { closed, live, not_closed };
+run_state state_of(const run_digest &digest);
+// One line: "closed", "live (a writer is running)", "NOT CLOSED: ...".
+std::string state_text(const run_digest &digest);
+
+// Something missing from the run, per rank (rank -1: the run as a whole).
+struct run_gap {
+  int32_t rank = -1;
+  std::string what;
+};
+// Every gap the stored rows reveal: ranks of the job with no store file or no rows, store files
+// that could not be read, store failures and the records they lost, records dropped by a full
+// queue, samples rejected, sessions that did not close. Empty when nothing is missing.
+std::vector<run_gap> gaps_of(const run_digest &digest);
+
+// The reductions the hooks summarized (tensors stored by libttap_inject: mpi.* and nccl.* names,
+// and any under an NVTX path), by name; empty without hooks.
+std::vector<std::string> summarized_collectives(const run_digest &digest);
+
 
 // "2026-11-22 01:16:42 UTC"
 std::string format_utc(double epoch_seconds);

@@ -2,6 +2,8 @@
 // so following a long run costs as much per second as the run writes per second.
 #include "tools/run/run_monitor.h"
 
+#include "runtime/store/store_files.h"
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -30,18 +32,21 @@ monitored_tensor *run_monitor::tensor_for(int32_t rank, int32_t id) {
 
 bool run_monitor::poll() {
   if (!m_reader) {
-    std::error_code ec;
-    if (!std::filesystem::exists(m_dir + "/ttap.db", ec))
+    std::vector<store_file> files;
+    std::string ignored;
+    if (!list_store_files(m_dir, &files, &ignored) || files.empty())
       return true;  // the trainer has not opened it yet
     m_reader = run_reader::open(m_dir, &m_error);
     if (!m_reader) return false;
     m_snapshot.store_present = true;
   }
+  // Ranks that open their store later add files.
+  if (!m_reader->refresh()) return m_error = m_reader->last_error(), false;
+  m_snapshot.files = m_reader->files();
   std::vector<sample_row> rows;
-  if (!m_reader->samples(m_last_sample_rowid, false, &rows))
+  if (!m_reader->samples(&m_sample_cursor, false, &rows))
     return m_error = m_reader->last_error(), false;
   for (const sample_row &r : rows) {
-    m_last_sample_rowid = r.rowid;
     ++m_snapshot.sample_rows;
     monitored_tensor *t = tensor_for(r.rank, r.tensor_id);
     double l2 = r.l2.value_or(0.0);
@@ -76,10 +81,9 @@ bool run_monitor::poll() {
     m_snapshot.global_grad_norm = std::sqrt(m_norm_has_grad ? m_norm_grad_sq : m_norm_all_sq);
 
   std::vector<alert_row> alerts;
-  if (!m_reader->alerts(m_last_alert_rowid, &alerts))
+  if (!m_reader->alerts(&m_alert_cursor, &alerts))
     return m_error = m_reader->last_error(), false;
   for (const alert_row &a : alerts) {
-    m_last_alert_rowid = std::max(m_last_alert_rowid, a.rowid);
     ++m_snapshot.alerts_total;
     ++m_snapshot.alerts_by_type[a.type];
     if (m_snapshot.first_alerts.size() < kFirstAlertsKept) m_snapshot.first_alerts.push_back(a);
@@ -95,6 +99,8 @@ bool run_monitor::poll() {
   s.samples_skipped = total.samples_skipped;
   s.records_dropped = total.records_dropped;
   s.samples_rejected = total.samples_rejected;
+  s.records_lost = total.records_lost;
+  if (!m_reader->sessions(&s.sessions)) return m_error = m_reader->last_error(), false;
   s.overhead_seconds = total.overhead_seconds;
   s.step_seconds = total.step_seconds;
   return true;

@@ -30,8 +30,11 @@ struct run_snapshot {
   std::map<std::string, uint64_t> alerts_by_type;
   std::vector<alert_row> first_alerts;  // the first few, in time order
   alert_row first_nonfinite;            // step < 0 when none
+  std::vector<run_session_info> sessions;
   double global_grad_norm = 0;  // over grad tensors (all tensors if none) at the latest step
   uint64_t samples_taken = 0, samples_skipped = 0, records_dropped = 0, samples_rejected = 0;
+  uint64_t records_lost = 0;  // rows the store could not keep (store failures), all ranks
+  std::vector<store_file_status> files;
   double overhead_seconds = 0, step_seconds = 0;
   std::vector<monitored_tensor> tensors;  // in registration order
 };
@@ -57,7 +60,7 @@ class run_monitor {
   std::unique_ptr<run_reader> m_reader;
   run_snapshot m_snapshot;
   std::map<std::pair<int32_t, int32_t>, size_t> m_index;  // (rank, id) -> tensors[]
-  int64_t m_last_sample_rowid = 0, m_last_alert_rowid = 0;
+  read_cursor m_sample_cursor, m_alert_cursor;
   int64_t m_norm_step = -1;
   double m_norm_grad_sq = 0, m_norm_all_sq = 0;
   bool m_norm_has_grad = false;

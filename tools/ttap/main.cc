@@ -1,6 +1,6 @@
 // The ttap command-line tool: one binary, one subcommand per verb (run, report, watch, ls, diff,
-// export, stats, bench, env). main only wires the verbs together and maps every parse error to one
-// line on stderr and exit status 2.
+// export, sql, stats, bench, env). main only wires the verbs together and maps every parse error to
+// one line on stderr and exit status 2.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
@@ -13,6 +13,7 @@
 #include "tools/ttap/ls_command.h"
 #include "tools/ttap/report_command.h"
 #include "tools/ttap/run_command.h"
+#include "tools/ttap/sql_command.h"
 #include "tools/ttap/stats_command.h"
 #include "tools/ttap/watch_command.h"
 
@@ -29,6 +30,7 @@ int main(int argc, char **argv) {
   ttap::cli::add_ls_command(app);
   ttap::cli::add_diff_command(app);
   ttap::cli::add_export_command(app);
+  ttap::cli::add_sql_command(app);
   ttap::cli::add_stats_command(app);
   ttap::add_bench_command(app);
   ttap::cli::add_env_command(app);

@@ -71,7 +71,25 @@ std::string facts_text(const report::run_digest &digest, const std::string &run_
   }
   out += "options   " + (f.options.empty() ? std::string("-") : printable(f.options)) + "\n";
   out += "version   " + printable(f.version) + "\n";
+  out += "state     " + printable(report::state_text(digest)) + "\n";
+  // What is missing, per rank: said before anything else is read off the run.
+  for (const report::run_gap &g : report::gaps_of(digest))
+    out += "gap       " + (g.rank >= 0 ? "rank " + std::to_string(g.rank) + ": " : std::string()) +
+           printable(g.what) + "\n";
   return out;
+}
+
+// Which reductions the hooks summarized (the rest were below TTAP_HOOKS_MIN_ELEMENTS, or not
+// reductions).
+std::string collectives_text(const report::run_digest &digest) {
+  const std::vector<std::string> names = report::summarized_collectives(digest);
+  if (names.empty()) return "";
+  std::string list;
+  for (size_t i = 0; i < names.size() && i < 8; ++i) list += (i ? ", " : "") + names[i];
+  if (names.size() > 8) list += ", ...";
+  return "\ncollectives " + std::to_string(names.size()) + " summarized by the hooks: " + list +
+         "\n  (reductions under TTAP_HOOKS_MIN_ELEMENTS elements, 4096 by default, are not "
+         "summarized; kind collective has no gradient detectors unless TTAP_HOOKS_GRAD maps it)\n";
 }
 
 std::string alerts_text(const report::run_digest &digest, bool color) {
@@ -229,6 +247,7 @@ std::string text_report(const report::run_digest &digest, const std::string &run
   bool any_mark = digest.first_nonfinite_alert().has_value();
   out += alerts_text(digest, color);
   out += tensors_text(digest, color, &any_mark);
+  out += collectives_text(digest);
   out += ranks_text(digest, color, &any_mark);
   out += overhead_text(digest);
   if (any_mark) {
@@ -269,7 +288,7 @@ int run_report_or_throw(const report_options &options, std::FILE *out, std::FILE
     // histograms are kept.
     std::vector<tensor_row> tensors;
     std::vector<alert_row> alerts;
-    if (!reader->tensors(&tensors) || !reader->alerts(0, &alerts)) {
+    if (!reader->tensors(&tensors) || !reader->alerts(nullptr, &alerts)) {
       return fail(err, reader->last_error());
     }
     if (!options.tensor.empty()) {

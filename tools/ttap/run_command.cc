@@ -2,6 +2,7 @@
 // TTAP_* environment the C API and the Python binding read), follows the run's store for a live
 // status line and the Prometheus endpoint, forwards signals, and ends with a summary and the
 // child's exit status.
+#include "runtime/store/store_files.h"
 #include "tools/ttap/run_command.h"
 
 #include <unistd.h>
@@ -156,7 +157,9 @@ void print_summary(const run_snapshot &s, const std::string &dir) {
     }
     size_t shown = 0;
     for (const auto &a : s.first_alerts) {
-      if (a.rowid == s.first_nonfinite.rowid && s.first_nonfinite.step >= 0) continue;
+      if (a.file == s.first_nonfinite.file && a.rowid == s.first_nonfinite.rowid &&
+          s.first_nonfinite.step >= 0)
+        continue;
       if (++shown > 4) break;
       std::fprintf(stderr, "  step %lld: %s\n", (long long)a.step, printable(a.message).c_str());
     }
@@ -185,6 +188,12 @@ void print_summary(const run_snapshot &s, const std::string &dir) {
   if (s.step_seconds > 0) {
     std::snprintf(share, sizeof share, "%.2f%% of step time",
                   100.0 * s.overhead_seconds / s.step_seconds);
+  }
+  if (s.records_lost > 0) {
+    std::fprintf(stderr,
+                 "ttap: %llu records could not be stored (the store failed; `ttap report %s` "
+                 "says where)\n",
+                 (unsigned long long)s.records_lost, dir.c_str());
   }
   std::fprintf(
       stderr,
@@ -220,8 +229,12 @@ int run(const run_args &args) {
                    dir.c_str());
       return kExitUsage;
     }
-    for (const char *f : {"/ttap.db", "/ttap.db-wal", "/ttap.db-shm", "/ttap.db.lock"})
-      fs::remove(dir + f, ec);
+    // Every writer's file (ttap.db, ttap.rank-R.db, with their WAL, shared-memory and lock files).
+    std::string error;
+    if (!remove_store_files(dir, &error)) {
+      std::fprintf(stderr, "ttap run: error: --force: %s\n", error.c_str());
+      return kExitUsage;
+    }
   }
   fs::create_directories(dir, ec);
   if (ec) {

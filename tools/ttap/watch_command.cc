@@ -87,18 +87,14 @@ int fail(std::FILE *err, const std::string &message) {
   return kExitUsage;
 }
 
-// The writer has exited when its process is gone. That is knowable only on the host that ran it;
-// elsewhere (a run directory on a shared file system) the watch goes on until Ctrl-C.
+// The run has finished when no writer holds any of its store files any more (each live writer
+// holds its file's lock; the kernel drops it when the process ends, however it ends).
 bool writer_exited(const report::run_digest &digest, std::string *why) {
-  if (digest.sessions().empty()) return false;
-  const run_session_info &latest = digest.sessions().back();
-  char host[256] = {};
-  if (::gethostname(host, sizeof host - 1) != 0 || latest.host != host || latest.pid <= 0) {
-    return false;
-  }
-  // kill(pid, 0) probes without signalling: ESRCH means no such process (EPERM means it exists).
-  if (::kill(pid_t(latest.pid), 0) == 0 || errno != ESRCH) return false;
-  *why = "finished (writer pid " + std::to_string(latest.pid) + " has exited)";
+  if (digest.sessions().empty() || digest.files().empty()) return false;
+  const report::run_state state = report::state_of(digest);
+  if (state == report::run_state::live) return false;
+  *why = state == report::run_state::closed ? "finished (every writer closed its store)"
+                                            : "finished: " + report::state_text(digest);
   return true;
 }
 
@@ -198,6 +194,12 @@ std::string render_frame(const report::run_digest &digest, const watch_options &
            std::to_string(kSparkWidth) + " samples, ! = NaN/Inf\n";
   }
 
+  // What is missing, per rank (a rank without rows, a failing store, dropped records).
+  for (const report::run_gap &g : report::gaps_of(digest)) {
+    std::string text = "gap: " + (g.rank >= 0 ? "rank " + std::to_string(g.rank) + ": " : std::string()) + g.what;
+    if (color) text = report::kRed + text + report::kReset;
+    out += text + "\n";
+  }
   const auto &alerts = digest.alerts();
   out += "\nalerts: " + std::to_string(alerts.size()) + (alerts.empty() ? "\n" : ", latest last\n");
   for (size_t i = alerts.size() > kLatestAlerts ? alerts.size() - kLatestAlerts : 0;

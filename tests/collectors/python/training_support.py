@@ -1,5 +1,6 @@
 """What the binding's tests share: a small MLP, synthetic batches, and reading a run's store."""
 
+import glob
 import os
 import sqlite3
 
@@ -28,10 +29,28 @@ def batches(count, batch_size=32, seed=1):
     return out
 
 
+# The store's views and tables, combined over the files of a run (as `ttap sql` does).
+_COMBINED = ("samples_v", "alerts_v", "scalars_v", "ranks_v", "run_info", "run_counters",
+             "tensors", "samples", "scalars", "alerts", "rank_steps", "rank_samples")
+
+
 def query(run_dir, sql, params=()):
-    """Rows of a query on RUN_DIR/ttap.db, opened read-only."""
-    path = os.path.join(run_dir, "ttap.db")
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    """Rows of a query over every store file of RUN_DIR (ttap.db, and ttap.rank-R.db of the other
+    ranks: one file per writer), opened read-only: one file as is, several attached with TEMP views
+    that combine them."""
+    files = sorted(glob.glob(os.path.join(run_dir, "ttap.rank-*.db")))
+    main = os.path.join(run_dir, "ttap.db")
+    if os.path.exists(main):
+        files.insert(0, main)
+    if len(files) == 1:
+        db = sqlite3.connect(f"file:{files[0]}?mode=ro", uri=True)
+    else:
+        db = sqlite3.connect(":memory:", uri=True)
+        for k, path in enumerate(files):
+            db.execute(f"ATTACH 'file:{path}?mode=ro' AS r{k}")
+        for name in _COMBINED:
+            union = " UNION ALL ".join(f"SELECT * FROM r{k}.{name}" for k in range(len(files)))
+            db.execute(f"CREATE TEMP VIEW {name} AS {union}")
     try:
         return db.execute(sql, params).fetchall()
     finally:

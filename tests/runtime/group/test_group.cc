@@ -437,8 +437,9 @@ TEST(GroupApi, StatusesOfEveryWrongCall) {
   EXPECT_NE(std::string(ttap_last_error()).find("already in a group"), std::string::npos);
   EXPECT_EQ(ttap_close(s), TTAP_OK);
 
-  // After a sample it is too late: the first samples would not be the group's.
-  ASSERT_EQ(ttap_open(dir.path.c_str(), "backend=cpu", &s), TTAP_OK);
+  // After a sample it is too late: the first samples would not be the group's. (A second session
+  // in the same directory: mode=append.)
+  ASSERT_EQ(ttap_open(dir.path.c_str(), "backend=cpu,mode=append", &s), TTAP_OK) << ttap_last_error();
   float x[4] = {1, 2, 3, 4};
   int32_t h;
   ASSERT_EQ(ttap_watch(s, "x", x, TTAP_F32, 4, TTAP_GRAD, &h), TTAP_OK);

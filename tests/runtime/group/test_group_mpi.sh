@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The group over MPI end to end: four ranks of group_mpi_program (the C API with
 # ttap_set_group(s, "mpi", &comm)) write one store; its samples, per-rank rows and alerts are
-# checked with sqlite3, and the collectives each rank made are counted.
+# checked with `ttap sql`, and the collectives each rank made are counted.
 # usage: test_group_mpi.sh CHECK PROGRAM MPIRUN TTAP
 set -euo pipefail
 check=$1
@@ -18,11 +18,12 @@ fail() {
   echo "--- output" >&2
   cat "$work/out" >&2 || true
   echo "--- alerts" >&2
-  query "select rank, step, type, tensor, message from alerts_v order by rowid" >&2 || true
+  query "select rank, step, type, tensor, message from alerts_v order by time" >&2 || true
   exit 1
 }
 
-query() { sqlite3 -batch -noheader "$work/run/ttap.db" "$1"; }
+# Every rank's store file at once (each rank writes its own; rank 0 the group's rows).
+query() { "$ttap" sql "$work/run" "$1"; }
 
 expect() {  # SQL, expected output
   local got

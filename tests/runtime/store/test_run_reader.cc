@@ -2,7 +2,11 @@
 // a run: missing, no store, not SQLite, SQLite of another kind or version.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <chrono>
 
 #include <cmath>
 #include <filesystem>
@@ -11,6 +15,7 @@
 
 #include "tests/temp_dir.h"
 #include "runtime/store/run_reader.h"
+#include "runtime/store/store.h"
 #include "ttap/ttap.h"
 
 namespace ttap {
@@ -53,7 +58,7 @@ TEST(RunReader, ReadsAVersionOneStore) {
   ASSERT_TRUE(r->rank_totals(&ranks)) << r->last_error();
   EXPECT_TRUE(ranks.empty());
   std::vector<sample_row> samples;
-  ASSERT_TRUE(r->samples(0, false, &samples)) << r->last_error();
+  ASSERT_TRUE(r->samples(nullptr, false, &samples)) << r->last_error();
   EXPECT_EQ(samples.size(), 1u);
 }
 
@@ -85,7 +90,7 @@ TEST(RunReader, ReadsWhatTheApiWrote) {
   EXPECT_EQ(tensors[0].name, "g");
   EXPECT_EQ(tensors[0].kind, "grad");
   std::vector<sample_row> samples;
-  ASSERT_TRUE(r->samples(0, true, &samples));
+  ASSERT_TRUE(r->samples(nullptr, true, &samples));
   ASSERT_EQ(samples.size(), 5u);
   double l2 = 0;
   for (int i = 0; i < 100; ++i)
@@ -97,10 +102,14 @@ TEST(RunReader, ReadsWhatTheApiWrote) {
   for (uint64_t c : *samples[4].hist) binned += c;
   EXPECT_EQ(binned, 99u);  // 100 values, one zero
   std::vector<sample_row> later;
-  ASSERT_TRUE(r->samples(samples[2].rowid, false, &later));
-  EXPECT_EQ(later.size(), 2u);  // incremental reads after a rowid
+  read_cursor cursor;
+  cursor.advance(samples[2].file, samples[2].rowid);
+  ASSERT_TRUE(r->samples(&cursor, false, &later));
+  EXPECT_EQ(later.size(), 2u);  // incremental reads after a cursor
+  ASSERT_TRUE(r->samples(&cursor, false, &later));
+  EXPECT_TRUE(later.empty());  // the cursor moved past them
   std::vector<alert_row> alerts;
-  ASSERT_TRUE(r->alerts(0, &alerts));
+  ASSERT_TRUE(r->alerts(nullptr, &alerts));
   ASSERT_GE(alerts.size(), 1u);
   bool found = false;
   for (const auto &a : alerts)
@@ -138,6 +147,159 @@ TEST(RunReader, ExplainsWhatIsNotARun) {
   sqlite3_close(db);
   EXPECT_FALSE(run_reader::open(dir.path, &error));
   EXPECT_NE(error.find("schema version 7"), std::string::npos) << error;
+}
+
+// ---- Runs made of several store files ----
+
+run_info writer_info(const std::string &dir, int32_t rank) {
+  run_info info;
+  info.run_dir = dir;
+  info.rank = rank;
+  info.world = 2;
+  info.options = "every=1";
+  info.version = "test";
+  info.host = "node";
+  info.pid = 1;
+  info.start_time = 1.7e9;
+  return info;
+}
+
+sample_record sample_at(int32_t rank, int64_t step, double time) {
+  sample_record r;
+  r.rank = rank;
+  r.step = step;
+  r.time = time;
+  r.tensor_id = 0;
+  summary_clear(r.stats);
+  r.stats.count = 4;
+  r.stats.sum = r.stats.sum_abs = r.stats.sum_sq = 4;
+  r.stats.min = r.stats.max = r.stats.abs_max = 1;
+  return r;
+}
+
+// Every writer's file is read: the reader combines the ranks' rows, in time order, and a cursor
+// reads each row exactly once even in batches smaller than the run.
+TEST(RunReaderFiles, CombinesEveryWritersFile) {
+  temp_dir dir;
+  {
+    std::string error;
+    auto r0 = store::open(writer_info(dir.path, 0), &error);
+    auto r1 = store::open(writer_info(dir.path, 1), &error);
+    ASSERT_TRUE(r0 && r1) << error;
+    for (store *s : {r0.get(), r1.get()}) {
+      tensor_info t;
+      t.id = 0;
+      t.name = "w";
+      ASSERT_TRUE(s->add_tensor(t));
+    }
+    for (int step = 0; step < 10; ++step) {
+      std::vector<sample_record> a{sample_at(0, step, 1.7e9 + step)};
+      std::vector<sample_record> b{sample_at(1, step, 1.7e9 + step + 0.5)};
+      ASSERT_TRUE(r0->add_samples(a));
+      ASSERT_TRUE(r1->add_samples(b));
+    }
+    alert a;
+    a.rank = 1;
+    a.step = 7;
+    a.tensor = "w";
+    a.message = "NaN in w";
+    ASSERT_TRUE(r1->add_alert(a));
+    ASSERT_TRUE(r0->commit() && r1->commit());
+  }
+  std::string error;
+  auto r = run_reader::open(dir.path, &error);
+  ASSERT_TRUE(r) << error;
+  ASSERT_EQ(r->files().size(), 2u);
+  EXPECT_EQ(r->files()[0].name, "ttap.db");
+  EXPECT_EQ(r->files()[1].name, "ttap.rank-1.db");
+  EXPECT_EQ(r->files()[1].closed_sessions, 1u);
+  EXPECT_FALSE(r->live());
+  std::vector<sample_row> all;
+  ASSERT_TRUE(r->samples(nullptr, false, &all));
+  ASSERT_EQ(all.size(), 20u);
+  for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i].rank, int32_t(i % 2)) << i;
+  read_cursor cursor;
+  std::vector<sample_row> batch;
+  size_t seen = 0;
+  for (int guard = 0; guard < 100; ++guard) {
+    ASSERT_TRUE(r->samples(&cursor, false, &batch, 3));
+    if (batch.empty()) break;
+    EXPECT_LE(batch.size(), 3u);
+    seen += batch.size();
+  }
+  EXPECT_EQ(seen, 20u);
+  std::vector<alert_row> alerts;
+  ASSERT_TRUE(r->alerts(nullptr, &alerts));
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].rank, 1);
+  std::vector<run_session_info> sessions;
+  ASSERT_TRUE(r->sessions(&sessions));
+  ASSERT_EQ(sessions.size(), 2u);
+  EXPECT_TRUE(sessions[0].end_time && sessions[1].end_time);
+}
+
+// A store file that is not a regular file is refused before anything opens it (a FIFO would
+// block forever), with one message naming the file and what it is.
+TEST(RunReaderFiles, RefusesWhatIsNotARegularDatabaseFile) {
+  auto refused = [](const std::string &dir, const std::string &expected) {
+    std::string error;
+    auto start = std::chrono::steady_clock::now();
+    EXPECT_FALSE(run_reader::open(dir, &error));
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+    EXPECT_NE(error.find(dir + "/ttap.db"), std::string::npos) << error;
+    EXPECT_NE(error.find(expected), std::string::npos) << error;
+  };
+  {
+    temp_dir dir;
+    ASSERT_EQ(mkfifo((dir.path + "/ttap.db").c_str(), 0644), 0);
+    refused(dir.path, "a FIFO");
+  }
+  {
+    temp_dir dir;
+    std::filesystem::create_directory(dir.path + "/ttap.db");
+    refused(dir.path, "a directory");
+  }
+  {
+    temp_dir dir;
+    std::filesystem::create_symlink("ttap.db", dir.path + "/ttap.db");
+    refused(dir.path, "a symlink loop");
+  }
+  {
+    temp_dir dir;
+    std::ofstream(dir.path + "/ttap.db").close();  // what a writer that failed at start leaves
+    refused(dir.path, "an empty database: its writer failed before it wrote anything");
+  }
+}
+
+// A writer that died without closing leaves a readable run that says so.
+TEST(RunReaderFiles, AWriterThatDiedLeavesAReadableRunMarkedNotClosed) {
+  temp_dir dir;
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::string error;
+    auto s = store::open(writer_info(dir.path, 0), &error);
+    if (!s) _exit(2);
+    tensor_info t;
+    t.id = 0;
+    t.name = "w";
+    std::vector<sample_record> a{sample_at(0, 1, 1.7e9)};
+    if (!s->add_tensor(t) || !s->add_samples(a) || !s->commit()) _exit(3);
+    _exit(0);  // no close: the process dies with the store open
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  std::string error;
+  auto r = run_reader::open(dir.path, &error);
+  ASSERT_TRUE(r) << error;
+  EXPECT_FALSE(r->live());
+  ASSERT_EQ(r->files().size(), 1u);
+  EXPECT_EQ(r->files()[0].sessions, 1u);
+  EXPECT_EQ(r->files()[0].closed_sessions, 0u);
+  std::vector<sample_row> all;
+  ASSERT_TRUE(r->samples(nullptr, false, &all));
+  EXPECT_EQ(all.size(), 1u);
 }
 
 }  // namespace

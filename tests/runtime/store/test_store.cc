@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 
 #include "kernels/cpu/cpu_executor.h"
@@ -94,7 +95,8 @@ TEST(StoreSchema, NewStoreIsVersionedWalAndRecordsTheRun) {
   temp_run_dir dir;
   auto s = open_store(info_for(dir, 3));
   ASSERT_TRUE(s);
-  reader r(dir.db());
+  EXPECT_EQ(s->path(), dir.path() + "/ttap.rank-3.db");  // rank 3's own file
+  reader r(s->path());
   EXPECT_EQ(r.integer("PRAGMA user_version"), kSchemaVersion);
   EXPECT_EQ(r.rows("PRAGMA journal_mode")[0][0], "wal");
   auto run = r.rows("SELECT rank, world, options, version, host, pid, start_time FROM run_info");
@@ -115,7 +117,9 @@ TEST(StoreSchema, ReopenKeepsDataAndAddsASession) {
     ASSERT_TRUE(s->add_samples(sample_of(1, 5)));
     ASSERT_TRUE(s->commit());
   }
-  auto s = open_store(info_for(dir));
+  run_info resumed = info_for(dir);
+  resumed.append = true;  // a directory holding a run takes another one only when asked
+  auto s = open_store(resumed);
   ASSERT_TRUE(s);
   // A resumed run registers its tensors again (a session's ids are its own: the second session of
   // a rank writes them past the first one's range) and starts its own step sequence: step 5 again
@@ -189,7 +193,9 @@ TEST(StoreSchema, DamagedSchemaIsRefusedWithoutAddingASession) {
     ASSERT_TRUE(w.exec("DROP VIEW alerts_v; DROP TABLE alerts"));
   }
   std::string error;
-  EXPECT_FALSE(store::open(info_for(dir), &error));
+  run_info resumed = info_for(dir);
+  resumed.append = true;
+  EXPECT_FALSE(store::open(resumed, &error));
   EXPECT_TRUE(contains(error, "no such table: alerts")) << error;
   reader r(dir.db());
   EXPECT_EQ(r.integer("SELECT count(*) FROM run_info"), 1);
@@ -247,7 +253,7 @@ TEST(StoreViews, SampleValuesMatchSummaryFinalize) {
   ASSERT_TRUE(s->add_samples({&rec, 1}));
   ASSERT_TRUE(s->commit());
 
-  reader r(dir.db());
+  reader r(s->path());
   auto text = r.rows("SELECT tensor, kind, dtype FROM samples_v");
   ASSERT_EQ(text.size(), 1u);
   EXPECT_EQ(text[0][0], "layers.0.mlp.grad");
@@ -626,7 +632,7 @@ TEST(StoreTransactions, CountersAndTensorsAreUpserted) {
   ASSERT_TRUE(s->add_tensor(tensor(0, "old", dtype::bf16)));
   ASSERT_TRUE(s->add_tensor(tensor(0, "new", dtype::f16, tensor_kind::activation, 99)));
   ASSERT_TRUE(s->commit());
-  reader r(dir.db());
+  reader r(s->path());
   auto rows = r.rows(
       "SELECT rank, samples_taken, samples_skipped, records_dropped, alerts_suppressed, "
       "samples_rejected, overhead_seconds, step_seconds FROM run_counters");
@@ -715,7 +721,7 @@ TEST(StoreErrors, UnwritableRunDirectoryIsRefusedWithTheCause) {
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0) << "the store opened in a read-only directory";
   EXPECT_TRUE(contains(error, dir.db())) << error;
-  EXPECT_TRUE(contains(error, "unable to open database file (SQLITE_CANTOPEN)")) << error;
+  EXPECT_TRUE(contains(error, "cannot create its writer lock file")) << error;
   EXPECT_TRUE(contains(error, "the run directory is not writable: Permission denied")) << error;
   EXPECT_FALSE(std::filesystem::exists(dir.db()));
 }
@@ -845,6 +851,113 @@ TEST(StoreErrors, FullDiskFailsCleanlyAndKeepsCommittedData) {
   EXPECT_EQ(r.rows("PRAGMA integrity_check")[0][0], "ok");
   EXPECT_GE(r.integer("SELECT count(*) FROM samples_v"), int64_t(committed) * 100);
   EXPECT_EQ(r.integer("SELECT count(*) FROM samples_v") % 100, 0);  // whole transactions only
+}
+
+// ---- One writer per file, retries, closing ----
+
+// Each writer has its own file: rank 0's first writer ttap.db, other ranks ttap.rank-R.db, and a
+// second live writer of a rank (the hooks next to the program's session) ttap.rank-R.2.db, with
+// tensor ids that do not collide with the first writer's.
+TEST(StoreFiles, EveryWriterHasItsOwnFile) {
+  temp_run_dir dir;
+  auto first = open_store(info_for(dir, 0));
+  auto second = open_store(info_for(dir, 0));
+  auto rank1 = open_store(info_for(dir, 1));
+  ASSERT_TRUE(first && second && rank1);
+  EXPECT_EQ(first->path(), dir.path() + "/ttap.db");
+  EXPECT_EQ(second->path(), dir.path() + "/ttap.rank-0.2.db");
+  EXPECT_EQ(rank1->path(), dir.path() + "/ttap.rank-1.db");
+  for (store *s : {first.get(), second.get(), rank1.get()}) {
+    ASSERT_TRUE(s->add_tensor(tensor(0, "w")));
+    ASSERT_TRUE(s->add_samples(sample_of(1, 1)));
+    ASSERT_TRUE(s->commit()) << s->last_error();
+  }
+  reader r0(dir.db()), r2(dir.path() + "/ttap.rank-0.2.db");
+  EXPECT_EQ(r0.integer("SELECT max(id) FROM tensors"), 0);
+  EXPECT_EQ(r2.integer("SELECT min(id) FROM tensors"), int64_t(64) << 20);  // writer 2's range
+  // Closed, the first writer's name is free again: a later writer (mode=append) takes it.
+  first.reset();
+  run_info again = info_for(dir, 0);
+  again.append = true;
+  auto third = open_store(again);
+  ASSERT_TRUE(third);
+  EXPECT_EQ(third->path(), dir.path() + "/ttap.db");
+}
+
+// Another process holding the write lock (a script writing to the file) neither stalls the writer
+// nor costs a row: the write fails fast, the rows stay pending, and once the lock is released they
+// are written, with the failure counted in run_counters.
+TEST(StoreFiles, ALockedFileIsRetriedAndNothingIsLost) {
+  temp_run_dir dir;
+  auto s = open_store(info_for(dir));
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->add_tensor(tensor(0, "w")));
+  ASSERT_TRUE(s->commit());
+  reader locker(dir.db(), /*writable=*/true);
+  ASSERT_TRUE(locker.exec("BEGIN IMMEDIATE"));
+  ASSERT_TRUE(s->add_samples(sample_of(1, 1)));
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(s->commit());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1500));
+  EXPECT_TRUE(contains(s->last_error(), "SQLITE_BUSY")) << s->last_error();
+  EXPECT_TRUE(contains(s->last_error(), "retried")) << s->last_error();
+  ASSERT_TRUE(s->add_samples(sample_of(1, 2)));
+  EXPECT_FALSE(s->commit(/*now=*/false));  // backing off: no new try, no wait
+  ASSERT_TRUE(locker.exec("COMMIT"));
+  ASSERT_TRUE(s->commit()) << s->last_error();
+  reader r(dir.db());
+  EXPECT_EQ(r.integer("SELECT count(*) FROM samples_v"), 2);
+  EXPECT_EQ(r.integer("SELECT store_failures FROM run_counters"), 1);
+  EXPECT_EQ(r.integer("SELECT records_lost FROM run_counters"), 0);
+  auto failure = r.rows("SELECT first_store_failure FROM run_counters");
+  ASSERT_EQ(failure.size(), 1u);
+  ASSERT_TRUE(failure[0][0]);
+  EXPECT_TRUE(contains(*failure[0][0], "database is locked")) << *failure[0][0];
+}
+
+// Closing folds the WAL into the database file and marks the session closed: a copy of ttap.db
+// alone holds the whole run, even while a reader keeps the file open.
+TEST(StoreFiles, ClosingLeavesTheWholeRunInTheDatabaseFile) {
+  temp_run_dir dir, copy;
+  {
+    auto s = open_store(info_for(dir));
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(s->add_tensor(tensor(0, "w")));
+    for (int step = 0; step < 50; ++step) {
+      ASSERT_TRUE(s->add_samples(sample_of(1, step)));
+      ASSERT_TRUE(s->commit());
+    }
+    reader during(dir.db());
+    EXPECT_EQ(during.integer("SELECT count(*) FROM run_info WHERE end_time IS NULL"), 1);
+    EXPECT_TRUE(s->close()) << s->last_error();
+    EXPECT_EQ(during.integer("SELECT count(*) FROM samples"), 50);
+    std::filesystem::copy_file(dir.db(), copy.db());
+  }
+  reader r(copy.db());
+  EXPECT_EQ(r.integer("SELECT count(*) FROM samples_v"), 50);
+  EXPECT_EQ(r.integer("SELECT count(*) FROM run_info WHERE end_time IS NOT NULL"), 1);
+}
+
+// One run per directory: a directory holding a run that no writer is writing is refused with a
+// message naming the ways out; mode=append adds a session to it.
+TEST(StoreFiles, ADirectoryWithAnEarlierRunIsRefusedUnlessAppending) {
+  temp_run_dir dir;
+  {
+    auto s = open_store(info_for(dir));
+    ASSERT_TRUE(s);
+  }
+  std::string error;
+  EXPECT_FALSE(store::open(info_for(dir), &error));
+  EXPECT_TRUE(contains(error, "already holds a run (ttap.db)")) << error;
+  EXPECT_TRUE(contains(error, "ttap run --force")) << error;
+  EXPECT_TRUE(contains(error, "mode=append")) << error;
+  EXPECT_FALSE(store::open(info_for(dir, 1), &error));  // another rank of a finished run too
+  run_info append = info_for(dir);
+  append.append = true;
+  auto s = open_store(append);
+  ASSERT_TRUE(s);
+  // While it is live, other ranks join it without mode=append.
+  EXPECT_TRUE(open_store(info_for(dir, 1)));
 }
 
 }  // namespace

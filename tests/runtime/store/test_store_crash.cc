@@ -50,6 +50,7 @@ summary make_summary(uint64_t n, int64_t step) {
   run_info info;
   info.run_dir = run_dir;
   info.pid = getpid();
+  info.append = true;  // every round adds a session to the same file
   std::string error;
   std::unique_ptr<store> s = store::open(info, &error);
   if (!s) _exit(2);

@@ -46,8 +46,9 @@ inline double test_loss(int step, int rank) {
 inline std::string write_test_run(const std::string &dir, int world) {
   for (int rank = 0; rank < world; ++rank) {
     ttap_session *s = nullptr;
-    const std::string options =
-        "backend=cpu,budget=0,rank=" + std::to_string(rank) + ",world=" + std::to_string(world);
+    // The ranks run one after the other here: the later ones join the earlier ones' run.
+    const std::string options = "backend=cpu,budget=0,rank=" + std::to_string(rank) +
+                                ",world=" + std::to_string(world) + (rank ? ",mode=append" : "");
     if (ttap_open(dir.c_str(), options.c_str(), &s) != TTAP_OK)
       return std::string("ttap_open: ") + ttap_last_error();
     std::vector<float> w(64), g(256);

@@ -60,7 +60,9 @@ def decode_hist(blob):
 
 
 def store_rows(run_dir, rank):
-    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(run_dir, "ttap.db"), uri=True)
+    # Each rank writes its own file: ttap.db for rank 0, ttap.rank-R.db for rank R.
+    name = "ttap.db" if rank == 0 else "ttap.rank-%d.db" % rank
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(run_dir, name), uri=True)
     # samples_v for the derived values, the table for the histogram BLOB, matched on the natural
     # key (steps are unique per tensor and rank).
     samples = db.execute(

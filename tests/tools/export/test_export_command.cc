@@ -86,7 +86,7 @@ std::vector<sample_row> stored_samples(const std::string &dir) {
   EXPECT_TRUE(reader) << error;
   std::vector<sample_row> rows;
   if (reader) {
-    EXPECT_TRUE(reader->samples(0, true, &rows));
+    EXPECT_TRUE(reader->samples(nullptr, true, &rows));
   }
   return rows;
 }

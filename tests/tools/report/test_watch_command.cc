@@ -45,7 +45,7 @@ TEST(WatchCommand, OneFrameOfAFinishedRun) {
   EXPECT_EQ(r.err, "");
   EXPECT_EQ(frame_steps(r.out), std::vector<int64_t>{kSteps - 1}) << r.out;
   expect_nan_shown(r.out);
-  EXPECT_TRUE(contains(r.out, "finished (writer pid")) << r.out;
+  EXPECT_TRUE(contains(r.out, "finished (every writer closed its store)")) << r.out;
   // The NaN tensor leads the table, with its count and a '!' in its sparkline at the NaN sample.
   const auto lines = lines_of(r.out);
   size_t header = 0;
@@ -72,7 +72,7 @@ TEST(WatchCommand, EndsByItselfWhenTheWriterHasExited) {
   const tool_run r = run_with_deadline(TTAP_BINARY, {"watch", run}, dir, 20);
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(frame_steps(r.out).size(), 1u) << r.out;
-  EXPECT_TRUE(contains(r.out, "finished (writer pid")) << r.out;
+  EXPECT_TRUE(contains(r.out, "finished (every writer closed its store)")) << r.out;
 }
 
 // Steps a run in a thread of this process, slowly, until stopped; `ready` once the NaN step and a
