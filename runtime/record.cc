@@ -13,6 +13,8 @@ const char *tensor_kind_name(tensor_kind k) {
       return "activation";
     case tensor_kind::other:
       return "other";
+    case tensor_kind::collective:
+      return "collective";
   }
   return "other";
 }

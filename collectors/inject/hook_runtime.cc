@@ -5,6 +5,7 @@
 #include "collectors/inject/hook_runtime.h"
 
 #include <dlfcn.h>
+#include <fnmatch.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -134,6 +135,11 @@ class hook_runtime {
   bool m_config_ok = false;
   std::string m_step_range;
   bool m_summarize_results = false;
+  // Reductions of fewer elements are not summarized: small messages are latency-bound and are
+  // rarely gradients (a benchmark's timings, a loss, a flag), so they cost nothing beyond the
+  // flight recorder.
+  uint64_t m_min_elements = 4096;
+  std::string m_grad_globs;  // stored names that are gradients ('|'-joined globs); others: collective
   flight_recorder m_flight;
 
   std::mutex m_mutex;  // steps and the sampling decision
@@ -178,6 +184,29 @@ hook_runtime::hook_runtime() : m_flight(flight_entries_knob(), 64), m_pid(getpid
     m_steps.use_step_range();
   }
   if (auto v = env_value("TTAP_HOOKS_RECV")) m_summarize_results = *v == "1";
+  if (auto v = env_value("TTAP_HOOKS_MIN_ELEMENTS")) {
+    char *end = nullptr;
+    long long n = std::strtoll(v->c_str(), &end, 10);
+    if (*end != '\0' || n < 0)
+      warn_once("hooks-min-elements", "TTAP_HOOKS_MIN_ELEMENTS=%s is not valid (>= 0): using %llu",
+                v->c_str(), (unsigned long long)m_min_elements);
+    else
+      m_min_elements = uint64_t(n);
+  }
+  if (auto v = env_value("TTAP_HOOKS_GRAD")) m_grad_globs = *v;
+}
+
+// Whether a stored name is one the user mapped as a gradient (TTAP_HOOKS_GRAD).
+bool matches_any(const std::string &globs, const std::string &name) {
+  size_t start = 0;
+  while (start <= globs.size() && !globs.empty()) {
+    size_t bar = globs.find('|', start);
+    std::string glob = globs.substr(start, bar == std::string::npos ? std::string::npos : bar - start);
+    if (!glob.empty() && fnmatch(glob.c_str(), name.c_str(), 0) == 0) return true;
+    if (bar == std::string::npos) break;
+    start = bar + 1;
+  }
+  return false;
 }
 
 bool hook_runtime::ensure_session() {
@@ -273,8 +302,9 @@ void hook_runtime::observe(const std::string &name, const collective_call &c, co
     return;
   }
   const int64_t t0 = monotonic_ns();
-  ttap_status st = m_api.observe(m_session, name.c_str(), ptr, ttap_dtype(c.dtype), count,
-                                 TTAP_GRAD, step, stream);
+  const ttap_kind kind = matches_any(m_grad_globs, name) ? TTAP_GRAD : TTAP_COLLECTIVE;
+  ttap_status st = m_api.observe(m_session, name.c_str(), ptr, ttap_dtype(c.dtype), count, kind,
+                                 step, stream);
   m_step_cost_ns.fetch_add(monotonic_ns() - t0);
   if (st != TTAP_OK) {
     TTAP_INFO("hooks: %s not summarized: %s", name.c_str(), m_api.last_error());
@@ -369,7 +399,7 @@ call_ticket hook_runtime::begin(const collective_call &c) {
   call_ticket t;
   install_triggers();
   const bool summarizable = c.reduction && c.dtype >= 0 && c.contribution && c.count > 0 &&
-                            !c.capturing && ensure_session();
+                            c.count >= m_min_elements && !c.capturing && ensure_session();
   flight_entry e;
   e.op = c.op;
   e.dtype = c.dtype_name;

@@ -28,6 +28,7 @@ PYBIND11_MODULE(_tensortap, m) {
   m.attr("PARAM") = int(TTAP_PARAM);
   m.attr("ACTIVATION") = int(TTAP_ACTIVATION);
   m.attr("OTHER") = int(TTAP_OTHER);
+  m.attr("COLLECTIVE") = int(TTAP_COLLECTIVE);
 
   m.def("effective_config", &ttap::python::effective_config, py::arg("run_dir"),
         py::arg("options"));

@@ -54,7 +54,7 @@ ttap_session *python_session::live() const {
 int python_session::add_watched(const std::string &name, py::object owner, bool from_grad, int kind,
                                 bool local_shard) {
   live();
-  if (kind < TTAP_GRAD || kind > TTAP_OTHER)
+  if (kind < TTAP_GRAD || kind > TTAP_COLLECTIVE)
     throw status_error(TTAP_ERR_INVALID_ARGUMENT, "kind " + std::to_string(kind) + " is invalid");
   watched_tensor w;
   w.name = name;

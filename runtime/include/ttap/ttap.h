@@ -42,7 +42,15 @@ typedef enum {
 
 typedef enum { TTAP_F32 = 0, TTAP_F16, TTAP_BF16, TTAP_F8_E4M3, TTAP_F8_E5M2, TTAP_F64 } ttap_dtype;
 
-typedef enum { TTAP_GRAD = 0, TTAP_PARAM, TTAP_ACTIVATION, TTAP_OTHER } ttap_kind;
+/* TTAP_COLLECTIVE: the buffer of a reduction the hooks saw (not known to be a gradient: the
+ * gradient detectors skip it). */
+typedef enum {
+  TTAP_GRAD = 0,
+  TTAP_PARAM = 1,
+  TTAP_ACTIVATION = 2,
+  TTAP_OTHER = 3,
+  TTAP_COLLECTIVE = 4
+} ttap_kind;
 
 /* Opens a session writing to run_dir (created if missing; NULL: $TTAP_RUN_DIR, else "ttap-run").
  * options: NULL or "key=value,key=value", the same keys as the TTAP_* environment knobs (run
