@@ -135,10 +135,8 @@ class hook_runtime {
   bool m_config_ok = false;
   std::string m_step_range;
   bool m_summarize_results = false;
-  // Reductions of fewer elements are not summarized: small messages are latency-bound and are
-  // rarely gradients (a benchmark's timings, a loss, a flag), so they cost nothing beyond the
-  // flight recorder.
-  uint64_t m_min_elements = 4096;
+  // Reductions of fewer elements are not summarized (hooks_min_elements()).
+  uint64_t m_min_elements = hooks_min_elements();
   std::string m_grad_globs;  // stored names that are gradients ('|'-joined globs); others: collective
   flight_recorder m_flight;
 
@@ -184,15 +182,6 @@ hook_runtime::hook_runtime() : m_flight(flight_entries_knob(), 64), m_pid(getpid
     m_steps.use_step_range();
   }
   if (auto v = env_value("TTAP_HOOKS_RECV")) m_summarize_results = *v == "1";
-  if (auto v = env_value("TTAP_HOOKS_MIN_ELEMENTS")) {
-    char *end = nullptr;
-    long long n = std::strtoll(v->c_str(), &end, 10);
-    if (*end != '\0' || n < 0)
-      warn_once("hooks-min-elements", "TTAP_HOOKS_MIN_ELEMENTS=%s is not valid (>= 0): using %llu",
-                v->c_str(), (unsigned long long)m_min_elements);
-    else
-      m_min_elements = uint64_t(n);
-  }
   if (auto v = env_value("TTAP_HOOKS_GRAD")) m_grad_globs = *v;
 }
 
@@ -499,6 +488,25 @@ bool hooks_active() {
 }
 
 bool hooks_in_use() { return g_in_use.load(std::memory_order_relaxed); }
+
+uint64_t hooks_min_elements() {
+  // Small messages are latency-bound and are rarely gradients (a benchmark's timings, a loss, a
+  // flag): the hooks leave them alone entirely.
+  static const uint64_t value = [] {
+    constexpr uint64_t kDefault = 4096;
+    auto v = env_value("TTAP_HOOKS_MIN_ELEMENTS");
+    if (!v) return kDefault;
+    char *end = nullptr;
+    long long n = std::strtoll(v->c_str(), &end, 10);
+    if (*end != '\0' || n < 0) {
+      warn_once("hooks-min-elements", "TTAP_HOOKS_MIN_ELEMENTS=%s is not valid (>= 0): using %llu",
+                v->c_str(), (unsigned long long)kDefault);
+      return kDefault;
+    }
+    return uint64_t(n);
+  }();
+  return value;
+}
 
 // The hooks are called from C code (MPI, NCCL, the program): no exception may leave them.
 template <class Body>

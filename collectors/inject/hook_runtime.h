@@ -59,6 +59,11 @@ class hook_scope {
 // twice from two files: the first copy in the lookup order does the work), and in a forked child.
 bool hooks_active();
 
+// TTAP_HOOKS_MIN_ELEMENTS (default 4096), read once: reductions of fewer elements are passed
+// straight to the library, untouched by the hooks (not summarized, not in the flight recorder,
+// not part of the step inference), so small-message latency is the library's own.
+uint64_t hooks_min_elements();
+
 // Whether a call has been recorded in this process (the flight recorder has something to write).
 bool hooks_in_use();
 

@@ -176,7 +176,7 @@ TTAP_HOOK int MPI_Allreduce(const void *sendbuf, void *recvbuf, int count, MPI_D
   auto next = TTAP_PMPI(PMPI_Allreduce);
   if (!next) return MPI_ERR_INTERN;
   hook_scope scope;
-  if (!scope.outermost() || !hooks_active() || count < 0)
+  if (!scope.outermost() || !hooks_active() || count < 0 || uint64_t(count) < hooks_min_elements())
     return next(sendbuf, recvbuf, count, datatype, op, comm);
   collective_call c =
       make_call("allreduce", sendbuf, recvbuf, uint64_t(count), uint64_t(count), datatype, comm);
@@ -189,7 +189,7 @@ TTAP_HOOK int MPI_Reduce(const void *sendbuf, void *recvbuf, int count, MPI_Data
   auto next = TTAP_PMPI(PMPI_Reduce);
   if (!next) return MPI_ERR_INTERN;
   hook_scope scope;
-  if (!scope.outermost() || !hooks_active() || count < 0)
+  if (!scope.outermost() || !hooks_active() || count < 0 || uint64_t(count) < hooks_min_elements())
     return next(sendbuf, recvbuf, count, datatype, op, root, comm);
   const bool at_root = comm_rank(comm) == root;
   collective_call c = make_call("reduce", sendbuf, at_root ? recvbuf : nullptr, uint64_t(count),
