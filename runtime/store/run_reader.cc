@@ -175,9 +175,10 @@ std::unique_ptr<run_reader> run_reader::open(const std::string &run_dir, std::st
     *error = run_dir + ": not a tensortap run (no " + kStoreFileName + " in it)";
     return nullptr;
   }
+  // A file a live writer is still creating is not an error: the run has just started.
   const bool readable = std::any_of(r->m_files.begin(), r->m_files.end(),
                                     [](const auto &f) { return f->db != nullptr; });
-  if (!readable) {
+  if (!readable && !r->live()) {
     *error = r->m_status[0].path + ": " + r->m_status[0].problem;
     return nullptr;
   }
@@ -259,8 +260,9 @@ bool run_reader::add_file(const std::string &path, const std::string &name, int3
     // write anything (a full disk at start). Listed, not read.
     status.problem = writer_is_live(path)
                          ? "being created"
-                         : "an empty database: its writer failed before it wrote anything (a full "
-                           "disk or an unwritable directory at start?); no data from it";
+                         : "an empty database, not a tensortap store yet: its writer failed "
+                           "before it wrote anything (a full disk or an unwritable directory at "
+                           "start?); no data from it";
     f->db.reset();
   } else {
     if (auto problem = schema_version_problem(path, version, objects, /*for_writing=*/false)) {

@@ -7,11 +7,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "kernels/cpu/cpu_executor.h"
@@ -26,6 +28,7 @@ namespace fs = std::filesystem;
 using temp_run_dir = ttap::testing::temp_dir;
 
 using ttap::testing::query;
+using ttap::testing::query_one;
 
 double as_double(const std::string &s) { return std::strtod(s.c_str(), nullptr); }
 
@@ -368,6 +371,81 @@ TEST(ApiEndToEnd, TwoSessionsOfOneRankShareARunDirectory) {
   EXPECT_EQ(rows[1][0], "y");
   EXPECT_EQ(rows[1][1], "3");
   EXPECT_DOUBLE_EQ(as_double(rows[1][2]), 20.0);
+}
+
+// One run per directory: a directory that holds a finished run is refused, naming the ways out;
+// mode=append adds to it.
+TEST(ApiRunDirectory, AFinishedRunIsRefusedUnlessAppending) {
+  temp_run_dir dir;
+  ttap_session *s = nullptr;
+  ASSERT_EQ(ttap_open(dir.path.c_str(), "backend=cpu", &s), TTAP_OK) << ttap_last_error();
+  ASSERT_EQ(ttap_close(s), TTAP_OK);
+  EXPECT_EQ(ttap_open(dir.path.c_str(), "backend=cpu", &s), TTAP_ERR_IO);
+  const std::string error = ttap_last_error();
+  EXPECT_NE(error.find("already holds a run"), std::string::npos) << error;
+  EXPECT_NE(error.find("ttap run --force"), std::string::npos) << error;
+  EXPECT_NE(error.find("mode=append"), std::string::npos) << error;
+  ASSERT_EQ(ttap_open(dir.path.c_str(), "backend=cpu,mode=append", &s), TTAP_OK)
+      << ttap_last_error();
+  ASSERT_EQ(ttap_close(s), TTAP_OK);
+  EXPECT_EQ(query_one(dir.path, "select count(*) from run_info"), "2");
+}
+
+// Without a run directory, a second run does not land in the first one's: it takes ttap-run-2.
+TEST(ApiRunDirectory, WithoutADirectoryTheNextFreeOneIsTaken) {
+  if (std::getenv("TTAP_RUN_DIR")) GTEST_SKIP() << "TTAP_RUN_DIR is set";
+  temp_run_dir dir;
+  const auto cwd = std::filesystem::current_path();
+  std::filesystem::current_path(dir.path);
+  for (int run = 0; run < 2; ++run) {
+    ttap_session *s = nullptr;
+    ASSERT_EQ(ttap_open(nullptr, "backend=cpu", &s), TTAP_OK) << ttap_last_error();
+    ASSERT_EQ(ttap_close(s), TTAP_OK);
+  }
+  std::filesystem::current_path(cwd);
+  EXPECT_TRUE(std::filesystem::exists(dir.path + "/ttap-run/ttap.db"));
+  EXPECT_TRUE(std::filesystem::exists(dir.path + "/ttap-run-2/ttap.db"));
+  EXPECT_EQ(query_one(dir.path + "/ttap-run", "select count(*) from run_info"), "1");
+}
+
+// A store held locked by another process for 5 s while the trainer steps: the trainer is not held
+// up, nothing is lost once the lock is released, and the failure is counted.
+TEST(ApiRunDirectory, AStoreLockedForFiveSecondsLosesNothing) {
+  temp_run_dir dir;
+  ttap_session *s = nullptr;
+  ASSERT_EQ(ttap_open(dir.path.c_str(), "backend=cpu,budget=0,flush_ms=100", &s), TTAP_OK)
+      << ttap_last_error();
+  std::vector<float> g(4096, 1.0f);
+  int32_t h;
+  ASSERT_EQ(ttap_watch(s, "g", g.data(), TTAP_F32, g.size(), TTAP_GRAD, &h), TTAP_OK);
+  ASSERT_EQ(ttap_step(s, 0, nullptr), TTAP_OK);
+  ASSERT_EQ(ttap_flush(s), TTAP_OK) << ttap_last_error();
+  // Another process (Python's sqlite3, as a monitoring script would) takes the write lock.
+  const std::string locker = "python3 -c \"import sqlite3, sys, time; db = sqlite3.connect(sys.argv[1], "
+                             "isolation_level=None); db.execute('BEGIN IMMEDIATE'); print('locked', "
+                             "flush=True); time.sleep(5)\" " +
+                             dir.path + "/ttap.db";
+  FILE *child = popen(locker.c_str(), "r");
+  ASSERT_TRUE(child);
+  char line[16] = {};
+  ASSERT_TRUE(std::fgets(line, sizeof line, child));
+  ASSERT_EQ(std::string(line), "locked\n");
+  double slowest = 0;
+  int step = 1;
+  for (auto start = std::chrono::steady_clock::now();
+       std::chrono::steady_clock::now() - start < std::chrono::milliseconds(6500); ++step) {
+    auto t0 = std::chrono::steady_clock::now();
+    ASSERT_EQ(ttap_step(s, step, nullptr), TTAP_OK) << ttap_last_error();
+    slowest = std::max(slowest, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(pclose(child), 0);
+  ASSERT_EQ(ttap_close(s), TTAP_OK) << ttap_last_error();
+  std::printf("%d steps, the slowest ttap_step took %.1f ms\n", step, slowest * 1e3);
+  EXPECT_LT(slowest, 1.0) << "a step waited for the locked store";
+  EXPECT_EQ(query_one(dir.path, "select count(distinct step) from samples_v"), std::to_string(step));
+  EXPECT_EQ(query_one(dir.path, "select records_lost from run_counters"), "0");
+  EXPECT_NE(query_one(dir.path, "select store_failures from run_counters"), "0");
 }
 
 }  // namespace

@@ -196,7 +196,9 @@ std::string render_frame(const report::run_digest &digest, const watch_options &
 
   // What is missing, per rank (a rank without rows, a failing store, dropped records).
   for (const report::run_gap &g : report::gaps_of(digest)) {
-    std::string text = "gap: " + (g.rank >= 0 ? "rank " + std::to_string(g.rank) + ": " : std::string()) + g.what;
+    std::string text = "gap: " +
+                       (g.rank >= 0 ? "rank " + std::to_string(g.rank) + ": " : std::string()) +
+                       printable(g.what);
     if (color) text = report::kRed + text + report::kReset;
     out += text + "\n";
   }

@@ -267,7 +267,7 @@ TEST(RunReaderFiles, RefusesWhatIsNotARegularDatabaseFile) {
   {
     temp_dir dir;
     std::ofstream(dir.path + "/ttap.db").close();  // what a writer that failed at start leaves
-    refused(dir.path, "an empty database: its writer failed before it wrote anything");
+    refused(dir.path, "an empty database, not a tensortap store yet: its writer failed");
   }
 }
 
