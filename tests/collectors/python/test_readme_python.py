@@ -61,7 +61,8 @@ def missing(launcher, code):
 def stored_steps(directory):
     """{database: set of steps with gradient samples} of every store under `directory`."""
     found = {}
-    for path in glob.glob(os.path.join(directory, "**", "ttap.db"), recursive=True):
+    # ttap.db, or ttap.rank-R.db for a rank other than 0 (one store file per writer).
+    for path in glob.glob(os.path.join(directory, "**", "ttap*.db"), recursive=True):
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             rows = db.execute("SELECT DISTINCT step FROM samples_v WHERE kind = 'grad'").fetchall()
