@@ -12,6 +12,7 @@
 #include "benchmarks/runtime_bench.h"
 #include "benchmarks/static_report.h"
 #include "benchmarks/store_bench.h"
+#include "benchmarks/webhook_bench.h"
 
 namespace ttap {
 namespace {
@@ -25,6 +26,7 @@ struct bench_args {
   bool json = false;
   bool static_checks = false;
   bool runtime = false;
+  bool webhook = false;
   bool check = false;
   std::string ptx_dir = bench::default_static_dir();
 };
@@ -75,6 +77,63 @@ int run_runtime(const bench_args &args) {
         store.rows_per_second, store.target_rows_per_second, store.bytes_per_sample,
         store.target_bytes_per_sample, store.hist_bins_per_sample, store.met ? "met" : "MISSED");
   }
+  return 0;
+}
+
+// The alert webhook's cost to the training thread: ttap_step with and without a webhook that is
+// delivering a burst of 10,000 alerts to a 100 ms receiver; close() against a dead receiver.
+int run_webhook(const bench_args &args) {
+  bench::webhook_bench_options o;
+  if (!args.json)
+    std::printf(
+        "alert webhook: %d alerts offered in a burst to a receiver answering in %.0f ms\n"
+        "  ttap_step median while it delivers (%d host tensors x %d f32, %.0f s per run, %d "
+        "alternating runs each):\n",
+        o.alerts, o.receiver_delay_s * 1e3, o.tensors, o.numel, o.measure_s, o.runs);
+  std::fflush(stdout);
+  bench::webhook_bench_report r = bench::run_webhook_bench(o);
+  if (!r.error.empty()) {
+    std::fprintf(stderr, "ttap bench --webhook: %s\n", r.error.c_str());
+    return 2;
+  }
+  const bool met = r.ratio <= 1.05;
+  if (args.json) {
+    nlohmann::json out = {{"benchmark", "webhook"},
+                          {"alerts", o.alerts},
+                          {"receiver_delay_s", o.receiver_delay_s},
+                          {"step_ns_without", r.step_ns_without},
+                          {"step_ns_with", r.step_ns_with},
+                          {"median_without_ns", r.median_without_ns},
+                          {"median_with_ns", r.median_with_ns},
+                          {"ratio", r.ratio},
+                          {"met", met},
+                          {"sink_summary", r.sink_summary},
+                          {"receiver_requests", r.delivered_requests},
+                          {"rss_growth_without_mib", r.rss_growth_without_mib},
+                          {"rss_growth_with_mib", r.rss_growth_with_mib},
+                          {"dead_receiver_timeout_ms", o.dead_timeout_ms},
+                          {"dead_receiver_close_s", r.dead_close_s},
+                          {"dead_receiver_summary", r.dead_summary}};
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+  }
+  auto runs = [](const std::vector<double> &v) {
+    std::string s;
+    for (double x : v) s += (s.empty() ? "" : ", ") + std::to_string(int(x));
+    return s;
+  };
+  std::printf("    without webhook  %8.0f ns   (runs: %s)\n", r.median_without_ns,
+              runs(r.step_ns_without).c_str());
+  std::printf("    with webhook     %8.0f ns   (runs: %s)\n", r.median_with_ns,
+              runs(r.step_ns_with).c_str());
+  std::printf("    ratio %.3f   target <= 1.05: %s\n", r.ratio, met ? "met" : "MISSED");
+  std::printf("  the sink, last run: %s\n", r.sink_summary.c_str());
+  std::printf("  memory: RSS growth from the burst to close, largest run: %.1f MiB without, "
+              "%.1f MiB with\n",
+              r.rss_growth_without_mib, r.rss_growth_with_mib);
+  std::printf("  receiver that never answers, alert_webhook_timeout_ms=%.0f: ttap_close took "
+              "%.2f s\n    %s\n",
+              o.dead_timeout_ms, r.dead_close_s, r.dead_summary.c_str());
   return 0;
 }
 
@@ -232,9 +291,13 @@ void add_bench_command(CLI::App &app) {
   bench->add_flag(
       "--runtime", args->runtime,
       "Measure the runtime instead: ttap_step host cost and the store's ingest rate and size");
+  bench->add_flag("--webhook", args->webhook,
+                  "Measure the alert webhook instead: ttap_step while 10,000 alerts go to a "
+                  "100 ms receiver, and close() against a receiver that never answers");
   bench->callback([args] {
     int rc = args->static_checks ? run_static(*args)
              : args->runtime     ? run_runtime(*args)
+             : args->webhook     ? run_webhook(*args)
                                  : run_bench(*args);
     if (rc != 0) throw CLI::RuntimeError(rc);
   });

@@ -11,6 +11,7 @@
 
 #include "runtime/detectors/alert_printer.h"
 #include "runtime/log.h"
+#include "runtime/sinks/webhook_sink.h"
 
 namespace ttap {
 namespace {
@@ -50,13 +51,15 @@ struct collector::item {
 };
 
 collector::collector(const session_config &config, std::unique_ptr<store> st,
-                     fused_stats_launcher *launcher, pipeline_counters *counters)
+                     fused_stats_launcher *launcher, pipeline_counters *counters,
+                     std::unique_ptr<webhook_sink> webhook)
     : m_config(config),
       m_store(std::move(st)),
       m_launcher(launcher),
       m_counters(counters),
       m_detectors(make_detectors(detector_config{})),
-      m_printer(std::make_unique<alert_printer>(stderr, config.rank, config.world)) {
+      m_printer(std::make_unique<alert_printer>(stderr, config.rank, config.world)),
+      m_webhook(std::move(webhook)) {
   m_last_commit_ns = monotonic_ns();
   m_thread = std::thread([this] { run(); });
 }
@@ -163,6 +166,11 @@ void collector::store_failed(const char *what) {
             m_store_error.c_str());
 }
 
+void collector::announce(const alert &a) {
+  m_printer->print(a);
+  if (m_webhook) m_webhook->offer(a);
+}
+
 void collector::commit(bool force) {
   int64_t now = monotonic_ns();
   if (!m_dirty) return;
@@ -195,7 +203,7 @@ void collector::handle_records(std::vector<sample_record> &records, const group_
   m_dirty = true;
   bool nonfinite = false;
   for (const alert &a : m_alerts) {
-    m_printer->print(a);
+    announce(a);
     if (!m_store->add_alert(a)) store_failed("writing an alert");
     nonfinite =
         nonfinite || a.type == alert_type::nonfinite || a.type == alert_type::nonfinite_source;
@@ -203,6 +211,8 @@ void collector::handle_records(std::vector<sample_record> &records, const group_
   if (nonfinite) {
     commit(true);  // the process may be about to die: the alert must be on disk
     if (m_config.on_nonfinite == nonfinite_action::abort) {
+      // The alert that explains the stop goes out first (bounded by the webhook's timeout).
+      if (m_webhook) m_webhook->close();
       std::fprintf(stderr, "ttap: on_nonfinite=abort: stopping the process (exit status 3)\n");
       std::fflush(stderr);
       std::_Exit(3);
@@ -404,7 +414,7 @@ void collector::process(item &it) {
       if (!m_store->add_scalar(it.scalar_value)) store_failed("writing a scalar");
       m_dirty = true;
       for (const alert &a : m_alerts) {
-        m_printer->print(a);
+        announce(a);
         if (!m_store->add_alert(a)) store_failed("writing an alert");
       }
       break;
@@ -468,6 +478,7 @@ void collector::run() {
     if (stopping && backlog.empty()) {
       if (m_group) close_group();
       m_printer->finalize();
+      if (m_webhook) m_webhook->close();
       m_dirty = true;
       commit(true);
       // Retries a failing last write for a bounded time, marks the session closed and folds the

@@ -23,6 +23,7 @@
 namespace ttap {
 
 class alert_printer;
+class webhook_sink;
 
 // One sample as posted by the training thread: host tensors already summarized, device tensors
 // pending in a launcher slot (slot < 0: none). Records are re-assembled in watch order.
@@ -67,8 +68,10 @@ class collector {
 
   // The collector owns the store; the launcher (may be null) is shared with the training thread,
   // which only submits. `counters` outlives the collector.
+  // `webhook` (may be null) receives every alert after the stderr printer; it is closed, and its
+  // summary line written, when the collector closes.
   collector(const session_config &config, std::unique_ptr<store> st, fused_stats_launcher *launcher,
-            pipeline_counters *counters);
+            pipeline_counters *counters, std::unique_ptr<webhook_sink> webhook = nullptr);
   ~collector();
 
   // All post functions are non-blocking and return false when the queue is full (the caller counts
@@ -110,6 +113,7 @@ class collector {
   void close_group();
   void commit(bool force);
   void store_failed(const char *what);
+  void announce(const alert &a);  // stderr line, then the webhook
 
   session_config m_config;
   std::unique_ptr<store> m_store;
@@ -118,6 +122,7 @@ class collector {
   std::vector<std::unique_ptr<detector>> m_detectors;
   std::vector<std::unique_ptr<group_detector>> m_group_detectors;
   std::unique_ptr<alert_printer> m_printer;
+  std::unique_ptr<webhook_sink> m_webhook;
 
   mutable std::mutex m_mutex;
   // Two condition variables, so that a post's notify_one always reaches the collector and never a

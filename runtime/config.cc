@@ -4,10 +4,13 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <sstream>
 #include <vector>
+
+#include "runtime/sinks/redacted_url.h"
 
 namespace ttap {
 namespace {
@@ -35,6 +38,11 @@ constexpr knob kKnobs[] = {
     {"TTAP_SHARDED", "sharded", "",
      "in a group: tensors each rank holds a different part of (tensor parallel, FSDP), as globs "
      "joined by '|'; never compared across ranks (default: none; wins over replicated)"},
+    {"TTAP_ALERT_WEBHOOK", "alert_webhook", "",
+     "POST every alert as JSON (Slack/Mattermost-ready `text`) to this http(s) URL, from a "
+     "separate thread, rate-limited per alert type"},
+    {"TTAP_ALERT_WEBHOOK_TIMEOUT_MS", "alert_webhook_timeout_ms", "5000",
+     "alert webhook: limit of one POST attempt, and of the wait at close for undelivered alerts"},
     {"TTAP_STEP_RANGE", nullptr, "",
      "hooks: an NVTX range name; each time it opens, a training step begins (default: steps "
      "inferred from the repeating pattern of collectives)"},
@@ -132,6 +140,13 @@ bool apply(session_config &c, const std::string &key, const std::string &value,
         value.find("||") != std::string::npos)
       return bad("globs joined by '|', none empty");
     (key == "replicated" ? c.replicated : c.sharded) = value;
+  } else if (key == "alert_webhook") {
+    if (value.rfind("http://", 0) != 0 && value.rfind("https://", 0) != 0)
+      return bad("an http:// or https:// URL");
+    c.alert_webhook = value;
+  } else if (key == "alert_webhook_timeout_ms") {
+    if (!parse_double(value, 1, 3.6e6, &c.alert_webhook_timeout_ms))
+      return bad("milliseconds between 1 and 3600000");
   } else {
     std::string known;
     for (const knob &k : kKnobs) {
@@ -181,6 +196,10 @@ std::string session_config::to_string() const {
   if (!replicated.empty()) s << ",replicated=" << replicated;
   if (!sharded.empty()) s << ",sharded=" << sharded;
   if (append) s << ",mode=append";
+  // The URL's path is often its secret (Slack's tokens): the store keeps the host only.
+  if (!alert_webhook.empty())
+    s << ",alert_webhook=" << redacted_url(alert_webhook)
+      << ",alert_webhook_timeout_ms=" << alert_webhook_timeout_ms;
   return s.str();
 }
 
@@ -235,6 +254,16 @@ bool color_allowed_by_environment() {
   if (env_value("NO_COLOR")) return false;
   auto term = env_value("TERM");
   return !(term && *term == "dumb");
+}
+
+std::string run_name(const std::string &run_dir) {
+  std::error_code ec;
+  std::filesystem::path p = std::filesystem::absolute(run_dir, ec);
+  if (ec) p = run_dir;
+  p = p.lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();  // "runs/a/" -> "runs/a"
+  std::string name = p.filename().string();
+  return name.empty() ? run_dir : name;
 }
 
 std::span<const char *const> fallback_variables() { return kFallbackVars; }

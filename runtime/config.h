@@ -49,6 +49,10 @@ struct session_config {
   // names; empty: the default by kind.
   std::string replicated;
   std::string sharded;
+  // Alerts POSTed as JSON to this http(s) URL from the webhook sink's thread (empty: none), each
+  // attempt (and close()'s wait for the queue) bounded by alert_webhook_timeout_ms.
+  std::string alert_webhook;
+  double alert_webhook_timeout_ms = 5000;
 
   // "every=1,interval_ms=0,..." for the store's record of the run.
   std::string to_string() const;
@@ -61,6 +65,10 @@ bool make_session_config(const char *run_dir, const char *options, session_confi
                          std::string *error);
 
 const char *backend_name(backend_choice b);
+
+// A run's name for people and fleet tools (the webhook's and the metrics' `run`): the last
+// component of the run directory's absolute path, e.g. "ttap-run-3".
+std::string run_name(const std::string &run_dir);
 
 // Whether color output is allowed for a terminal (NO_COLOR unset or empty, TERM not "dumb").
 bool color_allowed_by_environment();
