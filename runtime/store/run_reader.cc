@@ -500,6 +500,26 @@ bool run_reader::scalars(const std::string &name, std::vector<scalar_row> *out) 
   return ok;
 }
 
+bool run_reader::latest_scalars(const std::string &name, std::vector<scalar_row> *out) {
+  out->clear();
+  return query(
+      "reading scalars",
+      "SELECT s.rank, s.step, s.time, s.name, s.value FROM scalars_v s JOIN (SELECT rank, "
+      "max(step) AS step FROM scalars_v WHERE name = ?1 GROUP BY rank) m ON s.rank = m.rank AND "
+      "s.step = m.step WHERE s.name = ?1 ORDER BY s.rank",
+      [&](sqlite3_stmt *st) { sqlite3_bind_text(st, 1, name.c_str(), -1, SQLITE_TRANSIENT); },
+      [&](sqlite3_stmt *st) {
+        scalar_row s;
+        s.rank = sqlite3_column_int(st, 0);
+        s.step = sqlite3_column_int64(st, 1);
+        s.time = sqlite3_column_double(st, 2);
+        s.name = column_text(st, 3);
+        s.value = column_double(st, 4);
+        // Two rows of one rank at one step: keep one.
+        if (out->empty() || out->back().rank != s.rank) out->push_back(s);
+      });
+}
+
 bool run_reader::latest_step(int64_t *out) {
   *out = -1;
   return query_each(

@@ -183,6 +183,8 @@ class run_reader {
   // Alerts after `cursor` (null: all), in time order; advances the cursor.
   bool alerts(read_cursor *cursor, std::vector<alert_row> *out);
   bool scalars(const std::string &name, std::vector<scalar_row> *out);  // "" = every name
+  // The newest value of scalar `name` of each rank (one row per rank that logged it).
+  bool latest_scalars(const std::string &name, std::vector<scalar_row> *out);
   // The largest step stored so far (-1 when there is no sample).
   bool latest_step(int64_t *out);
   // Per rank of a group, in rank order; empty when the run had no group (or the store is of

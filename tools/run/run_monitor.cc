@@ -6,9 +6,38 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
+#include <limits>
 
 namespace ttap {
+namespace {
+
+// Adds a row's l2 to the sum of its step; a row of a newer step starts a new sum (rows arrive in
+// step order per writer).
+template <typename Sum>
+void add_to_norm(Sum &n, int64_t step, double l2, bool grad) {
+  if (step != n.step) n = Sum{step, 0, 0, false};
+  n.all_sq += l2 * l2;
+  if (grad) {
+    n.grad_sq += l2 * l2;
+    n.has_grad = true;
+  }
+}
+
+template <typename Sum>
+double norm_of(const Sum &n) {
+  return std::sqrt(n.has_grad ? n.grad_sq : n.all_sq);
+}
+
+// "every=1,budget=0.01,..." -> 0.01; -1 when absent.
+double budget_of(const std::string &options) {
+  size_t at = ("," + options).find(",budget=");
+  if (at == std::string::npos) return -1;
+  return std::strtod(options.c_str() + at + 7, nullptr);
+}
+
+}  // namespace
 
 monitored_tensor *run_monitor::tensor_for(int32_t rank, int32_t id) {
   auto it = m_index.find({rank, id});
@@ -64,21 +93,18 @@ bool run_monitor::poll() {
       t->nonfinite_total += r.nonfinite();
     }
     // The global norm of the newest step: rows arrive in step order, a new step starts a new sum.
-    if (r.step != m_norm_step) {
-      m_norm_step = r.step;
-      m_norm_grad_sq = m_norm_all_sq = 0;
-      m_norm_has_grad = false;
-    }
-    double sq = l2 * l2;
-    m_norm_all_sq += sq;
-    if (t && t->kind == "grad") {
-      m_norm_grad_sq += sq;
-      m_norm_has_grad = true;
-    }
+    const bool grad = t && t->kind == "grad";
+    add_to_norm(m_norm, r.step, l2, grad);
+    add_to_norm(m_rank_norms[r.rank], r.step, l2, grad);
     m_snapshot.latest_step = std::max(m_snapshot.latest_step, r.step);
+    rank_snapshot &rs = m_snapshot.ranks[r.rank];
+    if (r.step >= rs.latest_step) {
+      rs.latest_step = r.step;
+      rs.latest_time = std::max(rs.latest_time, r.time);
+    }
   }
-  if (m_norm_step >= 0)
-    m_snapshot.global_grad_norm = std::sqrt(m_norm_has_grad ? m_norm_grad_sq : m_norm_all_sq);
+  if (m_norm.step >= 0) m_snapshot.global_grad_norm = norm_of(m_norm);
+  for (const auto &[rank, n] : m_rank_norms) m_snapshot.ranks[rank].global_grad_norm = norm_of(n);
 
   std::vector<alert_row> alerts;
   if (!m_reader->alerts(&m_alert_cursor, &alerts))
@@ -86,6 +112,7 @@ bool run_monitor::poll() {
   for (const alert_row &a : alerts) {
     ++m_snapshot.alerts_total;
     ++m_snapshot.alerts_by_type[a.type];
+    ++m_snapshot.ranks[a.rank].alerts_by_type[a.type];
     if (m_snapshot.first_alerts.size() < kFirstAlertsKept) m_snapshot.first_alerts.push_back(a);
     if (a.type == "nonfinite" && m_snapshot.first_nonfinite.step < 0)
       m_snapshot.first_nonfinite = a;
@@ -103,6 +130,33 @@ bool run_monitor::poll() {
   if (!m_reader->sessions(&s.sessions)) return m_error = m_reader->last_error(), false;
   s.overhead_seconds = total.overhead_seconds;
   s.step_seconds = total.step_seconds;
+  std::map<int32_t, std::vector<run_counters_row>> by_rank;
+  for (const run_counters_row &c : counters) by_rank[c.rank].push_back(c);
+  for (const auto &[rank, rows] : by_rank) {
+    const run_counters_row sum = sum_counters(rows);
+    rank_snapshot &rs = s.ranks[rank];
+    rs.samples_taken = sum.samples_taken;
+    rs.samples_skipped = sum.samples_skipped;
+    rs.records_dropped = sum.records_dropped;
+    rs.overhead_seconds = sum.overhead_seconds;
+    rs.step_seconds = sum.step_seconds;
+  }
+
+  // Hosts and budgets: the newest session of each rank.
+  std::vector<run_session_info> sessions;
+  if (!m_reader->sessions(&sessions)) return m_error = m_reader->last_error(), false;
+  for (const run_session_info &info : sessions) {
+    rank_snapshot &rs = s.ranks[info.rank];
+    rs.host = info.host;
+    rs.budget = budget_of(info.options);
+  }
+  std::vector<scalar_row> losses;
+  if (!m_reader->latest_scalars("loss", &losses)) return m_error = m_reader->last_error(), false;
+  for (const scalar_row &l : losses) {
+    rank_snapshot &rs = s.ranks[l.rank];
+    rs.has_loss = true;
+    rs.loss = l.value.value_or(std::numeric_limits<double>::quiet_NaN());
+  }
   return true;
 }
 

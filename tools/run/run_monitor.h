@@ -22,6 +22,21 @@ struct monitored_tensor {
   uint64_t last_nonfinite = 0, nonfinite_total = 0;
 };
 
+// One rank of the run, as the fleet sees it (the Prometheus endpoint labels every series with its
+// rank and host).
+struct rank_snapshot {
+  std::string host;
+  int64_t latest_step = -1;
+  double latest_time = 0;  // wall clock of its newest sample, seconds since the Unix epoch
+  double global_grad_norm = 0;
+  std::map<std::string, uint64_t> alerts_by_type;
+  uint64_t samples_taken = 0, samples_skipped = 0, records_dropped = 0;
+  double overhead_seconds = 0, step_seconds = 0;
+  double budget = -1;  // the session's overhead budget (from its options); < 0: unknown
+  bool has_loss = false;
+  double loss = 0;  // the newest scalar named "loss" (NaN when it was not finite)
+};
+
 struct run_snapshot {
   bool store_present = false;
   int64_t latest_step = -1;
@@ -37,6 +52,7 @@ struct run_snapshot {
   std::vector<store_file_status> files;
   double overhead_seconds = 0, step_seconds = 0;
   std::vector<monitored_tensor> tensors;  // in registration order
+  std::map<int32_t, rank_snapshot> ranks;  // every rank with a session, a sample or an alert
 };
 
 class run_monitor {
@@ -61,9 +77,14 @@ class run_monitor {
   run_snapshot m_snapshot;
   std::map<std::pair<int32_t, int32_t>, size_t> m_index;  // (rank, id) -> tensors[]
   read_cursor m_sample_cursor, m_alert_cursor;
-  int64_t m_norm_step = -1;
-  double m_norm_grad_sq = 0, m_norm_all_sq = 0;
-  bool m_norm_has_grad = false;
+  // The global norm of the newest step, summed per rank as its rows arrive.
+  struct norm_sum {
+    int64_t step = -1;
+    double grad_sq = 0, all_sq = 0;
+    bool has_grad = false;
+  };
+  norm_sum m_norm;
+  std::map<int32_t, norm_sum> m_rank_norms;
   std::string m_error;
 };
 

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "runtime/config.h"
@@ -35,6 +36,9 @@ struct run_args {
   double budget = -1;
   std::string on_nonfinite;
   std::string prometheus;
+  double prometheus_linger = 0;
+  std::string prometheus_sd_dir;
+  std::string alert_webhook;
   bool no_hooks = false;
   std::vector<std::string> command;
 };
@@ -203,6 +207,43 @@ void print_summary(const run_snapshot &s, const std::string &dir) {
   std::fprintf(stderr, "wrote %s\n", dir.c_str());
 }
 
+// The end of a run for Prometheus: the final values stay up for `linger` seconds (so a scrape
+// sees them; a signal ends the wait), then the target file lists no target, so Prometheus stops
+// scraping and marks the run's series stale instead of keeping its last values forever.
+// The file_sd target files of a run: RUN_DIR/prometheus-targets.json, and with --prometheus-sd-dir
+// one file per run in that shared directory (Prometheus globs file names only, not directories:
+// `files: [/shared/sd/*.json]`), named so that runs of several hosts never collide.
+std::vector<std::string> target_files(const run_args &args, const std::string &dir) {
+  std::vector<std::string> files{dir + "/prometheus-targets.json"};
+  if (!args.prometheus_sd_dir.empty()) {
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) != 0 || !host[0]) std::snprintf(host, sizeof host, "?");
+    files.push_back(args.prometheus_sd_dir + "/" + run_name(dir) + "-" + host + "-" +
+                    std::to_string(getpid()) + ".json");
+  }
+  return files;
+}
+
+void end_prometheus_target(metrics_exporter &exporter, const run_args &args,
+                           const std::string &dir) {
+  const double linger = args.prometheus_linger;
+  if (linger > 0) {
+    std::fprintf(stderr, "ttap: serving the final metrics at http://%s/metrics for %.0f s more\n",
+                 exporter.address().c_str(), linger);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(linger);
+    while (std::chrono::steady_clock::now() < until && !take_pending_signal())
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const std::vector<std::string> files = target_files(args, dir);
+  std::string error;
+  if (!write_prometheus_targets(files[0], dir, "", &error))
+    std::fprintf(stderr, "ttap: %s: Prometheus will report the run as down, not ended\n",
+                 error.c_str());
+  // The shared directory keeps live runs only.
+  std::error_code ec;
+  for (size_t i = 1; i < files.size(); ++i) std::filesystem::remove(files[i], ec);
+}
+
 int run(const run_args &args) {
   if (args.command.empty()) {
     std::fprintf(stderr,
@@ -247,15 +288,23 @@ int run(const run_args &args) {
   if (args.every > 0) env.push_back("TTAP_EVERY=" + std::to_string(args.every));
   if (args.budget >= 0) env.push_back("TTAP_BUDGET=" + std::to_string(args.budget));
   if (!args.on_nonfinite.empty()) env.push_back("TTAP_ON_NONFINITE=" + args.on_nonfinite);
+  if (!args.alert_webhook.empty()) env.push_back("TTAP_ALERT_WEBHOOK=" + args.alert_webhook);
   if (!args.no_hooks) add_hook_environment(env, leader);
 
   std::unique_ptr<metrics_exporter> exporter;
   if (!args.prometheus.empty() && leader) {
     std::string error;
-    exporter = metrics_exporter::start(args.prometheus, &error);
+    exporter = metrics_exporter::start(args.prometheus, run_name(dir), &error);
     if (!exporter) {
       std::fprintf(stderr, "ttap run: error: %s\n", error.c_str());
       return kExitUsage;
+    }
+    // A cluster's Prometheus finds live runs through these files (file_sd); without them the
+    // endpoint still serves.
+    for (const std::string &file : target_files(args, dir)) {
+      if (!write_prometheus_targets(file, dir, exporter->target(), &error))
+        std::fprintf(stderr, "ttap: %s: Prometheus cannot discover this run there\n",
+                     error.c_str());
     }
   }
 
@@ -314,6 +363,7 @@ int run(const run_args &args) {
                    child.exit_code());
     print_summary(monitor.snapshot(), dir);
   }
+  if (exporter) end_prometheus_target(*exporter, args, dir);
   return child.exit_code();
 }
 
@@ -351,6 +401,22 @@ void add_run_command(CLI::App &app) {
       ->check(CLI::IsMember({"warn", "abort"}));
   cmd->add_option("--prometheus", args->prometheus,
                   "Serve live metrics at HOST:PORT, :PORT or PORT (loopback by default)");
+  cmd->add_option("--prometheus-linger", args->prometheus_linger,
+                  "Seconds to keep serving the final metrics after CMD ends (default 0), so that "
+                  "a scrape sees them; then the run's series go stale")
+      ->check(CLI::Range(0.0, 86400.0));
+  cmd->add_option("--prometheus-sd-dir", args->prometheus_sd_dir,
+                  "Also list this run's endpoint in DIR/RUN-HOST-PID.json while it is live (a "
+                  "shared directory a Prometheus file_sd globs: DIR/*.json)")
+      ->check(CLI::ExistingDirectory);
+  cmd->add_option("--alert-webhook", args->alert_webhook,
+                  "POST each alert as JSON to this http(s) URL (TTAP_ALERT_WEBHOOK; Slack and "
+                  "Mattermost incoming webhooks show its `text`)")
+      ->check([](const std::string &url) {
+        return url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0
+                   ? std::string()
+                   : std::string("expected an http:// or https:// URL");
+      });
   cmd->add_flag("--no-hooks", args->no_hooks,
                 "Do not preload libttap_inject (MPI/NCCL interposers, NVTX and CUPTI injection)");
   // Everything from the first positional (or after --) on is CMD and its arguments, untouched.

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <csignal>
@@ -165,32 +166,32 @@ TEST(RunCommand, ForwardsTerminationAndStillSummarizes) {
   EXPECT_NE(r.out.find("wrote ttap-run-1"), std::string::npos) << r.out;
 }
 
-TEST(RunCommand, PrometheusEndpointServesMetricsWhileLive) {
-  temp_dir dir;
-  const std::string port = std::to_string(20000 + getpid() % 20000);
+// The endpoint's address from the run's file_sd target file ("" until it is written).
+std::string target_of(const std::string &run_dir) {
+  result r = shell(run_dir, "cat prometheus-targets.json 2>/dev/null");
+  const size_t at = r.out.find("\"127.0.0.1:");
+  if (at == std::string::npos) return "";
+  return r.out.substr(at + 1, r.out.find('"', at + 1) - at - 1);
+}
+
+// Forks `ttap run ARGS` in `cwd` with stderr to `err_file` and extra environment `env`.
+pid_t spawn_ttap(const std::string &cwd, const std::string &err_file,
+                 const std::vector<std::string> &args,
+                 const std::vector<std::pair<std::string, std::string>> &env = {}) {
   pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    chdir(dir.path.c_str());
-    freopen("/dev/null", "w", stderr);
-    execl(kTtap.c_str(), kTtap.c_str(), "run", "--prometheus", port.c_str(), "--", kTarget.c_str(),
-          "400", "10", "20", "0", static_cast<char *>(nullptr));
-    _exit(126);
-  }
-  std::string metrics;
-  for (int attempt = 0; attempt < 40; ++attempt) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-    result r = shell(dir.path, "curl -sf http://127.0.0.1:" + port + "/metrics");
-    if (r.status == 0 && r.out.find("ttap_tensor_l2{tensor=\"fc.weight\"}") != std::string::npos &&
-        r.out.find("ttap_alerts_total{type=\"nonfinite\"} 1") != std::string::npos) {
-      metrics = r.out;
-      break;
-    }
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  ASSERT_FALSE(metrics.empty()) << "no live metrics with the tensor gauges and the NaN alert";
-  // Every sample line parses as `name{labels} value`.
+  if (pid != 0) return pid;
+  chdir(cwd.c_str());
+  freopen(err_file.c_str(), "w", stderr);
+  for (const auto &[k, v] : env) setenv(k.c_str(), v.c_str(), 1);
+  std::vector<char *> argv{const_cast<char *>(kTtap.c_str())};
+  for (const auto &a : args) argv.push_back(const_cast<char *>(a.c_str()));
+  argv.push_back(nullptr);
+  execv(kTtap.c_str(), argv.data());
+  _exit(126);
+}
+
+// Every sample line parses as `name{labels} value`; returns how many there are.
+size_t check_exposition(const std::string &metrics) {
   size_t lines = 0;
   for (size_t pos = 0; pos < metrics.size();) {
     size_t end = metrics.find('\n', pos);
@@ -198,15 +199,114 @@ TEST(RunCommand, PrometheusEndpointServesMetricsWhileLive) {
     pos = end == std::string::npos ? metrics.size() : end + 1;
     if (line.empty() || line[0] == '#') continue;
     size_t space = line.rfind(' ');
-    ASSERT_NE(space, std::string::npos) << line;
+    EXPECT_NE(space, std::string::npos) << line;
+    if (space == std::string::npos) continue;
     char *rest = nullptr;
     std::strtod(line.c_str() + space + 1, &rest);
     EXPECT_EQ(*rest, '\0') << line;
     ++lines;
   }
-  EXPECT_GT(lines, 10u);
-  EXPECT_NE(metrics.find("ttap_global_grad_norm "), std::string::npos);
-  EXPECT_NE(metrics.find("ttap_step "), std::string::npos);
+  return lines;
+}
+
+TEST(RunCommand, PrometheusEndpointServesLabelledMetricsThenGoesStale) {
+  temp_dir dir;
+  const std::string err = dir.path + "/err.txt";
+  // Port 0: the endpoint takes a free port and says which in the target file.
+  pid_t pid = spawn_ttap(dir.path, err,
+                         {"run", "-o", "live", "--prometheus", "127.0.0.1:0",
+                          "--prometheus-linger", "60", "--", kTarget, "400", "10", "20", "0"});
+  ASSERT_GT(pid, 0);
+  const std::string run_dir = dir.path + "/live";
+  std::string metrics, target;
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  const std::string labels =
+      std::string("host=\"") + host + "\",rank=\"0\",run=\"live\"";
+  for (int attempt = 0; attempt < 80 && metrics.empty(); ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    if (target.empty()) target = target_of(run_dir);
+    if (target.empty()) continue;
+    result r = shell(dir.path, "curl -sf http://" + target + "/metrics");
+    if (r.status == 0 &&
+        r.out.find("ttap_tensor_l2{" + labels + ",tensor=\"fc.weight\"}") != std::string::npos &&
+        r.out.find("ttap_alerts_total{" + labels + ",type=\"nonfinite\"} 1") != std::string::npos)
+      metrics = r.out;
+  }
+  ASSERT_FALSE(metrics.empty()) << "no live metrics at '" << target
+                                << "' with the labelled tensor gauges and the NaN alert";
+  EXPECT_GT(check_exposition(metrics), 10u);
+  for (const char *name : {"ttap_global_grad_norm{", "ttap_step{", "ttap_loss{",
+                           "ttap_last_sample_timestamp_seconds{", "ttap_overhead_budget_fraction{"})
+    EXPECT_NE(metrics.find(name + labels + "}"), std::string::npos) << name << "\n" << metrics;
+  // Every alert type is exported from 0, so increase() sees the first one.
+  EXPECT_NE(metrics.find("ttap_alerts_total{" + labels + ",type=\"divergence\"} 0"),
+            std::string::npos);
+
+  // The command ends; the final values stay up for the linger, then a signal ends it and the
+  // target file lists nothing (Prometheus marks the series stale).
+  bool lingering = false;
+  for (int attempt = 0; attempt < 120 && !lingering; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    lingering = shell(dir.path, "grep -c 'serving the final metrics' err.txt").out == "1\n";
+  }
+  ASSERT_TRUE(lingering) << shell(dir.path, "cat err.txt").out;
+  result last = shell(dir.path, "curl -sf http://" + target + "/metrics");
+  EXPECT_EQ(last.status, 0);
+  EXPECT_NE(last.out.find("ttap_step{" + labels + "} 399"), std::string::npos) << last.out;
+  EXPECT_NE(target_of(run_dir), "");
+  const auto t0 = std::chrono::steady_clock::now();
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 10.0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(shell(run_dir, "tr -d ' \\n' < prometheus-targets.json").out, "[]");
+}
+
+TEST(RunCommand, RankZeroServesEveryRankOfTheRun) {
+  temp_dir dir;
+  const std::string sd = dir.path + "/sd";
+  fs::create_directories(sd);
+  // Rank 1 of a two-rank job first, alone (two processes writing one store file at once is the
+  // store's business, not this test's): it serves nothing and lists no target.
+  result r1 = shell(dir.path, "RANK=1 WORLD_SIZE=2 " + kTtap +
+                                  " run -o job --budget 0 --prometheus 127.0.0.1:0 "
+                                  "--prometheus-sd-dir " + sd + " -- " + kTarget + " 60 0 30 0");
+  ASSERT_EQ(r1.status, 0) << r1.out;
+  EXPECT_EQ(r1.out.find("metrics on"), std::string::npos) << r1.out;
+  EXPECT_FALSE(fs::exists(dir.path + "/job/prometheus-targets.json"));
+  // Rank 0: its endpoint serves both ranks, as one target, listed in the shared directory.
+  pid_t pid = spawn_ttap(dir.path, dir.path + "/err0.txt",
+                         {"run", "-o", "job", "--budget", "0", "--prometheus", "127.0.0.1:0",
+                          "--prometheus-sd-dir", sd, "--prometheus-linger", "60", "--", kTarget,
+                          "60", "0", "-1", "0"},
+                         {{"RANK", "0"}, {"WORLD_SIZE", "2"}});
+  ASSERT_GT(pid, 0);
+  std::string metrics, target;
+  for (int attempt = 0; attempt < 120 && metrics.empty(); ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    if (target.empty()) target = target_of(dir.path + "/job");
+    if (target.empty()) continue;
+    result r = shell(dir.path, "curl -sf http://" + target + "/metrics");
+    if (r.status == 0 && r.out.find("rank=\"0\",run=\"job\"} 59") != std::string::npos &&
+        r.out.find("rank=\"1\",run=\"job\",type=\"nonfinite\"} 1") != std::string::npos)
+      metrics = r.out;
+  }
+  result listed = shell(sd, "ls");
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << status << "\n" << shell(dir.path, "cat err0.txt").out;
+  ASSERT_FALSE(metrics.empty()) << "rank 0's endpoint did not serve both ranks";
+  EXPECT_NE(metrics.find("ttap_step{"), std::string::npos);
+  EXPECT_NE(metrics.find("rank=\"1\",run=\"job\"} 59"), std::string::npos) << metrics;
+  EXPECT_EQ(std::count(listed.out.begin(), listed.out.end(), '\n'), 1) << listed.out;
+  EXPECT_EQ(listed.out.rfind("job-", 0), 0u) << listed.out;
+  // The job ended: the shared directory lists no run.
+  EXPECT_EQ(shell(sd, "ls").out, "");
 }
 
 // A free loopback port: bound to port 0, read back, released (ttap run binds it a moment later;
@@ -279,7 +379,10 @@ TEST(RunCommand, PrometheusEndpointIsNotStalledByIdleClients) {
   // Twice the server's 2 s request timeout plus slack for a loaded machine; the stall was 30 s.
   EXPECT_LT(seconds, 10.0) << "a scrape behind 6 idle clients took " << seconds << " s";
   EXPECT_EQ(terminal_hazard(metrics), "");
-  EXPECT_NE(metrics.find("ttap_tensor_l2{tensor=\"evil\\\\x1b]0;pwned\\\\x07"), std::string::npos)
+  // Labels run, rank, host come first (sorted); the tensor label is escaped.
+  const size_t series = metrics.find("ttap_tensor_l2{host=");
+  ASSERT_NE(series, std::string::npos) << metrics;
+  EXPECT_NE(metrics.find(",tensor=\"evil\\\\x1b]0;pwned\\\\x07", series), std::string::npos)
       << metrics;
 }
 
