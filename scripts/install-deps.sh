@@ -11,6 +11,8 @@ packages=(
   googletest libgtest-dev                 # unit tests
   libsqlite3-dev sqlite3                  # the run store (and the shell to read it)
   prometheus-cpp-dev                      # ttap run --prometheus: the metrics endpoint
+  libcurl4-openssl-dev                    # the alert webhook sink's HTTP client
+  prometheus prometheus-alertmanager      # tests: contrib/ rules and configs against the real servers
   curl                                    # tests scrape that endpoint
   python3-dev pybind11-dev                # the Python binding (headers, pybind11's CMake package)
   python3-torch python3-numpy             # PyTorch (CPU) for the binding's tests and examples
