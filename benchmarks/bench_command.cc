@@ -113,6 +113,7 @@ int run_webhook(const bench_args &args) {
                           {"rss_growth_with_mib", r.rss_growth_with_mib},
                           {"dead_receiver_timeout_ms", o.dead_timeout_ms},
                           {"dead_receiver_close_s", r.dead_close_s},
+                          {"close_without_webhook_s", r.close_without_s},
                           {"dead_receiver_summary", r.dead_summary}};
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
@@ -132,8 +133,8 @@ int run_webhook(const bench_args &args) {
               "%.1f MiB with\n",
               r.rss_growth_without_mib, r.rss_growth_with_mib);
   std::printf("  receiver that never answers, alert_webhook_timeout_ms=%.0f: ttap_close took "
-              "%.2f s\n    %s\n",
-              o.dead_timeout_ms, r.dead_close_s, r.dead_summary.c_str());
+              "%.2f s (without a webhook: %.2f s)\n    %s\n",
+              o.dead_timeout_ms, r.dead_close_s, r.close_without_s, r.dead_summary.c_str());
   return 0;
 }
 

@@ -151,6 +151,7 @@ webhook_bench_report run_webhook_bench(const webhook_bench_options &o) {
     out.error = "receiver: " + error;
     return out;
   }
+  std::vector<double> closes;
   for (int run = 0; run < o.runs; ++run) {
     // Alternating, so that load from elsewhere on the machine falls on both alike.
     run_result without = one_run(o, dir + "/without-" + std::to_string(run), "", "");
@@ -160,6 +161,7 @@ webhook_bench_report run_webhook_bench(const webhook_bench_options &o) {
       return out;
     }
     out.step_ns_without.push_back(without.step_ns);
+    closes.push_back(without.close_s);
     out.step_ns_with.push_back(with.step_ns);
     out.rss_growth_without_mib = std::max(out.rss_growth_without_mib, without.rss_growth_mib);
     out.rss_growth_with_mib = std::max(out.rss_growth_with_mib, with.rss_growth_mib);
@@ -167,6 +169,7 @@ webhook_bench_report run_webhook_bench(const webhook_bench_options &o) {
   }
   out.delivered_requests = receiver->requests();
   receiver->stop();
+  out.close_without_s = median(closes);
   out.median_without_ns = median(out.step_ns_without);
   out.median_with_ns = median(out.step_ns_with);
   out.ratio = out.median_without_ns > 0 ? out.median_with_ns / out.median_without_ns : 0;

@@ -26,6 +26,7 @@ struct webhook_bench_report {
   std::string sink_summary;       // the sink's own closing line, from one run with the webhook
   uint64_t delivered_requests = 0;  // what the receiver got, over every run with the webhook
   double rss_growth_without_mib = 0, rss_growth_with_mib = 0;  // largest over the runs
+  double close_without_s = 0;     // ttap_close without a webhook (the store's own close), median
   double dead_close_s = 0;        // ttap_close with a receiver that never answers
   std::string dead_summary;
   std::string error;
