@@ -129,12 +129,14 @@ int run_webhook(const bench_args &args) {
               runs(r.step_ns_with).c_str());
   std::printf("    ratio %.3f   target <= 1.05: %s\n", r.ratio, met ? "met" : "MISSED");
   std::printf("  the sink, last run: %s\n", r.sink_summary.c_str());
-  std::printf("  memory: RSS growth from the burst to close, largest run: %.1f MiB without, "
-              "%.1f MiB with\n",
-              r.rss_growth_without_mib, r.rss_growth_with_mib);
-  std::printf("  receiver that never answers, alert_webhook_timeout_ms=%.0f: ttap_close took "
-              "%.2f s (without a webhook: %.2f s)\n    %s\n",
-              o.dead_timeout_ms, r.dead_close_s, r.close_without_s, r.dead_summary.c_str());
+  std::printf(
+      "  memory: RSS growth from the burst to close, largest run: %.1f MiB without, "
+      "%.1f MiB with\n",
+      r.rss_growth_without_mib, r.rss_growth_with_mib);
+  std::printf(
+      "  receiver that never answers, alert_webhook_timeout_ms=%.0f: ttap_close took "
+      "%.2f s (without a webhook: %.2f s)\n    %s\n",
+      o.dead_timeout_ms, r.dead_close_s, r.close_without_s, r.dead_summary.c_str());
   return 0;
 }
 

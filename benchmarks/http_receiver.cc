@@ -127,8 +127,8 @@ void http_receiver::serve(int fd) {
       goto done;
     }
     // The delay, in slices so that stop() is not held up by it.
-    for (auto until = std::chrono::steady_clock::now() +
-                      std::chrono::duration<double>(m_options.delay_s);
+    for (auto until =
+             std::chrono::steady_clock::now() + std::chrono::duration<double>(m_options.delay_s);
          std::chrono::steady_clock::now() < until && !m_stopping.load();)
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     {

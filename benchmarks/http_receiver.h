@@ -16,9 +16,9 @@ namespace ttap {
 class http_receiver {
  public:
   struct options {
-    double delay_s = 0;    // before each answer
-    bool answer = true;    // false: read requests, never answer (until stopped)
-    int status = 200;      // the answer's status
+    double delay_s = 0;           // before each answer
+    bool answer = true;           // false: read requests, never answer (until stopped)
+    int status = 200;             // the answer's status
     size_t keep_bodies = 100000;  // bodies kept beyond this are only counted
   };
 

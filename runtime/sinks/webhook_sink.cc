@@ -148,15 +148,9 @@ std::string webhook_sink::payload(const alert &a, uint64_t suppressed_before) co
     text += " (" + std::to_string(suppressed_before) + " earlier " + alert_type_name(a.type) +
             " alerts not sent: rate limit; all are in the store)";
   nlohmann::json j = {
-      {"run", m_options.run},
-      {"host", m_options.host},
-      {"rank", a.rank},
-      {"step", a.step},
-      {"time", a.time},
-      {"type", alert_type_name(a.type)},
-      {"tensor", a.tensor},
-      {"message", a.message},
-      {"suppressed_before", suppressed_before},
+      {"run", m_options.run}, {"host", m_options.host}, {"rank", a.rank},
+      {"step", a.step},       {"time", a.time},         {"type", alert_type_name(a.type)},
+      {"tensor", a.tensor},   {"message", a.message},   {"suppressed_before", suppressed_before},
       {"text", text},  // Slack and Mattermost incoming webhooks show `text` as is
   };
   // Tensor names are the trainer's bytes: invalid UTF-8 is replaced, never a reason to fail.

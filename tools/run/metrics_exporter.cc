@@ -32,8 +32,7 @@ struct metrics_exporter::state {
                                         *overhead = nullptr, *budget = nullptr;
   prometheus::Family<prometheus::Gauge> *tensor_l2 = nullptr, *tensor_abs_max = nullptr,
                                         *tensor_nonfinite = nullptr;
-  prometheus::Family<prometheus::Counter> *alerts = nullptr, *samples = nullptr,
-                                          *dropped = nullptr;
+  prometheus::Family<prometheus::Counter> *alerts = nullptr, *samples = nullptr, *dropped = nullptr;
   // The per-tensor series now published, by rank and (escaped) tensor label.
   struct series {
     prometheus::Gauge *l2, *abs_max, *nonfinite;
@@ -127,11 +126,9 @@ std::unique_ptr<metrics_exporter> metrics_exporter::start(const std::string &add
                       "tensortap's time on the training thread as a fraction of step time");
   st.budget = gauge("ttap_overhead_budget_fraction",
                     "The overhead budget the run was started with (0: off)");
-  st.tensor_l2 =
-      gauge("ttap_tensor_l2",
-            "Latest L2 norm, for the largest-norm and non-finite tensors (bounded set)");
-  st.tensor_abs_max =
-      gauge("ttap_tensor_abs_max", "Latest largest finite magnitude (bounded set)");
+  st.tensor_l2 = gauge("ttap_tensor_l2",
+                       "Latest L2 norm, for the largest-norm and non-finite tensors (bounded set)");
+  st.tensor_abs_max = gauge("ttap_tensor_abs_max", "Latest largest finite magnitude (bounded set)");
   st.tensor_nonfinite =
       gauge("ttap_tensor_nonfinite", "NaN and Inf values in the latest sample (bounded set)");
   st.alerts =
@@ -218,9 +215,9 @@ void metrics_exporter::update(const run_snapshot &s) {
           rank_labels(st.run, t->rank, r == s.ranks.end() ? kUnknownRank : r->second);
       labels["tensor"] = key.second;
       it = st.published
-               .emplace(key, state::series{&st.tensor_l2->Add(labels),
-                                           &st.tensor_abs_max->Add(labels),
-                                           &st.tensor_nonfinite->Add(labels)})
+               .emplace(key,
+                        state::series{&st.tensor_l2->Add(labels), &st.tensor_abs_max->Add(labels),
+                                      &st.tensor_nonfinite->Add(labels)})
                .first;
     }
     it->second.l2->Set(t->last_l2);

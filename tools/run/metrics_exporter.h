@@ -30,8 +30,8 @@ class metrics_exporter {
   // Binds `address`: "HOST:PORT", ":PORT" or "PORT" (loopback, 127.0.0.1, unless a host is named);
   // port 0 takes a free port (address() then names it). `run` is the value of every series' `run`
   // label. Null with *error when it cannot (bad address, port in use).
-  static std::unique_ptr<metrics_exporter> start(const std::string &address,
-                                                 const std::string &run, std::string *error);
+  static std::unique_ptr<metrics_exporter> start(const std::string &address, const std::string &run,
+                                                 std::string *error);
   ~metrics_exporter();
 
   // Publishes the snapshot (called after every poll of the store).

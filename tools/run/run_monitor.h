@@ -51,7 +51,7 @@ struct run_snapshot {
   uint64_t records_lost = 0;  // rows the store could not keep (store failures), all ranks
   std::vector<store_file_status> files;
   double overhead_seconds = 0, step_seconds = 0;
-  std::vector<monitored_tensor> tensors;  // in registration order
+  std::vector<monitored_tensor> tensors;   // in registration order
   std::map<int32_t, rank_snapshot> ranks;  // every rank with a session, a sample or an alert
 };
 

@@ -1,8 +1,6 @@
 // The webhook sink against a local receiver: the JSON it posts, the per-type rate limit, the bound
 // on its queue, retries and refusals, one warning for a dead receiver, close() bounded by the
 // timeout when the receiver never answers, and the alert_webhook knob through the C API.
-#include "runtime/sinks/webhook_sink.h"
-
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -16,6 +14,7 @@
 #include <vector>
 
 #include "benchmarks/http_receiver.h"
+#include "runtime/sinks/webhook_sink.h"
 #include "tests/temp_dir.h"
 #include "ttap/ttap.h"
 

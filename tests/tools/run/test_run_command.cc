@@ -214,15 +214,14 @@ TEST(RunCommand, PrometheusEndpointServesLabelledMetricsThenGoesStale) {
   const std::string err = dir.path + "/err.txt";
   // Port 0: the endpoint takes a free port and says which in the target file.
   pid_t pid = spawn_ttap(dir.path, err,
-                         {"run", "-o", "live", "--prometheus", "127.0.0.1:0",
-                          "--prometheus-linger", "60", "--", kTarget, "400", "10", "20", "0"});
+                         {"run", "-o", "live", "--prometheus", "127.0.0.1:0", "--prometheus-linger",
+                          "60", "--", kTarget, "400", "10", "20", "0"});
   ASSERT_GT(pid, 0);
   const std::string run_dir = dir.path + "/live";
   std::string metrics, target;
   char host[256] = {};
   gethostname(host, sizeof host - 1);
-  const std::string labels =
-      std::string("host=\"") + host + "\",rank=\"0\",run=\"live\"";
+  const std::string labels = std::string("host=\"") + host + "\",rank=\"0\",run=\"live\"";
   for (int attempt = 0; attempt < 80 && metrics.empty(); ++attempt) {
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
     if (target.empty()) target = target_of(run_dir);
@@ -273,16 +272,17 @@ TEST(RunCommand, RankZeroServesEveryRankOfTheRun) {
   // store's business, not this test's): it serves nothing and lists no target.
   result r1 = shell(dir.path, "RANK=1 WORLD_SIZE=2 " + kTtap +
                                   " run -o job --budget 0 --prometheus 127.0.0.1:0 "
-                                  "--prometheus-sd-dir " + sd + " -- " + kTarget + " 60 0 30 0");
+                                  "--prometheus-sd-dir " +
+                                  sd + " -- " + kTarget + " 60 0 30 0");
   ASSERT_EQ(r1.status, 0) << r1.out;
   EXPECT_EQ(r1.out.find("metrics on"), std::string::npos) << r1.out;
   EXPECT_FALSE(fs::exists(dir.path + "/job/prometheus-targets.json"));
   // Rank 0: its endpoint serves both ranks, as one target, listed in the shared directory.
-  pid_t pid = spawn_ttap(dir.path, dir.path + "/err0.txt",
-                         {"run", "-o", "job", "--budget", "0", "--prometheus", "127.0.0.1:0",
-                          "--prometheus-sd-dir", sd, "--prometheus-linger", "60", "--", kTarget,
-                          "60", "0", "-1", "0"},
-                         {{"RANK", "0"}, {"WORLD_SIZE", "2"}});
+  pid_t pid = spawn_ttap(
+      dir.path, dir.path + "/err0.txt",
+      {"run", "-o", "job", "--budget", "0", "--prometheus", "127.0.0.1:0", "--prometheus-sd-dir",
+       sd, "--prometheus-linger", "60", "--", kTarget, "60", "0", "-1", "0"},
+      {{"RANK", "0"}, {"WORLD_SIZE", "2"}});
   ASSERT_GT(pid, 0);
   std::string metrics, target;
   for (int attempt = 0; attempt < 120 && metrics.empty(); ++attempt) {
@@ -298,8 +298,8 @@ TEST(RunCommand, RankZeroServesEveryRankOfTheRun) {
   kill(pid, SIGTERM);
   int status = 0;
   waitpid(pid, &status, 0);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-      << status << "\n" << shell(dir.path, "cat err0.txt").out;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status << "\n"
+                                                             << shell(dir.path, "cat err0.txt").out;
   ASSERT_FALSE(metrics.empty()) << "rank 0's endpoint did not serve both ranks";
   EXPECT_NE(metrics.find("ttap_step{"), std::string::npos);
   EXPECT_NE(metrics.find("rank=\"1\",run=\"job\"} 59"), std::string::npos) << metrics;
