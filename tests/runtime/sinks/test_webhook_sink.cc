@@ -3,6 +3,7 @@
 // timeout when the receiver never answers, and the alert_webhook knob through the C API.
 #include <gtest/gtest.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -182,7 +183,7 @@ TEST(WebhookSink, QueueIsBoundedAndDropsAreCounted) {
   webhook_options o = options_for(r->url(), nullptr);
   o.queue_capacity = 4;
   o.limit.burst = 1e9;  // only the queue decides here
-  o.timeout_s = 3.0;  // far longer than the offers below take
+  o.timeout_s = 3.0;    // far longer than the offers below take
   o.attempts = 1;
   std::string error;
   auto sink = webhook_sink::start(o, &error);
@@ -317,6 +318,35 @@ TEST(WebhookKnob, ANaNInAWatchedTensorReachesTheReceiver) {
   EXPECT_EQ(j["step"], 3);
   EXPECT_EQ(j["tensor"], "layer0.weight.grad");
   EXPECT_EQ(j["run"], std::filesystem::path(dir.path).filename().string());
+}
+
+TEST(WebhookKnob, OnNonfiniteAbortSendsTheAlertBeforeTheProcessStops) {
+  auto r = receiver();
+  ttap::testing::temp_dir dir;
+  const std::string options = "budget=0,on_nonfinite=abort,alert_webhook=" + r->url();
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // The trainer: a NaN at step 2 ends it with status 3 from the collector thread.
+    ttap_session *s = nullptr;
+    if (ttap_open(dir.path.c_str(), options.c_str(), &s) != TTAP_OK) _exit(100);
+    std::vector<float> w(16, 1.0f);
+    int32_t h;
+    ttap_watch(s, "w.grad", w.data(), TTAP_F32, w.size(), TTAP_GRAD, &h);
+    for (int64_t step = 0; step < 1000; ++step) {
+      if (step == 2) w[3] = std::nanf("");
+      ttap_step(s, step, nullptr);
+      usleep(10000);
+    }
+    _exit(101);  // not reached: the abort came first
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 3);
+  auto bodies = r->bodies();
+  ASSERT_EQ(bodies.size(), 1u);
+  EXPECT_EQ(json::parse(bodies[0])["tensor"], "w.grad");
 }
 
 TEST(WebhookKnob, ABadUrlIsRefusedAtOpen) {
