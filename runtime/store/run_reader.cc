@@ -502,13 +502,16 @@ bool run_reader::scalars(const std::string &name, std::vector<scalar_row> *out) 
 
 bool run_reader::latest_scalars(const std::string &name, std::vector<scalar_row> *out) {
   out->clear();
-  return query(
+  // Each file holds its own ranks: one query per file, then rank order.
+  bool ok = query_each(
       "reading scalars",
       "SELECT s.rank, s.step, s.time, s.name, s.value FROM scalars_v s JOIN (SELECT rank, "
       "max(step) AS step FROM scalars_v WHERE name = ?1 GROUP BY rank) m ON s.rank = m.rank AND "
       "s.step = m.step WHERE s.name = ?1 ORDER BY s.rank",
-      [&](sqlite3_stmt *st) { sqlite3_bind_text(st, 1, name.c_str(), -1, SQLITE_TRANSIENT); },
-      [&](sqlite3_stmt *st) {
+      [&](sqlite3_stmt *st, size_t) {
+        sqlite3_bind_text(st, 1, name.c_str(), -1, SQLITE_TRANSIENT);
+      },
+      [&](sqlite3_stmt *st, size_t) {
         scalar_row s;
         s.rank = sqlite3_column_int(st, 0);
         s.step = sqlite3_column_int64(st, 1);
@@ -518,6 +521,8 @@ bool run_reader::latest_scalars(const std::string &name, std::vector<scalar_row>
         // Two rows of one rank at one step: keep one.
         if (out->empty() || out->back().rank != s.rank) out->push_back(s);
       });
+  sort_rows(out, [](const scalar_row &a, const scalar_row &b) { return a.rank < b.rank; });
+  return ok;
 }
 
 bool run_reader::latest_step(int64_t *out) {
