@@ -334,9 +334,9 @@ void session::take_sample(const std::vector<int32_t> &ids,
     s.device_indices = device_index;
   }
   if (!host_views.empty()) {
-    std::vector<summary> summaries(host_views.size());
-    m_cpu->summarize(host_views, summaries);
     s.host.resize(host_views.size());
+    // One job for all host tensors, written straight into the records (no copy).
+    m_cpu->summarize(host_views, &s.host[0].stats, sizeof(sample_record));
     for (size_t k = 0; k < host_views.size(); ++k) {
       sample_record &r = s.host[k];
       r.rank = m_config.rank;
@@ -345,7 +345,6 @@ void session::take_sample(const std::vector<int32_t> &ids,
       r.tensor_id = ids[host_index[k]];
       r.index_in_sample = host_index[k];
       r.sample_size = s.sample_size;
-      r.stats = summaries[k];
     }
   }
   if (m_collector->post_sample(std::move(s))) {

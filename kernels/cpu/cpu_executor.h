@@ -2,6 +2,7 @@
 // offloaded optimizer state and checkpoint files. Same fields and semantics as the device kernels.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -24,9 +25,12 @@ struct cpu_executor_options {
   bool allow_simd = true;    // false forces the portable scalar path (tests compare the two)
 };
 
-// Splits every tensor into fixed-size chunks, summarizes chunks on a pool of threads and merges the
-// chunk results in chunk order, so the output is bitwise identical for the same input whatever the
-// thread count or scheduling.
+// One call is one job: the tensors become one list of work items (small tensors packed together
+// and summarized straight into their outputs, large ones split into fixed-size chunks whose
+// partials are merged in chunk order), run on a persistent pool in one dispatch. The output is
+// bitwise identical for the same input whatever the thread count or scheduling. The work list and
+// the partials are owned by the executor and reused, so repeated calls do not allocate; calls with
+// little work in all run on the calling thread alone.
 //
 // Thread safety: one summarize() call at a time per executor (calls are serialized internally).
 class cpu_executor {
@@ -41,6 +45,9 @@ class cpu_executor {
 
   // Summarizes tensors[i] into out[i] (out.size() must equal tensors.size()). Blocks until done.
   void summarize(std::span<const tensor_view> tensors, std::span<summary> out);
+  // The same, with summary i written at (char *)out + i * out_stride: callers whose summaries live
+  // inside larger records (the runtime's sample records) get them in place, without a copy.
+  void summarize(std::span<const tensor_view> tensors, summary *out, size_t out_stride);
   summary summarize(const tensor_view &tensor);
 
   int threads() const;

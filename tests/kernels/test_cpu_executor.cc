@@ -354,6 +354,79 @@ TEST(CpuExecutor, FingerprintPerTensorView) {
   EXPECT_EQ(out[1].fingerprint, 0u);
 }
 
+// A training step's shape: many small tensors (packed into shared work items), a few mid-size ones
+// and one split into chunks, with empty ones in between; the pool runs them in one job. Every
+// output matches the reference and is bitwise the same for any thread count and for the strided
+// form of the call.
+TEST(CpuExecutor, OneJobOfSmallAndLargeTensorsIsDeterministic) {
+  std::mt19937_64 rng(23);
+  const encoder bf16_enc(dtype::bf16), f32_enc(dtype::f32);
+  std::vector<buffer> bufs;
+  for (int k = 0; k < 150; ++k) {
+    dtype t = k % 3 == 0 ? dtype::bf16 : dtype::f32;
+    uint64_t n = k % 17 == 0 ? 0 : k == 70 ? 2'500'000 : k % 10 == 0 ? 90'000 : 200 + 37 * k;
+    bufs.emplace_back(t, n, size_t(k % 2));
+    std::normal_distribution<double> nd(0, 0.02 * (1 + k % 5));
+    const encoder &enc = t == dtype::bf16 ? bf16_enc : f32_enc;
+    for (uint64_t i = 0; i < n; ++i) bufs.back().set_bits(i, enc(nd(rng)));
+  }
+  std::vector<tensor_view> views;
+  for (auto &b : bufs) views.push_back(b.view());
+
+  cpu_executor one({1, false, true});
+  std::vector<summary> first(views.size());
+  one.summarize(views, first);
+  for (size_t k = 0; k < bufs.size(); ++k) {
+    auto ref = summarize_reference(bufs[k].data(), bufs[k].type, bufs[k].numel);
+    EXPECT_EQ(compare_with_reference(first[k], ref, kSumTolerance), "") << "tensor " << k;
+  }
+  struct record {
+    int64_t before;
+    summary stats;
+    int64_t after;
+  };
+  for (int threads : {2, 3, 4}) {
+    cpu_executor ex({threads, false, true});
+    for (int rep = 0; rep < 3; ++rep) {
+      std::vector<summary> out(views.size());
+      ex.summarize(views, out);
+      std::vector<record> records(views.size(), record{-1, {}, -2});
+      ex.summarize(views, &records[0].stats, sizeof(record));
+      for (size_t k = 0; k < views.size(); ++k) {
+        EXPECT_EQ(std::memcmp(&out[k], &first[k], sizeof(summary)), 0)
+            << "threads " << threads << " tensor " << k;
+        EXPECT_EQ(std::memcmp(&records[k].stats, &first[k], sizeof(summary)), 0)
+            << "strided, threads " << threads << " tensor " << k;
+        EXPECT_EQ(records[k].before, -1);
+        EXPECT_EQ(records[k].after, -2);
+      }
+    }
+  }
+}
+
+// Many calls in a row, each large enough to go to the pool, alternating with calls small enough
+// to stay on the caller: workers that wake late or sleep through calls never claim a stale item.
+TEST(CpuExecutor, BackToBackJobsOnThePool) {
+  std::mt19937_64 rng(29);
+  buffer big(dtype::f32, 400'000), small(dtype::f32, 3000);
+  std::normal_distribution<double> nd(0, 1);
+  for (uint64_t i = 0; i < big.numel; ++i) big.set_bits(i, encode(dtype::f32, nd(rng)));
+  for (uint64_t i = 0; i < small.numel; ++i) small.set_bits(i, encode(dtype::f32, nd(rng)));
+  std::vector<tensor_view> views;
+  for (int k = 0; k < 8; ++k) views.push_back(big.view());  // 8 packs-or-items of 400k each
+  cpu_executor one({1, false, true});
+  summary expect_big = one.summarize(big.view());
+  summary expect_small = one.summarize(small.view());
+  cpu_executor ex({3, false, true});
+  std::vector<summary> out(views.size());
+  for (int call = 0; call < 200; ++call) {
+    ex.summarize(views, out);
+    for (const summary &s : out) ASSERT_EQ(std::memcmp(&s, &expect_big, sizeof s), 0) << call;
+    summary s = ex.summarize(small.view());
+    ASSERT_EQ(std::memcmp(&s, &expect_small, sizeof s), 0) << call;
+  }
+}
+
 // 2^31 + 77 one-byte elements: counts and offsets past 32 bits, with the planted values beyond
 // 2^31.
 TEST(CpuExecutor, MoreThan2To31Elements) {
