@@ -17,6 +17,12 @@ void summarize_chunk_portable(const tensor_view &tensor, uint64_t begin, uint64_
 bool avx512_supported();
 void summarize_chunk_avx512(const tensor_view &tensor, uint64_t begin, uint64_t end, summary &out);
 
+// bf16 on CPUs with AVX512_BF16 takes a path of its own (dot-product sums, 32 lanes per vector).
+// bf16_dot_supported() says whether it is taken here; enable_bf16_dot_path(false) turns it off
+// (for tests comparing the two bf16 paths) and returns the previous setting.
+bool bf16_dot_supported();
+bool enable_bf16_dot_path(bool enabled);
+
 // Adds the fingerprint terms of elements [begin, end) to out.fingerprint.
 void add_fingerprint(const tensor_view &tensor, uint64_t begin, uint64_t end, summary &out);
 

@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/cpu/chunk.h"
 #include "kernels/cpu/cpu_executor.h"
 #include "tests/kernels/reference_summary.h"
 #include "tools/formats/dtype_names.h"
@@ -352,6 +353,48 @@ TEST(CpuExecutor, FingerprintPerTensorView) {
   EXPECT_EQ(out[0].fingerprint, all.summarize(a.view()).fingerprint);
   EXPECT_EQ(out[1].has_fingerprint, 0u);
   EXPECT_EQ(out[1].fingerprint, 0u);
+}
+
+// bf16 has two AVX-512 paths: dot-product sums on 32-lane vectors where AVX512_BF16 exists, and
+// widening to fp32 lanes elsewhere. Both against the reference, on data with every trap the dot
+// path treats specially (subnormals, which vdpbf16ps reads as zero; NaN/Inf; values whose squares
+// overflow fp32; batches of only tiny values; exponents far outside the window) and tails.
+TEST(CpuExecutor, Bf16DotProductAndWideningPathsMatchTheReference) {
+  std::mt19937_64 rng(31);
+  std::normal_distribution<double> nd(0, 0.02);
+  std::uniform_int_distribution<uint64_t> any_bits(0, 0xffff);
+  const encoder enc(dtype::bf16);
+  std::vector<buffer> bufs;
+  std::vector<std::string> names;
+  for (uint64_t n : {37ull, 511ull, 512ull, 513ull, 5000ull, 100'003ull}) {
+    for (int kind = 0; kind < 6; ++kind) {
+      buffer b(dtype::bf16, n, size_t(kind % 2));
+      for (uint64_t i = 0; i < n; ++i) {
+        uint64_t bits = enc(nd(rng));
+        if (kind == 1 && i % 97 == 5) bits = 0x0001 + (i % 0x7f);          // subnormals
+        if (kind == 2 && i % 1001 == 7) bits = i % 2 ? 0x7fc0 : 0xff80;    // NaN, -Inf
+        if (kind == 3 && i % 300 == 1) bits = 0x7f00 + (i % 0x7f);         // squares overflow fp32
+        if (kind == 4) bits = enc(nd(rng) * 1e-20);                        // only tiny values
+        if (kind == 5) bits = any_bits(rng);                               // every exponent
+        b.set_bits(i, bits);
+      }
+      bufs.push_back(std::move(b));
+      names.push_back("kind " + std::to_string(kind) + " n " + std::to_string(n));
+    }
+  }
+  const bool had_dot = cpu::bf16_dot_supported();
+  for (bool dot : {true, false}) {
+    bool previous = cpu::enable_bf16_dot_path(dot);
+    EXPECT_EQ(cpu::bf16_dot_supported(), dot && had_dot);
+    cpu_executor ex({2, false, true});
+    for (size_t k = 0; k < bufs.size(); ++k) {
+      auto ref = summarize_reference(bufs[k].data(), bufs[k].type, bufs[k].numel);
+      summary s = ex.summarize(bufs[k].view());
+      EXPECT_EQ(compare_with_reference(s, ref, kSumTolerance), "")
+          << names[k] << (dot && had_dot ? " (dot-product path)" : " (widening path)");
+    }
+    cpu::enable_bf16_dot_path(previous);
+  }
 }
 
 // A training step's shape: many small tensors (packed into shared work items), a few mid-size ones
