@@ -40,6 +40,7 @@ inline __mmask16 first_lanes(int64_t n) {
 // as +0 and are never touched in memory), and says which lanes hold elements below `end`.
 
 struct load_f32 {
+  static constexpr int kElemBytes = 4;
   static constexpr dtype kType = dtype::f32;
   const unsigned char *base;
   __m512 operator()(uint64_t i, int g) const {
@@ -56,6 +57,7 @@ struct load_f32 {
 // bf16 → fp32 is a 16-bit shift; interleaving with zeros does it for 32 elements in two steps, in a
 // lane order that differs from memory order, which no order-independent field cares about.
 struct load_bf16 {
+  static constexpr int kElemBytes = 2;
   static constexpr dtype kType = dtype::bf16;
   const unsigned char *base;
   static __m512 widen(__m512i raw, int g) {
@@ -85,6 +87,7 @@ struct load_bf16 {
 };
 
 struct load_f16 {
+  static constexpr int kElemBytes = 2;
   static constexpr dtype kType = dtype::f16;
   const unsigned char *base;
   __m512 operator()(uint64_t i, int g) const {
@@ -100,6 +103,7 @@ struct load_f16 {
 
 // e5m2 is the upper byte of an fp16.
 struct load_e5m2 {
+  static constexpr int kElemBytes = 1;
   static constexpr dtype kType = dtype::f8e5m2;
   const unsigned char *base;
   static __m512 widen(__m128i b) {
@@ -119,6 +123,7 @@ struct load_e5m2 {
 // e4m3 bits placed in an fp16 read as the value times 2^-8 (subnormals included), so one exact
 // multiply restores it; S.1111.111 is e4m3's NaN and is patched in.
 struct load_e4m3 {
+  static constexpr int kElemBytes = 1;
   static constexpr dtype kType = dtype::f8e4m3;
   const unsigned char *base;
   static __m512 widen(__m128i b) {
@@ -140,6 +145,23 @@ struct load_e4m3 {
     return widen(_mm_maskz_loadu_epi8(valid(i, g, end), base + i + kLanes * g));
   }
 };
+
+// Software prefetch of the batch kPrefetchBatches ahead, one per cache line: the batch loop has
+// long dependency chains between its loads, so on its own a core keeps too few misses in flight
+// to stream from memory (measured on one thread: fp32 at 10 GB/s without, 25 GB/s with).
+constexpr uint64_t kPrefetchBatches = 4;
+
+template <class Loader>
+inline void prefetch_ahead(const Loader &load, uint64_t i, int g) {
+  constexpr int kGroupBytes = kLanes * Loader::kElemBytes;
+  if ((g * kGroupBytes) % 64 == 0) {
+    // __builtin_prefetch rather than _mm_prefetch, which GCC 12 drops here.
+    __builtin_prefetch(reinterpret_cast<const char *>(load.base) +
+                           Loader::kElemBytes *
+                               (i + kPrefetchBatches * kBatchElems + uint64_t(kLanes) * g),
+                       0, 3);
+  }
+}
 
 // The loader of a tensor's last, partial batch: the same interface, masked loads.
 template <class Loader>
@@ -428,6 +450,7 @@ __attribute__((always_inline)) inline void summarize_narrow(const Loader &load, 
       counter.add16([&](int k) __attribute__((always_inline)) {
         const int g = 16 * half + k;
         __m512 x = ld(i, g);
+        if constexpr (!is_tail<std::decay_t<decltype(ld)>>) prefetch_ahead(ld, i, g);
         __m512i mag = _mm512_and_si512(_mm512_castps_si512(x), abs_mask);
         // Operand order matters: min/max return the second operand when the first is NaN, so
         // NaNs never enter the accumulators. Infinities do; their batches are redone below.
@@ -598,6 +621,7 @@ __attribute__((always_inline)) inline void summarize_bf16_dot(const tensor_view 
           raw = _mm512_maskz_loadu_epi16(valid, load.base + 2 * first);
         } else {
           raw = _mm512_loadu_si512(load.base + 2 * first);
+          prefetch_ahead(load, i, 16 * half + k);
         }
         if (k & 1)
           return _mm512_maskz_rolv_epi32(
