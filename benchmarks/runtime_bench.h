@@ -1,6 +1,8 @@
-// Host cost of the C API on the training thread: ttap_step when no sample is due, and when one is
-// due with N device tensors (the emulated backend, whose device work runs on its own stream thread
-// and so is excluded like a GPU's), against the targets.
+// Host cost of the C API on the training thread: ttap_step when no sample is due, when one is due
+// with N device tensors (the emulated backend, whose device work runs on its own stream thread and
+// so is excluded like a GPU's), and when one is due with host tensors (summarized by the cpu
+// executor before ttap_step returns, so their whole cost is the training thread's), against the
+// issue's targets; host targets are ratios to figures measured in the same run.
 #pragma once
 
 #include <string>
@@ -9,10 +11,11 @@
 namespace ttap::bench {
 
 struct step_cost {
-  std::string what;  // "not due", "due, 100 device tensors", ...
+  std::string what;  // "not due", "due, 100 device tensors", "due, 100 x 1000 host f32", ...
   int tensors = 0;
   double ns_per_call;  // median
   double target_ns;    // the target for this case
+  std::string basis;   // how a target relative to another figure of this run was derived
 };
 
 // Runs in a temporary run directory it removes afterwards. `progress` (may be null) gets one line

@@ -10,6 +10,8 @@
 #include <regex>
 #include <sstream>
 
+#include "kernels/cpu/chunk.h"
+
 namespace ttap::bench {
 namespace {
 
@@ -122,12 +124,14 @@ x86_loop_report make_x86_loop_report(const std::string &binary) {
     report.error = "cannot list the symbols of " + report.binary + " (is binutils' nm installed?)";
     return report;
   }
-  for (const char *dtype : {"f32", "bf16", "f16", "f8e4m3", "f8e5m2"}) {
+  // bf16_dot: bf16 on CPUs with AVX512_BF16 (the entry the executor takes there instead of bf16).
+  for (const char *dtype : {"f32", "bf16", "bf16_dot", "f16", "f8e4m3", "f8e5m2"}) {
     // The entry's name, possibly with a suffix the linker added (LTO: name.lto_priv.0).
     const std::string name = std::string("ttap_cpu_avx512_") + dtype;
     std::smatch m;
     std::regex entry_re("\\s(" + name + "(\\.[A-Za-z0-9_.]+)?)\\n");
     if (!std::regex_search(symbols, m, entry_re)) {
+      if (std::string(dtype) == "bf16_dot") continue;  // a compiler without AVX512_BF16
       report.error = "no symbol " + name + " in " + report.binary +
                      " (built without AVX-512 support in the compiler?)";
       return report;
@@ -145,8 +149,12 @@ x86_loop_report make_x86_loop_report(const std::string &binary) {
       report.error = name + ": " + loop.error;
       return report;
     }
+    const bool dot = std::string(dtype) == "bf16_dot";
+    const bool used_here = cpu::avx512_supported() &&
+                           (dot ? cpu::bf16_dot_supported()
+                                : std::string(dtype) != "bf16" || !cpu::bf16_dot_supported());
     report.rows.push_back({dtype, m[1].str(), loop.instructions, loop.vector_instructions,
-                           double(loop.instructions) / kElemsPerBatch});
+                           double(loop.instructions) / kElemsPerBatch, used_here});
   }
   report.available = true;
   return report;

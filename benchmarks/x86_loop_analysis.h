@@ -29,6 +29,7 @@ struct x86_loop_row {
   int instructions = 0;
   int vector_instructions = 0;
   double instr_per_elem = -1;  // instructions / elements per iteration (kElemsPerBatch)
+  bool used_here = false;      // the executor takes this entry on this CPU
 };
 
 struct x86_loop_report {
@@ -38,7 +39,8 @@ struct x86_loop_report {
   std::vector<x86_loop_row> rows;
 };
 
-// Disassembles the entries `ttap_cpu_avx512_<dtype>` in `binary` ("" = this executable).
+// Disassembles the entries `ttap_cpu_avx512_<dtype>` in `binary` ("" = this executable); dtype
+// "bf16_dot" is bf16's path on CPUs with AVX512_BF16.
 x86_loop_report make_x86_loop_report(const std::string &binary);
 
 // Elements one iteration of the batch loop handles (kernels/cpu/chunk_avx512.cc: 32 groups of 16).
