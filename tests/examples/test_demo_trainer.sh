@@ -177,6 +177,12 @@ case "$check" in
     grep -q '^ttap-demo: ttap_open: ' "$work/err" || fail "no ttap_open error: $(cat "$work/err")"
     grep -q '^ttap-demo: training without tensortap$' "$work/err" || fail "no 'training without'"
     grep -q '^trained 20 steps, final loss [0-9]' "$work/out" || fail "did not train: $(cat "$work/out")"
+    # --no-ttap (the overhead benchmark's baseline) opens nothing; --time reports the loop's time.
+    "$demo" --steps 20 --no-ttap --time > "$work/out" 2> "$work/err" || fail "--no-ttap: exit status $?"
+    [ ! -e "$TTAP_RUN_DIR" ] || fail "--no-ttap created a run directory"
+    grep -q '^ttap-demo: training without tensortap (--no-ttap)$' "$work/err" || fail "--no-ttap: $(cat "$work/err")"
+    grep -Eq '^ttap-demo: training loop [0-9]+\.[0-9]{6} s$' "$work/err" || fail "--time: $(cat "$work/err")"
+    grep -q '^trained 20 steps, final loss [0-9]' "$work/out" || fail "--no-ttap did not train"
     ;;
 
   interrupted)
