@@ -95,7 +95,8 @@ TEST(RunReader, ReadsWhatTheApiWrote) {
   double l2 = 0;
   for (int i = 0; i < 100; ++i)
     l2 += double(float(i) * 0.01f * 5.0f) * double(float(i) * 0.01f * 5.0f);
-  EXPECT_NEAR(*samples[4].l2, std::sqrt(l2), 1e-9 * std::sqrt(l2));
+  // The executor's documented accuracy (fp32 lane sums, then fp64): 2e-6 relative.
+  EXPECT_NEAR(*samples[4].l2, std::sqrt(l2), 2e-6 * std::sqrt(l2));
   EXPECT_EQ(samples[3].nan, 1u);
   ASSERT_TRUE(samples[4].hist.has_value());
   uint64_t binned = 0;
