@@ -8,8 +8,8 @@ l2, the 255-bin exponent histogram) through the Python binding.
 Cases: a small GPT's parameter set (about 100 tensors, 6.6M fp32 values) and one large tensor
 (8M fp32 values). For each, the three ways are timed alternately, `--reps` times, and medians are
 reported with their ratios: targets, tensortap >= 20x faster than the PyTorch ops and within 2x of
-_foreach_norm. tensortap's l2 of every tensor is read back from its store and checked against
-PyTorch's norm, so the timed path is known to compute what it claims.
+_foreach_norm. tensortap's l2 of every tensor is read back from its store and checked against a
+float64 norm (to 2e-6), so the timed path is known to compute what it claims.
 """
 
 import argparse
@@ -106,19 +106,21 @@ def run_case(name, named, reps, run_dir):
         ttap.flush()  # the store's work, on the collector thread, kept out of the next timing
     ttap.close()
 
-    # What tensortap stored for the last step, against PyTorch's norms.
+    # What tensortap stored for the last step, against norms computed in float64 (torch's fp32
+    # norms are themselves off by up to ~1e-4 on the large tensors).
     db = sqlite3.connect(os.path.join(run_dir, "ttap.db"))
     stored = dict(db.execute("SELECT tensor, l2 FROM samples_v WHERE step = ?", (step - 1,)))
     db.close()
-    norms = foreach_norms(tensors)
     worst = 0.0
-    for k, norm in enumerate(norms):
+    for k, t in enumerate(tensors):
         l2 = stored.get(f"t{k}")
         if l2 is None:
             raise SystemExit(f"bench_vs_torch: tensor t{k} missing from tensortap's store")
-        worst = max(worst, abs(l2 - norm.item()) / max(norm.item(), 1e-30))
-    if worst > 1e-5:
-        raise SystemExit(f"bench_vs_torch: tensortap's l2 differs from torch's norm by {worst:.2e}")
+        norm = t.double().norm().item()
+        worst = max(worst, abs(l2 - norm) / max(norm, 1e-30))
+    if worst > 2e-6:
+        raise SystemExit(f"bench_vs_torch: tensortap's l2 differs from the float64 norm by "
+                         f"{worst:.2e}")
 
     ms = {key: median_ms(v) for key, v in timings.items()}
     spread = {key: (min(v) * 1e3, max(v) * 1e3) for key, v in timings.items()}
