@@ -14,6 +14,9 @@ struct cpu_bench_options {
   int threads = 0;                   // 0 = every hardware thread
   int repetitions = 7;               // timed runs of each side; the median is reported
   bool allow_simd = true;
+  // Time both sides by the process's CPU time instead of the wall clock: work per byte rather
+  // than bandwidth, and unaffected by other processes taking the cores (a loaded machine).
+  bool cpu_time = false;
   std::vector<dtype> dtypes = {dtype::bf16, dtype::f32};
 };
 

@@ -156,6 +156,8 @@ std::vector<step_cost> run_step_cost_bench(void (*progress)(const char *)) {
     }
   }
 
+  run_host_step_costs(dir, report);
+
   // Due, N device tensors of 4096 fp32 each on the emulated device.
   for (int n : {1, 100, 1000}) {
     ttap_session *s = nullptr;
@@ -192,7 +194,6 @@ std::vector<step_cost> run_step_cost_bench(void (*progress)(const char *)) {
     report({"due, " + std::to_string(n) + " device tensors", n, median(per_call),
             kDueBaseTargetNs + kDuePerTensorTargetNs * n});
   }
-  run_host_step_costs(dir, report);
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   return out;

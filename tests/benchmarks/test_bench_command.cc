@@ -42,6 +42,16 @@ TEST(BenchCommand, ThroughputReportsARatioPerDtype) {
   EXPECT_EQ(run("bench --dtype int4").status, 2);
 }
 
+TEST(BenchCommand, CpuTimeClockIsReported) {
+  run_result r = run("bench --size 4 --reps 1 --dtype f32 --cpu-time --json");
+  ASSERT_EQ(r.status, 0) << r.out;
+  auto doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["clock"], "process_cpu_time");
+  EXPECT_GT(doc["results"][0]["executor_gbps"].get<double>(), 0.0);
+  EXPECT_EQ(nlohmann::json::parse(run("bench --size 4 --reps 1 --dtype f32 --json").out)["clock"],
+            "wall");
+}
+
 TEST(BenchCommand, TextOutputNamesTheTarget) {
   run_result r = run("bench --size 4 --reps 1 --dtype f32");
   ASSERT_EQ(r.status, 0);
