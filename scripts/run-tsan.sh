@@ -5,6 +5,7 @@
 #   1. the fused kernel's tests on small inputs must be race-free (any report fails the run);
 #   2. the emulator's own TSan tests (racy kernels reported, correct ones not);
 #   3. the fused kernel with a barrier removed must be reported (a test of the test tool).
+# TSAN_REPEAT=N runs checks 1 and 2 N times (a race that shows one run in several must not pass).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${TSAN_BUILD_DIR:-build-tsan}
@@ -15,13 +16,17 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTTAP_SIMT_TS
   -DTTAP_ENABLE_CUDA=OFF > "$build/configure.log" || { cat "$build/configure.log"; exit 1; }
 cmake --build "$build" -j "$jobs" --target test_fused_stats test_fused_stats_broken test_simt test_simt_tsan
 
-echo "tsan: fused kernel tests, small sizes"
-TSAN_OPTIONS="halt_on_error=1 exitcode=66" "$build/bin/test_fused_stats" \
-  --gtest_filter='FusedStats.RandomData*:FusedStats.Traps*:FusedStats.Bf16*:FusedStats.Reproducible*:FusedStatsLauncher.*' \
-  --gtest_brief=1
+repeat=${TSAN_REPEAT:-1}
+for ((round = 1; round <= repeat; ++round)); do
+  [ "$repeat" -gt 1 ] && echo "tsan: round $round of $repeat"
+  echo "tsan: fused kernel tests, small sizes"
+  TSAN_OPTIONS="halt_on_error=1 exitcode=66" "$build/bin/test_fused_stats" \
+    --gtest_filter='FusedStats.RandomData*:FusedStats.Traps*:FusedStats.Bf16*:FusedStats.Reproducible*:FusedStatsLauncher.*' \
+    --gtest_brief=1
 
-echo "tsan: emulator tests"
-TSAN_OPTIONS="halt_on_error=1 exitcode=66" "$build/bin/test_simt" --gtest_brief=1 --gtest_filter='-*Benchmark*:*Death*'
+  echo "tsan: emulator tests"
+  TSAN_OPTIONS="halt_on_error=1 exitcode=66" "$build/bin/test_simt" --gtest_brief=1 --gtest_filter='-*Benchmark*:*Death*'
+done
 # Its racy kernels print TSan reports by design; the test itself checks their count.
 "$build/bin/test_simt_tsan" --gtest_brief=1 > "$build/simt_tsan.log" 2>&1 || { cat "$build/simt_tsan.log"; exit 1; }
 grep -E "tests? from .* ran|PASSED" "$build/simt_tsan.log"
