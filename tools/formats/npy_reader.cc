@@ -19,6 +19,8 @@ constexpr char kMagic[] = "\x93NUMPY";
 constexpr size_t kMagicLen = 6;
 constexpr int kMaxNesting = 16;  // numpy headers nest at most a few levels (structured dtypes)
 
+struct py_field;
+
 // A parsed Python literal. Integers keep their magnitude and sign apart so that every value that
 // fits in 64 bits unsigned is exact and larger ones are flagged, not wrapped.
 struct py_value {
@@ -26,10 +28,17 @@ struct py_value {
   std::string text;  // string
   uint64_t magnitude = 0;
   bool negative = false;
-  bool too_large = false;                                // integer beyond 64 bits
-  bool flag = false;                                     // boolean
-  std::vector<py_value> items;                           // tuple, list
-  std::vector<std::pair<std::string, py_value>> fields;  // dict, in order
+  bool too_large = false;       // integer beyond 64 bits
+  bool flag = false;            // boolean
+  std::vector<py_value> items;  // tuple, list
+  // A struct, not std::pair<std::string, py_value>: pair's traits on a type still being defined
+  // are rejected by clang with libstdc++ (the fuzz build).
+  std::vector<py_field> fields;  // dict, in order
+};
+
+struct py_field {
+  std::string key;
+  py_value value;
 };
 
 // A header byte for an error message: itself when printable, else its hex code.
@@ -178,12 +187,12 @@ class py_literal_parser {
       // Python keeps the last of two equal keys and this reader would keep the first: refuse
       // rather than read different data than numpy does.
       for (const auto &field : out.fields) {
-        if (field.first == key.text) return fail("duplicate dict key '" + key.text + "'");
+        if (field.key == key.text) return fail("duplicate dict key '" + key.text + "'");
       }
       if (!consume(':')) return fail("expected ':' after a dict key");
       py_value value;
       if (!parse_value(value, depth + 1)) return false;
-      out.fields.emplace_back(std::move(key.text), std::move(value));
+      out.fields.push_back({std::move(key.text), std::move(value)});
       if (consume(',')) continue;
       if (consume('}')) return true;
       return fail("expected ',' or '}'");
