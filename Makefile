@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 TTAP := $(BUILD_DIR)/bin/ttap
 
-.PHONY: all deps configure build test tsan demo demo-stats bench format clean
+.PHONY: all deps configure build test tsan test-asan fuzz demo demo-stats bench format clean
 
 all: build
 
@@ -18,13 +18,25 @@ configure: deps
 build: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-# Every test: the ctest suite, then the ThreadSanitizer run of the kernel tests (its own build).
+# Every test: the ctest suite; the ThreadSanitizer run of the kernel tests; each fuzz harness over
+# its corpus plus a few seconds of fresh inputs. The TSan and fuzz runs have build directories of
+# their own. `make test-asan` (the whole suite under AddressSanitizer + UBSan) is not part of it
+# yet: it has not had a clean run on the CI machine.
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
 	@bash scripts/run-tsan.sh
+	@bash scripts/run-fuzz.sh
 
 tsan: deps
 	@bash scripts/run-tsan.sh
+
+test-asan: deps
+	@bash scripts/run-asan.sh
+
+# Fuzzing for longer: FUZZ_SECONDS per harness (default 300).
+FUZZ_SECONDS ?= 300
+fuzz: deps
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/run-fuzz.sh
 
 # The demo: a real character-level model trained under `ttap run` with a NaN planted in one
 # gradient at step 200 (every step sampled: --budget 0), then the run's report.
@@ -47,4 +59,4 @@ format:
 	git ls-files '*.h' '*.cc' '*.cu' '*.cuh' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD_DIR) build-tsan
+	rm -rf $(BUILD_DIR) build-tsan build-asan build-fuzz

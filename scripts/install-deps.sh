@@ -22,6 +22,7 @@ packages=(
   openmpi-bin                             # mpirun for the multi-rank hook tests
   python3-venv                            # TensorBoard read-back test: venv for pip's tensorboard
   chromium                                # tests load ttap report's HTML page in headless chromium
+  clang libclang-rt-dev                   # the fuzz harnesses (libFuzzer, its sanitizer runtimes)
 )
 
 missing=()
