@@ -34,7 +34,10 @@ inline void check_status(ttap_status st, const char *what) {
 inline void write_recipe_run(const std::string &dir, const run_recipe &r) {
   const std::string options = "backend=cpu,budget=0,flush_ms=100,every=" + std::to_string(r.every) +
                               ",rank=" + std::to_string(r.rank) +
-                              ",world=" + std::to_string(r.world);
+                              ",world=" + std::to_string(r.world) +
+                              // The ranks of one run are written one after the other here: a
+                              // later rank joins the directory the first one closed.
+                              (r.rank > 0 ? ",mode=append" : "");
   ttap_session *s = nullptr;
   check_status(ttap_open(dir.c_str(), options.c_str(), &s), "ttap_open");
   if (r.group) check_status(ttap_set_group(s, r.group, nullptr), "ttap_set_group");
