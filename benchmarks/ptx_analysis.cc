@@ -124,14 +124,6 @@ std::vector<basic_block> split_blocks(const std::vector<ptx_line> &lines) {
   return blocks;
 }
 
-bool has_vector_load(const basic_block &b) {
-  for (const auto &i : b.instructions) {
-    if (i.find("ld.global") != std::string::npos && i.find(".v4.") != std::string::npos)
-      return true;
-  }
-  return false;
-}
-
 int vector_loads(const basic_block &b) {
   int n = 0;
   for (const auto &i : b.instructions) {
@@ -183,22 +175,25 @@ loop_count count_main_loop(const std::string &ptx, const std::string &entry) {
   for (size_t i = 0; i < blocks.size(); ++i) {
     if (!blocks[i].label.empty()) block_of_label[blocks[i].label] = i;
   }
-  // Loops: a branch in block j back to a block h <= j. Pick the smallest such range holding a
-  // 16-byte load.
+  // Loops: a branch in block j back to a block h <= j. The main loop is the one with the most
+  // 16-byte loads (a kernel's full rounds, not the one-vector loop that finishes a chunk); among
+  // equals, the smallest range (an inner loop, not one around it).
   size_t best_header = 0, best_latch = 0;
-  bool have = false;
+  int best_loads = 0;
   for (size_t j = 0; j < blocks.size(); ++j) {
     auto it = block_of_label.find(blocks[j].branch_target);
     if (blocks[j].branch_target.empty() || it == block_of_label.end() || it->second > j) continue;
     size_t h = it->second;
-    bool loads = false;
-    for (size_t k = h; k <= j; ++k) loads = loads || has_vector_load(blocks[k]);
-    if (loads && (!have || j - h < best_latch - best_header)) {
+    int loads = 0;
+    for (size_t k = h; k <= j; ++k) loads += vector_loads(blocks[k]);
+    if (loads > best_loads ||
+        (loads > 0 && loads == best_loads && j - h < best_latch - best_header)) {
       best_header = h;
       best_latch = j;
-      have = true;
+      best_loads = loads;
     }
   }
+  const bool have = best_loads > 0;
   if (!have) {
     result.error = "no loop with a 16-byte global load in " + entry;
     return result;

@@ -3,6 +3,7 @@
 #include "benchmarks/static_report.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -38,6 +39,30 @@ bool read_file(const std::string &path, std::string &out) {
 }
 
 }  // namespace
+
+std::vector<std::string> missed_static_targets(const static_report &report) {
+  std::vector<std::string> missed;
+  char line[256];
+  for (const auto &r : report.rows) {
+    if (r.spill_bytes > 0) {
+      std::snprintf(line, sizeof line, "%s %s: %d spill bytes", r.arch.c_str(), r.dtype.c_str(),
+                    r.spill_bytes);
+      missed.push_back(line);
+    }
+    if (r.max_instr_per_elem < 0) continue;  // not counted (fp64)
+    if (r.ptx_instr_per_elem < 0) {
+      missed.push_back(r.arch + " " + r.dtype + ": main loop not found (" + r.note + ")");
+    } else if (r.ptx_instr_per_elem > r.max_instr_per_elem) {
+      std::snprintf(line, sizeof line,
+                    "%s %s: %.1f PTX instructions per element, budget %.1f (%.3f ms/GB against a "
+                    "floor of %.3f)",
+                    r.arch.c_str(), r.dtype.c_str(), r.ptx_instr_per_elem, r.max_instr_per_elem,
+                    r.projected_ms_per_gb, r.bandwidth_ms_per_gb);
+      missed.push_back(line);
+    }
+  }
+  return missed;
+}
 
 const char *default_static_dir() {
 #ifdef TTAP_STATIC_DIR
@@ -83,6 +108,9 @@ static_report make_static_report(const std::string &dir) {
       row.spill_bytes = kernel_spills + pr.spill_store_bytes + pr.spill_load_bytes;
       row.probe_registers = pr.registers;
       row.bandwidth_ms_per_gb = 1e9 / kHbmBytesPerSecond * 1e3;
+      // Instructions per element that keep the issue time within the slack of the memory time.
+      row.max_instr_per_elem =
+          kMemoryFloorSlack * p.elem_bytes / kHbmBytesPerSecond * kThreadInstrPerSecond;
       if (loop.found && loop.vector_loads > 0) {
         double elems = double(loop.vector_loads) * p.elems_per_vector;
         row.ptx_instr_per_elem = loop.instructions / elems;
@@ -107,6 +135,7 @@ static_report make_static_report(const std::string &dir) {
     f64.bandwidth_ms_per_gb = 1e9 / kHbmBytesPerSecond * 1e3;
     f64.issue_ms_per_gb = -1;
     f64.projected_ms_per_gb = f64.bandwidth_ms_per_gb;
+    f64.max_instr_per_elem = -1;
     f64.note = "fp64 takes a scalar two-pass path (scale, then sum); its loop is not counted";
     report.rows.push_back(f64);
   }

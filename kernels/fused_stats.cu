@@ -15,6 +15,16 @@ int launch_fused_stats(const fused_stats_params &params, int grid, void *stream)
   return int(cudaGetLastError());
 }
 
+int fused_stats_blocks_per_multiprocessor() {
+  int blocks = 0;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, fused_stats_kernel, kFusedStatsThreads,
+                                                    0) != cudaSuccess) {
+    cudaGetLastError();  // not sticky; the caller falls back to one block
+    return 0;
+  }
+  return blocks;
+}
+
 }  // namespace cuda_backend
 #else
 namespace emulated_backend {

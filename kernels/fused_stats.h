@@ -10,6 +10,9 @@ namespace cuda_backend {
 // Enqueues the kernel on `stream` (a cudaStream_t). Returns the launch's cudaError_t as an int
 // (0 = success), so this header needs no CUDA include.
 int launch_fused_stats(const fused_stats_params &params, int grid, void *stream);
+// Resident blocks of the kernel per multiprocessor on the current device, from the CUDA occupancy
+// calculator (registers and shared memory as compiled for that device); 0 if the query failed.
+int fused_stats_blocks_per_multiprocessor();
 }  // namespace cuda_backend
 
 namespace emulated_backend {

@@ -9,9 +9,6 @@
 namespace ttap {
 namespace {
 
-// Blocks per multiprocessor of the persistent grid: the kernel is built for two resident blocks.
-constexpr int kBlocksPerMultiprocessor = 2;
-
 size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 
 // Device workspace layout of one slot: [result slab | chunk counters] (cleared by the launch's one
@@ -197,9 +194,10 @@ int fused_stats_launcher::submit(std::span<const device_tensor> tensors, stream_
     p.num_tensors = uint32_t(tensors.size());
     p.num_items = uint32_t(s.items.size());
     p.chunk_elems = kFusedStatsChunkElems;
-    int grid =
-        int(std::min<size_t>(s.items.size(), size_t(std::max(m_device.multiprocessors(), 1)) *
-                                                 kBlocksPerMultiprocessor));
+    // The persistent grid: every block the device holds at once, no more than there is work.
+    int grid = int(std::min<size_t>(
+        s.items.size(), size_t(std::max(m_device.multiprocessors(), 1)) *
+                            size_t(std::max(m_device.fused_stats_blocks_per_multiprocessor(), 1))));
     if (m_device.launch_fused_stats(p, grid, stream) != device_status::ok) return failed("launch");
     ++m_launches;
   }

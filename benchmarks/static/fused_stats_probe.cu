@@ -10,7 +10,7 @@ __device__ void probe_body(const unsigned char *base, uint64_t begin, uint64_t e
   __shared__ unsigned int hist[kFusedStatsWarps][kWarpHistStride];
   thread_stats ts;
   ts.clear();
-  chunk_narrow<T, false>(ts, base, begin, end, hist[threadIdx.x / 32]);
+  chunk_body<T, false>(ts, base, begin, end, hist[threadIdx.x / 32]);
   out[blockIdx.x * blockDim.x + threadIdx.x] =
       ts.min + ts.max + ts.sum + ts.sum_abs + ts.sum_sq + double(ts.nan + ts.pos_inf + ts.neg_inf);
 }

@@ -2,6 +2,7 @@
 // recorded for last_error() and the sticky error cleared, so one failure never poisons later calls.
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <string>
 
 #include "kernels/device/device.h"
@@ -28,7 +29,11 @@ cudaStream_t as_stream(stream_handle s) { return static_cast<cudaStream_t>(s); }
 
 class cuda_device final : public device {
  public:
-  cuda_device(int ordinal, const cudaDeviceProp &prop) : m_ordinal(ordinal), m_prop(prop) {}
+  // `ordinal` is the calling thread's current device (the occupancy query is made on it).
+  cuda_device(int ordinal, const cudaDeviceProp &prop)
+      : m_ordinal(ordinal),
+        m_prop(prop),
+        m_blocks_per_sm(std::max(cuda_backend::fused_stats_blocks_per_multiprocessor(), 1)) {}
 
   const char *name() const override { return "cuda"; }
   std::string description() const override {
@@ -36,6 +41,7 @@ class cuda_device final : public device {
            std::to_string(m_prop.minor) + ", device " + std::to_string(m_ordinal) + ")";
   }
   int multiprocessors() const override { return m_prop.multiProcessorCount; }
+  int fused_stats_blocks_per_multiprocessor() const override { return m_blocks_per_sm; }
 
   device_status alloc(void **ptr, size_t bytes) override {
     TTAP_CUDA_CHECK(cudaMalloc(ptr, bytes));
@@ -115,6 +121,7 @@ class cuda_device final : public device {
  private:
   int m_ordinal;
   cudaDeviceProp m_prop;
+  int m_blocks_per_sm;
 };
 
 }  // namespace

@@ -30,6 +30,9 @@ class device {
   virtual const char *name() const = 0;         // "cuda" or "emulated"
   virtual std::string description() const = 0;  // model and architecture, for banners
   virtual int multiprocessors() const = 0;      // sizes the persistent grid
+  // Blocks of the fused kernel resident at once on one multiprocessor (>= 1): the persistent grid
+  // is multiprocessors() times this.
+  virtual int fused_stats_blocks_per_multiprocessor() const = 0;
 
   // Device memory and pinned host memory. Allocation may block (it is done once, or when a
   // workspace grows), nothing below does.

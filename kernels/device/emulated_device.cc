@@ -28,6 +28,8 @@ class emulated_device final : public device {
   // The emulator runs one block per worker thread at a time; a few blocks per worker keep them busy
   // while others wait at barriers.
   int multiprocessors() const override { return 8; }
+  // Two blocks per worker keep one busy while the other waits at a barrier.
+  int fused_stats_blocks_per_multiprocessor() const override { return 2; }
 
   device_status alloc(void **ptr, size_t bytes) override {
     *ptr = simt::device_malloc(bytes);

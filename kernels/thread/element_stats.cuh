@@ -71,24 +71,48 @@ __device__ __forceinline__ void add_exact(thread_stats &ts, uint32_t bits) {
   ts.sum_sq += x * x;
 }
 
-// A group of N values (fp32 bits, already widened from the tensor's dtype) into the thread's
-// accumulator and the warp's shared histogram. The common case costs a handful of instructions per
-// value; NaN/Inf and extreme magnitudes take the exact path for this group only.
-template <int N>
+// Values an fp32 group sums before its sums go to fp64: the accuracy bound the tests and the README
+// state (the cpu executor uses the same).
+inline constexpr int kGroupValues = 16;
+
+// One value into the warp's shared histogram. The bin is the exponent field; zeros get their own
+// bin unless kZeroInBinZero says the dtype, once widened, has no other value with exponent field 0
+// (fp16: its subnormals are normal fp32), in which case bin 0 is the zero count and the chunk's
+// flush moves it there: one compare and select per value fewer.
+// The bin's byte offset comes straight out of the bits (4 x the exponent field, one shift and one
+// mask), saving the scaling of an index.
+template <bool kZeroInBinZero>
+__device__ __forceinline__ void count_exponent(uint32_t bits, float x, unsigned int *warp_hist) {
+  uint32_t offset = (bits >> 21) & (0xffu << 2);
+  if constexpr (!kZeroInBinZero) offset = x == 0.0f ? kBinZero * 4 : offset;
+  atomicAdd(reinterpret_cast<unsigned int *>(reinterpret_cast<char *>(warp_hist) + offset), 1u);
+}
+
+// A group of N <= kGroupValues values (fp32 bits, already widened from the tensor's dtype) into the
+// thread's accumulator and the warp's shared histogram. The common case costs a handful of
+// instructions per value; NaN/Inf and extreme magnitudes take the exact path for this group only.
+template <int N, bool kZeroInBinZero = false>
 __device__ __forceinline__ void add_group(thread_stats &ts, const uint32_t (&bits)[N],
                                           unsigned int *warp_hist) {
-  float group_min = INFINITY, group_max = -INFINITY, s1 = 0.f, s2 = 0.f, s3 = 0.f;
+  static_assert(N >= 1 && N <= kGroupValues, "fp32 groups hold at most kGroupValues values");
+  // Started from the first value rather than from +-Inf and 0: no constants, no first operation.
+  // fminf/fmaxf ignore a NaN operand, and a NaN anywhere sends the group to the exact path anyway.
+  float x = __uint_as_float(bits[0]);
+  float group_min = x, group_max = x, s1 = x, s2 = fabsf(x), s3 = x * x;
+  count_exponent<kZeroInBinZero>(bits[0], x, warp_hist);
 #pragma unroll
-  for (int k = 0; k < N; ++k) {
-    float x = __uint_as_float(bits[k]);
-    group_min = fminf(group_min, x);  // fminf/fmaxf ignore NaN operands
+  for (int k = 1; k < N; ++k) {
+    x = __uint_as_float(bits[k]);
+    group_min = fminf(group_min, x);
     group_max = fmaxf(group_max, x);
     s1 += x;
     s2 += fabsf(x);
     s3 = fmaf(x, x, s3);
-    atomicAdd(&warp_hist[bin_of_f32(bits[k])], 1u);
+    count_exponent<kZeroInBinZero>(bits[k], x, warp_hist);
   }
-  if (isfinite(s2) && isfinite(s3)) {
+  // s2 and s3 are >= 0 or NaN, so one sum tells whether both are finite (two huge but finite sums
+  // that overflow together merely take the exact path).
+  if (isfinite(s2 + s3)) {
     ts.min = fmin(ts.min, double(group_min));
     ts.max = fmax(ts.max, double(group_max));
     ts.sum += double(s1);
@@ -98,8 +122,8 @@ __device__ __forceinline__ void add_group(thread_stats &ts, const uint32_t (&bit
       TTAP_COLD_PATH();
 #pragma unroll
       for (int k = 0; k < N; ++k) {
-        double x = double(__uint_as_float(bits[k]));
-        ts.sum_sq += x * x;
+        double v = double(__uint_as_float(bits[k]));
+        ts.sum_sq += v * v;
       }
     } else {
       ts.sum_sq += double(s3);
@@ -147,6 +171,27 @@ __device__ __forceinline__ uint32_t f32_bits_of_half(uint16_t h) {
   return __float_as_uint(__half2float(__ushort_as_half(h)));
 #else
   return f32_bits_from_f16(h);
+#endif
+}
+
+// Both fp16 halves of a 32-bit word: one register split feeds two conversions (the compiler's
+// per-half conversions each split the word again).
+__device__ __forceinline__ void f32_bits_of_half2(uint32_t w, uint32_t &lo, uint32_t &hi) {
+#if defined(__CUDA_ARCH__)
+  float f_lo, f_hi;
+  asm("{\n"
+      "  .reg .f16 lo, hi;\n"
+      "  mov.b32 {lo, hi}, %2;\n"
+      "  cvt.f32.f16 %0, lo;\n"
+      "  cvt.f32.f16 %1, hi;\n"
+      "}"
+      : "=f"(f_lo), "=f"(f_hi)
+      : "r"(w));
+  lo = __float_as_uint(f_lo);
+  hi = __float_as_uint(f_hi);
+#else
+  lo = f32_bits_of_half(uint16_t(w & 0xffffu));
+  hi = f32_bits_of_half(uint16_t(w >> 16));
 #endif
 }
 

@@ -1,8 +1,9 @@
-// The static report's PTX reader on small hand-written PTX: the main loop is found, the hot path
-// skips blocks marked cold and loop exits, and `ptxas -v` lines are parsed.
-#include "benchmarks/ptx_analysis.h"
-
+// The static report's PTX reader on small hand-written PTX: the main loop is found (the one with
+// the most 16-byte loads), the hot path skips blocks marked cold and loop exits, and `ptxas -v`
+// lines are parsed.
 #include <gtest/gtest.h>
+
+#include "benchmarks/ptx_analysis.h"
 
 namespace ttap::bench {
 namespace {
@@ -45,6 +46,38 @@ TEST(PtxAnalysis, CountsTheHotPathOfTheMainLoop) {
   EXPECT_EQ(c.vector_loads, 1);
   // load, add, setp, bra (to the cold block: not taken), add, bra.uni, add, setp, bra (back edge).
   EXPECT_EQ(c.instructions, 9);
+}
+
+// A round of two loads, then a one-load loop that finishes the chunk (shorter): the round is the
+// main loop.
+const char *kTwoLoops = R"(
+.visible .entry rounds(
+	.param .u64 rounds_param_0
+)
+{
+$L__BB0_1:
+	ld.global.nc.v4.u32 	{%r2, %r3, %r4, %r5}, [%rd1];
+	ld.global.nc.v4.u32 	{%r6, %r7, %r8, %r9}, [%rd2];
+	add.s32 	%r10, %r2, %r6;
+	add.s32 	%r11, %r3, %r7;
+	add.s32 	%r12, %r4, %r8;
+	add.s64 	%rd1, %rd1, 32;
+	setp.lt.u64 	%p1, %rd1, %rd3;
+	@%p1 bra 	$L__BB0_1;
+$L__BB0_2:
+	ld.global.nc.v4.u32 	{%r2, %r3, %r4, %r5}, [%rd1];
+	add.s64 	%rd1, %rd1, 16;
+	setp.lt.u64 	%p2, %rd1, %rd4;
+	@%p2 bra 	$L__BB0_2;
+	ret;
+}
+)";
+
+TEST(PtxAnalysis, TheMainLoopIsTheOneWithTheMostLoads) {
+  loop_count c = count_main_loop(kTwoLoops, "rounds");
+  ASSERT_TRUE(c.found) << c.error;
+  EXPECT_EQ(c.vector_loads, 2);
+  EXPECT_EQ(c.instructions, 8);
 }
 
 TEST(PtxAnalysis, ReportsAMissingEntryOrLoop) {
