@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -17,8 +18,8 @@
 #include "runtime/store/store_files.h"
 #include "runtime/sinks/webhook_sink.h"
 
-#ifndef TTAP_VERSION
-#define TTAP_VERSION "0.0.0"
+#ifndef TTAP_VERSION_STRING
+#define TTAP_VERSION_STRING "0.0.0"
 #endif
 
 namespace ttap {
@@ -111,7 +112,7 @@ ttap_status session::open(const char *run_dir, const char *options, std::unique_
   info.rank = c.rank;
   info.world = c.world;
   info.options = c.to_string();
-  info.version = TTAP_VERSION;
+  info.version = TTAP_VERSION_STRING;
   info.host = hostname();
   info.pid = getpid();
   info.start_time = wall_seconds();
@@ -136,8 +137,8 @@ ttap_status session::open(const char *run_dir, const char *options, std::unique_
   return TTAP_OK;
 }
 
-ttap_status session::validate_tensor(const char *name, const void *ptr, ttap_dtype dtype,
-                                     uint64_t numel, ttap_kind kind) const {
+ttap_status session::validate_tensor(const char *name, const void *ptr, int32_t dtype,
+                                     uint64_t numel, int32_t kind) const {
   if (!name) return fail(TTAP_ERR_INVALID_ARGUMENT, "name is NULL");
   if (!*name) return fail(TTAP_ERR_INVALID_ARGUMENT, "name is empty");
   if (!ptr && numel > 0) {
@@ -145,14 +146,14 @@ ttap_status session::validate_tensor(const char *name, const void *ptr, ttap_dty
         TTAP_ERR_INVALID_ARGUMENT,
         std::string("tensor '") + name + "': ptr is NULL with numel " + std::to_string(numel));
   }
-  if (int(dtype) < 0 || int(dtype) >= kNumDtypes) {
+  if (dtype < 0 || dtype >= TTAP_NUM_DTYPES) {
     return fail(TTAP_ERR_INVALID_ARGUMENT, std::string("tensor '") + name + "': dtype " +
-                                               std::to_string(int(dtype)) +
+                                               std::to_string(dtype) +
                                                " is out of range (TTAP_F32 .. TTAP_F64)");
   }
-  if (int(kind) < 0 || int(kind) > int(TTAP_COLLECTIVE)) {
+  if (kind < 0 || kind >= TTAP_NUM_KINDS) {
     return fail(TTAP_ERR_INVALID_ARGUMENT, std::string("tensor '") + name + "': kind " +
-                                               std::to_string(int(kind)) +
+                                               std::to_string(kind) +
                                                " is out of range (TTAP_GRAD .. TTAP_COLLECTIVE)");
   }
   if (numel > kMaxNumel) {
@@ -230,10 +231,12 @@ void session::rebuild_watch_list() {
   m_layout_hash = hash;
 }
 
-ttap_status session::watch(const char *name, const void *ptr, ttap_dtype dtype, uint64_t numel,
-                           ttap_kind kind, int32_t *handle) {
+ttap_status session::watch(const char *name, const void *ptr, int32_t dtype_bits, uint64_t numel,
+                           int32_t kind_bits, int32_t *handle) {
   if (!handle) return fail(TTAP_ERR_INVALID_ARGUMENT, "handle is NULL");
-  TTAP_CHECK(validate_tensor(name, ptr, dtype, numel, kind));
+  TTAP_CHECK(validate_tensor(name, ptr, dtype_bits, numel, kind_bits));
+  const auto dtype = ttap_dtype(dtype_bits);
+  const auto kind = ttap_kind(kind_bits);
   int32_t id;
   auto it = m_by_name.find(name);
   if (it != m_by_name.end()) {
@@ -357,7 +360,13 @@ void session::take_sample(const std::vector<int32_t> &ids,
 ttap_status session::step(int64_t step, void *stream) {
   if (step < -1)
     return fail(TTAP_ERR_INVALID_ARGUMENT, "step " + std::to_string(step) + " is negative");
-  if (step == -1) step = m_step + 1;
+  if (step == -1) {
+    if (m_step == INT64_MAX)
+      return fail(TTAP_ERR_INVALID_ARGUMENT,
+                  "step -1 (the next step) after step " + std::to_string(m_step) +
+                      ": there is no step after INT64_MAX");
+    step = m_step + 1;
+  }
   if (step < m_step) {
     return fail(TTAP_ERR_INVALID_ARGUMENT, "step " + std::to_string(step) +
                                                " goes backwards (last step " +
@@ -385,9 +394,11 @@ ttap_status session::step(int64_t step, void *stream) {
   return TTAP_OK;
 }
 
-ttap_status session::observe(const char *name, const void *ptr, ttap_dtype dtype, uint64_t numel,
-                             ttap_kind kind, int64_t step, void *stream) {
-  TTAP_CHECK(validate_tensor(name, ptr, dtype, numel, kind));
+ttap_status session::observe(const char *name, const void *ptr, int32_t dtype_bits,
+                             uint64_t numel, int32_t kind_bits, int64_t step, void *stream) {
+  TTAP_CHECK(validate_tensor(name, ptr, dtype_bits, numel, kind_bits));
+  const auto dtype = ttap_dtype(dtype_bits);
+  const auto kind = ttap_kind(kind_bits);
   if (step < -1)
     return fail(TTAP_ERR_INVALID_ARGUMENT, "step " + std::to_string(step) + " is negative");
   if (step == -1) step = m_step < 0 ? 0 : m_step;

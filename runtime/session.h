@@ -25,13 +25,15 @@ class session {
   static ttap_status open(const char *run_dir, const char *options, std::unique_ptr<session> *out);
   ~session();
 
-  ttap_status watch(const char *name, const void *ptr, ttap_dtype dtype, uint64_t numel,
-                    ttap_kind kind, int32_t *handle);
+  // dtype and kind are the integers the caller passed (checked here against ttap_dtype and
+  // ttap_kind before they become enum values).
+  ttap_status watch(const char *name, const void *ptr, int32_t dtype, uint64_t numel, int32_t kind,
+                    int32_t *handle);
   ttap_status rebind(int32_t handle, const void *ptr);
   ttap_status unwatch(int32_t handle);
   ttap_status step(int64_t step, void *stream);
-  ttap_status observe(const char *name, const void *ptr, ttap_dtype dtype, uint64_t numel,
-                      ttap_kind kind, int64_t step, void *stream);
+  ttap_status observe(const char *name, const void *ptr, int32_t dtype, uint64_t numel,
+                      int32_t kind, int64_t step, void *stream);
   ttap_status log_scalar(const char *name, double value, int64_t step);
   ttap_status set_group(const char *kind, void *comm);
   ttap_status flush();
@@ -50,8 +52,8 @@ class session {
   };
 
   session() = default;
-  ttap_status validate_tensor(const char *name, const void *ptr, ttap_dtype dtype, uint64_t numel,
-                              ttap_kind kind) const;
+  ttap_status validate_tensor(const char *name, const void *ptr, int32_t dtype, uint64_t numel,
+                              int32_t kind) const;
   bool placed_on_device(const void *ptr) const;
   int32_t register_tensor(const std::string &name, ttap_dtype dtype, uint64_t numel, ttap_kind kind,
                           bool observed);

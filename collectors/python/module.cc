@@ -6,8 +6,8 @@
 
 #include "collectors/python/python_session.h"
 
-#ifndef TTAP_VERSION
-#define TTAP_VERSION "0.0.0"
+#ifndef TTAP_VERSION_STRING
+#define TTAP_VERSION_STRING "0.0.0"
 #endif
 
 namespace py = pybind11;
@@ -15,7 +15,7 @@ using ttap::python::python_session;
 
 PYBIND11_MODULE(_tensortap, m) {
   m.doc() = "tensortap's compiled core; use the tensortap package";
-  m.attr("__version__") = TTAP_VERSION;
+  m.attr("__version__") = TTAP_VERSION_STRING;
   py::register_exception<ttap::python::status_error>(m, "TensorTapError", PyExc_RuntimeError);
 
   m.attr("F32") = int(TTAP_F32);

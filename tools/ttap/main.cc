@@ -21,7 +21,7 @@ int main(int argc, char **argv) {
   CLI::App app{
       "ttap: tensortap's command-line tool (GPU-side telemetry for neural-network training)",
       "ttap"};
-  app.set_version_flag("--version", std::string("ttap (tensortap) ") + TTAP_VERSION);
+  app.set_version_flag("--version", std::string("ttap (tensortap) ") + TTAP_VERSION_STRING);
   app.require_subcommand(1);
   app.footer("Run 'ttap VERB --help' for the options of a verb.");
   ttap::cli::add_run_command(app);

@@ -27,20 +27,42 @@
 extern "C" {
 #endif
 
+/* The version of this header; ttap_get_version() gives the library's, which may be newer. */
+#define TTAP_VERSION_MAJOR 0
+#define TTAP_VERSION_MINOR 1
+#define TTAP_VERSION_PATCH 0
+#define TTAP_VERSION(major, minor, patch) ((major) * 10000 + (minor) * 100 + (patch))
+#define TTAP_VERSION_CODE TTAP_VERSION(TTAP_VERSION_MAJOR, TTAP_VERSION_MINOR, TTAP_VERSION_PATCH)
+
+/* An opened session. The handle is opaque: it is never dereferenced by the caller, and ttap_close
+ * frees what is behind it. A closed handle stays recognizable (every call with it returns
+ * INVALID_ARGUMENT, "session already closed") for as long as the process runs, even after later
+ * sessions reuse its storage. */
 typedef struct ttap_session ttap_session;
 
+/* Every value is spelled out: they are the ABI. The TTAP_NUM_* entries count the values and are
+ * not values themselves; anything outside [0, TTAP_NUM_*) passed as an argument is refused with
+ * INVALID_ARGUMENT (it is checked as an integer, never used as an enum value first). */
 typedef enum {
   TTAP_OK = 0,
-  TTAP_ERR_INVALID_ARGUMENT, /* a bad argument: ttap_last_error() names it */
-  TTAP_ERR_UNSUPPORTED,      /* valid but not supported by this build or backend */
-  TTAP_ERR_NO_DEVICE,        /* backend=cuda asked for, and no usable GPU */
-  TTAP_ERR_IO,               /* the run directory or the store could not be written */
-  TTAP_ERR_CUDA,             /* a CUDA call failed */
-  TTAP_ERR_INTERNAL, /* a tensortap bug; the failing part is disabled, the trainer goes on */
-  TTAP_NUM_STATUS
+  TTAP_ERR_INVALID_ARGUMENT = 1, /* a bad argument: ttap_last_error() names it */
+  TTAP_ERR_UNSUPPORTED = 2,      /* valid but not supported by this build or backend */
+  TTAP_ERR_NO_DEVICE = 3,        /* backend=cuda asked for, and no usable GPU */
+  TTAP_ERR_IO = 4,               /* the run directory or the store could not be written */
+  TTAP_ERR_CUDA = 5,             /* a CUDA call failed */
+  TTAP_ERR_INTERNAL = 6, /* a tensortap bug; the failing part is disabled, the trainer goes on */
+  TTAP_NUM_STATUS = 7
 } ttap_status;
 
-typedef enum { TTAP_F32 = 0, TTAP_F16, TTAP_BF16, TTAP_F8_E4M3, TTAP_F8_E5M2, TTAP_F64 } ttap_dtype;
+typedef enum {
+  TTAP_F32 = 0,
+  TTAP_F16 = 1,
+  TTAP_BF16 = 2,
+  TTAP_F8_E4M3 = 3,
+  TTAP_F8_E5M2 = 4,
+  TTAP_F64 = 5,
+  TTAP_NUM_DTYPES = 6
+} ttap_dtype;
 
 /* TTAP_COLLECTIVE: the buffer of a reduction the hooks saw (not known to be a gradient: the
  * gradient detectors skip it). */
@@ -49,8 +71,14 @@ typedef enum {
   TTAP_PARAM = 1,
   TTAP_ACTIVATION = 2,
   TTAP_OTHER = 3,
-  TTAP_COLLECTIVE = 4
+  TTAP_COLLECTIVE = 4,
+  TTAP_NUM_KINDS = 5
 } ttap_kind;
+
+/* The library's version as TTAP_VERSION(major, minor, patch), e.g. 100 for 0.1.0 (compare with
+ * TTAP_VERSION_CODE, the header's). Statuses:
+ * OK, INVALID_ARGUMENT (NULL version). Never blocks; thread-safe. */
+TTAP_API ttap_status ttap_get_version(int *version);
 
 /* Opens a session writing to run_dir (created if missing; NULL: $TTAP_RUN_DIR, else "ttap-run").
  * options: NULL or "key=value,key=value", the same keys as the TTAP_* environment knobs (run
@@ -151,10 +179,10 @@ TTAP_API ttap_status ttap_set_group(ttap_session *s, const char *kind, void *com
  * Statuses: OK, INVALID_ARGUMENT (NULL or closed session), IO (the store failed). */
 TTAP_API ttap_status ttap_flush(ttap_session *s);
 
-/* Flushes, writes the run's counters, closes the store and frees the session. After it, the
- * pointer is invalid; calling any function with it (a second close included) is an error that is
- * detected and reported as INVALID_ARGUMENT ("session already closed") as long as the process has
- * not reused the memory. Statuses: OK, INVALID_ARGUMENT, IO. */
+/* Flushes, writes the run's counters, closes the store and frees the session. After it the handle
+ * is closed: calling any function with it (a second close included) returns INVALID_ARGUMENT
+ * ("session already closed"), for the life of the process. A process may open and close any number
+ * of sessions. Statuses: OK, INVALID_ARGUMENT, IO. */
 TTAP_API ttap_status ttap_close(ttap_session *s);
 
 /* Static text for a status, e.g. "invalid argument". Never NULL. */

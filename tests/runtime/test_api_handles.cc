@@ -1,0 +1,136 @@
+// The C API's edges that only show under volume or with out-of-range integers: sessions opened and
+// closed by the thousand (handles freed, still validated in O(1), stale ones recognized after their
+// slot is reused), enum arguments outside their range, and the step counter at INT64_MAX. Also
+// built with UBSan (test_api_ubsan), where undefined behaviour on these paths aborts the test.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tests/runtime/api_c_calls.h"
+#include "tests/temp_dir.h"
+#include "ttap/ttap.h"
+
+namespace {
+
+using ttap::testing::temp_dir;
+
+bool message_has(const char *needle) {
+  return std::string(ttap_last_error()).find(needle) != std::string::npos;
+}
+
+TEST(ApiHandles, VersionMatchesTheHeader) {
+  int version = -1;
+  ASSERT_EQ(ttap_get_version(&version), TTAP_OK);
+  EXPECT_EQ(version, TTAP_VERSION_CODE);
+  EXPECT_EQ(TTAP_VERSION_CODE, TTAP_VERSION(TTAP_VERSION_MAJOR, TTAP_VERSION_MINOR,
+                                            TTAP_VERSION_PATCH));
+  EXPECT_EQ(ttap_get_version(nullptr), TTAP_ERR_INVALID_ARGUMENT);
+}
+
+TEST(ApiHandles, EnumArgumentsOutsideTheirRangeAreRefusedAsIntegers) {
+  temp_dir dir;
+  ttap_session *s = nullptr;
+  ASSERT_EQ(ttap_open(dir.path.c_str(), "backend=cpu", &s), TTAP_OK) << ttap_last_error();
+  float x[4] = {1, 2, 3, 4};
+  for (int dtype : {-1, int(TTAP_NUM_DTYPES), 17, 255, 256, INT_MAX, INT_MIN}) {
+    EXPECT_EQ(watch_with_int_enums(s, "x", x, 4, dtype, TTAP_GRAD), TTAP_ERR_INVALID_ARGUMENT);
+    EXPECT_TRUE(message_has(("dtype " + std::to_string(dtype) + " is out of range").c_str()))
+        << ttap_last_error();
+    EXPECT_EQ(observe_with_int_enums(s, "a", x, 4, dtype, TTAP_ACTIVATION),
+              TTAP_ERR_INVALID_ARGUMENT);
+  }
+  for (int kind : {-1, int(TTAP_NUM_KINDS), 1000, INT_MAX, INT_MIN}) {
+    EXPECT_EQ(watch_with_int_enums(s, "x", x, 4, TTAP_F32, kind), TTAP_ERR_INVALID_ARGUMENT);
+    EXPECT_TRUE(message_has(("kind " + std::to_string(kind) + " is out of range").c_str()))
+        << ttap_last_error();
+  }
+  // The largest valid values still work.
+  EXPECT_EQ(watch_with_int_enums(s, "x", x, 4, TTAP_F32, TTAP_OTHER), TTAP_OK) << ttap_last_error();
+  for (int st : {-1, int(TTAP_NUM_STATUS), INT_MAX})
+    EXPECT_STREQ(status_string_of_int(st), "unknown status");
+  EXPECT_EQ(ttap_close(s), TTAP_OK);
+}
+
+TEST(ApiHandles, NextStepAfterInt64MaxIsRefusedWithoutOverflow) {
+  temp_dir dir;
+  ttap_session *s = nullptr;
+  ASSERT_EQ(ttap_open(dir.path.c_str(), "backend=cpu,budget=0", &s), TTAP_OK) << ttap_last_error();
+  float x[4] = {1, 2, 3, 4};
+  int32_t h = -1;
+  ASSERT_EQ(ttap_watch(s, "x", x, TTAP_F32, 4, TTAP_GRAD, &h), TTAP_OK);
+  EXPECT_EQ(ttap_step(s, INT64_MAX - 1, nullptr), TTAP_OK) << ttap_last_error();
+  EXPECT_EQ(ttap_step(s, -1, nullptr), TTAP_OK) << ttap_last_error();  // INT64_MAX
+  EXPECT_EQ(ttap_step(s, -1, nullptr), TTAP_ERR_INVALID_ARGUMENT);
+  EXPECT_TRUE(message_has("no step after INT64_MAX")) << ttap_last_error();
+  EXPECT_EQ(ttap_step(s, INT64_MAX, nullptr), TTAP_OK) << "the same step again is allowed";
+  EXPECT_EQ(ttap_log_scalar(s, "loss", 1.0, -1), TTAP_OK);
+  EXPECT_EQ(ttap_close(s), TTAP_OK) << ttap_last_error();
+}
+
+TEST(ApiHandles, AStaleHandleStaysClosedAfterItsSlotHoldsANewSession) {
+  temp_dir dir;
+  ttap_session *first = nullptr, *second = nullptr;
+  ASSERT_EQ(ttap_open(dir.path.c_str(), "backend=cpu", &first), TTAP_OK) << ttap_last_error();
+  ASSERT_EQ(ttap_close(first), TTAP_OK);
+  ASSERT_EQ(ttap_open(dir.path.c_str(), "backend=cpu", &second), TTAP_OK) << ttap_last_error();
+  EXPECT_NE(first, second);
+  // A double close of the old handle must not close the session now in its place.
+  EXPECT_EQ(ttap_close(first), TTAP_ERR_INVALID_ARGUMENT);
+  EXPECT_STREQ(ttap_last_error(), "session already closed");
+  EXPECT_EQ(ttap_step(second, 0, nullptr), TTAP_OK) << ttap_last_error();
+  EXPECT_EQ(ttap_close(second), TTAP_OK);
+  EXPECT_EQ(ttap_step(second, 1, nullptr), TTAP_ERR_INVALID_ARGUMENT);
+}
+
+// Nanoseconds per not-due ttap_step: the median of several batches, so that a preempted batch on
+// a loaded machine does not count.
+double not_due_step_ns(ttap_session *s, int64_t *step) {
+  std::vector<double> batches;
+  for (int b = 0; b < 15; ++b) {
+    constexpr int kSteps = 2000;
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < kSteps; ++i) ttap_step(s, ++*step, nullptr);
+    auto t1 = std::chrono::steady_clock::now();
+    batches.push_back(std::chrono::duration<double, std::nano>(t1 - t0).count() / kSteps);
+  }
+  std::nth_element(batches.begin(), batches.begin() + 7, batches.end());
+  return batches[7];
+}
+
+// More sessions than the old fixed table held (4096), opened and closed one after another; a
+// session's not-due step costs the same before and after (the old table was scanned per call).
+TEST(ApiHandles, ThousandsOfSessionsOpenAndCloseAndStepsStayCheap) {
+  temp_dir dir;
+  ttap_session *watched = nullptr;
+  ASSERT_EQ(ttap_open(dir.path.c_str(), "backend=cpu,every=1000000000,budget=0", &watched),
+            TTAP_OK)
+      << ttap_last_error();
+  float x[4] = {1, 2, 3, 4};
+  int32_t h = -1;
+  ASSERT_EQ(ttap_watch(watched, "x", x, TTAP_F32, 4, TTAP_GRAD, &h), TTAP_OK);
+  int64_t step = 0;
+  ASSERT_EQ(ttap_step(watched, step, nullptr), TTAP_OK);  // the one due step
+  const double before_ns = not_due_step_ns(watched, &step);
+
+  constexpr int kCycles = 5000;
+  for (int i = 0; i < kCycles; ++i) {
+    ttap_session *s = nullptr;
+    ASSERT_EQ(ttap_open(dir.path.c_str(), "backend=cpu", &s), TTAP_OK)
+        << "open #" << i << ": " << ttap_last_error();
+    ASSERT_EQ(ttap_close(s), TTAP_OK) << "close #" << i << ": " << ttap_last_error();
+  }
+  const double after_ns = not_due_step_ns(watched, &step);
+  std::printf("not-due ttap_step: %.0f ns before, %.0f ns after %d sessions opened and closed\n",
+              before_ns, after_ns, kCycles);
+  // A scan of 5000 handles costs microseconds; O(1) stays within noise. The bound allows for a
+  // loaded machine (medians of 15 batches, and an absolute floor for very fast steps).
+  EXPECT_LT(after_ns, std::max(3 * before_ns, before_ns + 500.0));
+  EXPECT_EQ(ttap_close(watched), TTAP_OK);
+}
+
+}  // namespace
