@@ -35,7 +35,7 @@ TEST(ApiHandles, VersionMatchesTheHeader) {
 TEST(ApiHandles, EnumArgumentsOutsideTheirRangeAreRefusedAsIntegers) {
   temp_dir dir;
   ttap_session *s = nullptr;
-  ASSERT_EQ(ttap_open(dir.path.c_str(), "backend=cpu", &s), TTAP_OK) << ttap_last_error();
+  ASSERT_EQ(ttap_open(dir.path.c_str(), "backend=cpu,mode=append", &s), TTAP_OK) << ttap_last_error();
   float x[4] = {1, 2, 3, 4};
   for (int dtype : {-1, int(TTAP_NUM_DTYPES), 17, 255, 256, INT_MAX, INT_MIN}) {
     EXPECT_EQ(watch_with_int_enums(s, "x", x, 4, dtype, TTAP_GRAD), TTAP_ERR_INVALID_ARGUMENT);
@@ -75,9 +75,9 @@ TEST(ApiHandles, NextStepAfterInt64MaxIsRefusedWithoutOverflow) {
 TEST(ApiHandles, AStaleHandleStaysClosedAfterItsSlotHoldsANewSession) {
   temp_dir dir;
   ttap_session *first = nullptr, *second = nullptr;
-  ASSERT_EQ(ttap_open(dir.path.c_str(), "backend=cpu", &first), TTAP_OK) << ttap_last_error();
+  ASSERT_EQ(ttap_open(dir.path.c_str(), "backend=cpu,mode=append", &first), TTAP_OK) << ttap_last_error();
   ASSERT_EQ(ttap_close(first), TTAP_OK);
-  ASSERT_EQ(ttap_open(dir.path.c_str(), "backend=cpu", &second), TTAP_OK) << ttap_last_error();
+  ASSERT_EQ(ttap_open(dir.path.c_str(), "backend=cpu,mode=append", &second), TTAP_OK) << ttap_last_error();
   EXPECT_NE(first, second);
   // A double close of the old handle must not close the session now in its place.
   EXPECT_EQ(ttap_close(first), TTAP_ERR_INVALID_ARGUMENT);
@@ -120,7 +120,9 @@ TEST(ApiHandles, ThousandsOfSessionsOpenAndCloseAndStepsStayCheap) {
   constexpr int kCycles = 5000;
   for (int i = 0; i < kCycles; ++i) {
     ttap_session *s = nullptr;
-    ASSERT_EQ(ttap_open(dir.path.c_str(), "backend=cpu", &s), TTAP_OK)
+    // A directory per session: a store file keeps a bounded number of sessions.
+    const std::string run = dir.path + "/cycle-" + std::to_string(i);
+    ASSERT_EQ(ttap_open(run.c_str(), "backend=cpu", &s), TTAP_OK)
         << "open #" << i << ": " << ttap_last_error();
     ASSERT_EQ(ttap_close(s), TTAP_OK) << "close #" << i << ": " << ttap_last_error();
   }
