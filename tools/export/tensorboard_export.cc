@@ -214,7 +214,9 @@ std::string event_file_name(double start_time, const std::string &host) {
     safe.push_back(keep ? c : '_');
   }
   if (safe.empty()) safe = "localhost";
-  const long long seconds = std::isfinite(start_time) && start_time > 0 ? (long long)start_time : 0;
+  // A stored start time may be anything (a corrupted store): only one a long long can hold is used.
+  const bool usable = std::isfinite(start_time) && start_time > 0 && start_time < 9.0e18;
+  const long long seconds = usable ? (long long)start_time : 0;
   return "events.out.tfevents." + std::to_string(seconds) + "." + safe;
 }
 
