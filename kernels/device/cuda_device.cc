@@ -6,23 +6,24 @@
 #include <string>
 
 #include "kernels/device/device.h"
+#include "kernels/device/error_buffer.h"
 #include "kernels/fused_stats.h"
 
 namespace ttap {
 namespace {
 
-thread_local std::string t_last_error;
+thread_local device_error_buffer t_last_error;
 
 // Checks a CUDA runtime call: on failure records "call: message", clears the error and returns
 // device_status::error from the enclosing function.
-#define TTAP_CUDA_CHECK(call)                                                   \
-  do {                                                                          \
-    cudaError_t ttap_err_ = (call);                                             \
-    if (ttap_err_ != cudaSuccess) {                                             \
-      t_last_error = std::string(#call) + ": " + cudaGetErrorString(ttap_err_); \
-      cudaGetLastError();                                                       \
-      return device_status::error;                                              \
-    }                                                                           \
+#define TTAP_CUDA_CHECK(call)                                                      \
+  do {                                                                             \
+    cudaError_t ttap_err_ = (call);                                                \
+    if (ttap_err_ != cudaSuccess) {                                                \
+      t_last_error.set(std::string(#call) + ": " + cudaGetErrorString(ttap_err_)); \
+      cudaGetLastError();                                                          \
+      return device_status::error;                                                 \
+    }                                                                              \
   } while (0)
 
 cudaStream_t as_stream(stream_handle s) { return static_cast<cudaStream_t>(s); }
@@ -116,7 +117,7 @@ class cuda_device final : public device {
     }
     return attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged;
   }
-  std::string last_error() const override { return t_last_error; }
+  std::string last_error() const override { return t_last_error.get(); }
 
  private:
   int m_ordinal;

@@ -3,13 +3,14 @@
 #include <string>
 
 #include "kernels/device/device.h"
+#include "kernels/device/error_buffer.h"
 #include "kernels/fused_stats.h"
 #include "kernels/simt/stream.h"
 
 namespace ttap {
 namespace {
 
-thread_local std::string t_last_error;
+thread_local device_error_buffer t_last_error;
 
 simt::stream *as_stream(stream_handle s) { return static_cast<simt::stream *>(s); }
 simt::stream &stream_ref(stream_handle s) { return s ? *as_stream(s) : simt::default_stream(); }
@@ -17,7 +18,7 @@ simt::stream &stream_ref(stream_handle s) { return s ? *as_stream(s) : simt::def
 device_status from_simt(const simt::status &st) {
   if (st.ok()) return device_status::ok;
   if (st.code() == simt::errc::not_ready) return device_status::not_ready;
-  t_last_error = st.to_string();
+  t_last_error.set(st.to_string());
   return device_status::error;
 }
 
@@ -34,7 +35,7 @@ class emulated_device final : public device {
   device_status alloc(void **ptr, size_t bytes) override {
     *ptr = simt::device_malloc(bytes);
     if (!*ptr && bytes) {
-      t_last_error = "out of memory allocating " + std::to_string(bytes) + " bytes";
+      t_last_error.set("out of memory allocating " + std::to_string(bytes) + " bytes");
       return device_status::error;
     }
     return device_status::ok;
@@ -84,7 +85,7 @@ class emulated_device final : public device {
     return from_simt(stream_ref(s).synchronize());
   }
   bool is_device_pointer(const void *) const override { return true; }
-  std::string last_error() const override { return t_last_error; }
+  std::string last_error() const override { return t_last_error.get(); }
 };
 
 }  // namespace

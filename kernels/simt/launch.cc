@@ -6,10 +6,12 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/simt/block_runner.h"
@@ -53,7 +55,25 @@ namespace {
 std::mutex g_defaults_mutex;
 launch_options g_defaults;
 thread_local const launch_options *t_scoped = nullptr;
-thread_local status t_last_error;
+
+// The thread's last launch error, kept as a code and a fixed buffer rather than a status (which
+// holds a std::string): a trivially destructible thread_local survives glibc's teardown of the
+// main thread's thread-local storage, so an error recorded from an atexit handler (the hooks'
+// session close) never writes into freed memory.
+struct last_error_slot {
+  errc code;  // errc::ok (zero) until the first error
+  char message[1024];
+
+  void set(const status &s) {
+    code = s.code();
+    const size_t n = std::min(s.message().size(), sizeof(message) - 1);
+    std::memcpy(message, s.message().data(), n);
+    message[n] = '\0';
+  }
+  status get() const { return code == errc::ok ? status() : status(code, message); }
+};
+static_assert(std::is_trivially_destructible_v<last_error_slot>);
+thread_local last_error_slot t_last_error;
 
 std::mutex g_attributes_mutex;
 std::map<uintptr_t, size_t> g_max_dynamic_shared;  // kernel address -> opted-in limit
@@ -200,12 +220,12 @@ scoped_launch_options::scoped_launch_options(const launch_options &options)
 scoped_launch_options::~scoped_launch_options() { t_scoped = m_previous; }
 
 status get_last_error() {
-  status s = t_last_error;
-  t_last_error = status();
+  status s = t_last_error.get();
+  t_last_error.code = errc::ok;
   return s;
 }
 
-status peek_last_error() { return t_last_error; }
+status peek_last_error() { return t_last_error.get(); }
 
 namespace detail {
 
@@ -268,7 +288,7 @@ status set_max_dynamic_shared(uintptr_t kernel_key, size_t bytes) {
 }
 
 void record_last_error(const status &s) {
-  if (!s.ok()) t_last_error = s;
+  if (!s.ok()) t_last_error.set(s);
 }
 
 }  // namespace detail

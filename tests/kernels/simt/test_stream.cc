@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <thread>
 #include <vector>
 
@@ -123,6 +125,25 @@ TEST(SimtStream, ConfigurationErrorsAreTheThreadsLastErrorAndNothingRuns) {
   EXPECT_TRUE(ttap::simt::get_last_error().ok());  // cleared by reading it
   EXPECT_TRUE(stream.synchronize().ok());          // not sticky
   EXPECT_EQ(out[0], 0.0f);
+}
+
+// The hooks close their session from an atexit handler, after glibc has destroyed the main
+// thread's thread-local objects: a launch error recorded there must not write into freed memory
+// (AddressSanitizer builds turn that into a failed test).
+void launch_badly_and_report() {
+  std::vector<float> in(8, 1.0f), out(8, 0.0f);
+  TTAP_LAUNCH(scale_kernel, 1, 2048, 0, nullptr, in.data(), out.data(), 2.0f, 8);
+  std::fprintf(stderr, "at exit: %s\n", ttap::simt::peek_last_error().to_string().c_str());
+}
+
+TEST(SimtStream, ConfigurationErrorRecordedFromAnAtexitHandler) {
+  EXPECT_EXIT(
+      {
+        launch_badly_and_report();  // the thread's error slot is in use before exit
+        std::atexit(launch_badly_and_report);
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0), "at exit: invalid_configuration: launch of scale_kernel");
 }
 
 TEST(SimtStream, DefaultStreamHostFunctionsAndScopedOptions) {
