@@ -37,6 +37,10 @@ struct detector_config {
   double outlier_min_scale = 0.1;
   double straggler_threshold = 8.0;
   double straggler_min_scale = 0.1;
+  // A straggler also costs the group at least this much per step over the median: below it, the
+  // OS scheduler on a busy host moves step times as much (a timeslice is milliseconds, a loaded
+  // run queue holds tens of them), so millisecond steps under CPU contention are not stragglers.
+  double straggler_min_excess_seconds = 0.05;
 };
 
 class detector {

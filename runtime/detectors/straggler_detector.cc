@@ -3,7 +3,9 @@
 // median over its recent samples (so one slow step, a checkpoint or a page fault, does not count)
 // is scored against the median of the ranks, as a ratio. Ranks that synchronize every step (a
 // blocking gradient all-reduce) all see the slowest rank's step time, so this finds stragglers
-// where the ranks are not lock-stepped at the point where ttap_step is called.
+// where the ranks are not lock-stepped at the point where ttap_step is called. A rank must also be
+// slower than the median by an absolute margin (straggler_min_excess_seconds): the ratio alone
+// turns scheduler noise on millisecond steps into alerts on a loaded host.
 #include <cmath>
 #include <vector>
 
@@ -45,7 +47,9 @@ class straggler_detector final : public group_detector {
       const size_t r = timed[i];
       const double z = (logs[i] - c.median) / c.scale;
       // Slower only: a rank that is faster than the rest is not holding anyone up.
-      if (!(z > m_config.straggler_threshold)) {
+      const double excess = std::exp(logs[i]) - std::exp(c.median);
+      if (!(z > m_config.straggler_threshold) ||
+          !(excess >= m_config.straggler_min_excess_seconds)) {
         m_flagged[r] = 0;
         continue;
       }

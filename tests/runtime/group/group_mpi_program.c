@@ -6,7 +6,9 @@
  * come first in the process's lookup) and forwarding them to MPI's.
  *
  * usage: group_mpi_program RUN_DIR STEPS [flip=STEP:RANK] [nan=STEP:RANK] [slow=RANK]
- *        [interval=RANK:MS] [sharded_differs] [count_from=STEP]
+ *        [interval=RANK:MS] [step_ms=MS] [sharded_differs] [count_from=STEP]
+ * Each step sleeps step_ms (default 2); the slow rank's steps sleep 300 ms, far above what CPU
+ * contention adds on a loaded test machine.
  * Prints one line per rank: "rank R allreduce A allgather G samples N" (collectives made between
  * the flush after step count_from and the flush after the last step, and the group samples in that
  * span), and rank 0 prints "l2 STEP TENSOR VALUE" for the l2 of the concatenation of every rank's
@@ -93,13 +95,14 @@ int main(int argc, char **argv) {
   const int steps = atoi(argv[2]);
   int flip_step = -1, flip_rank = -1, nan_step = -1, nan_rank = -1, slow_rank = -1;
   int interval_rank = -1, interval_ms = 0;
-  int count_from = steps / 2, sharded_differs = 0;
+  int count_from = steps / 2, sharded_differs = 0, step_ms = 2;
   for (int i = 3; i < argc; ++i) {
     if (parse_pair(argv[i], "flip=", &flip_step, &flip_rank)) continue;
     if (parse_pair(argv[i], "nan=", &nan_step, &nan_rank)) continue;
     if (sscanf(argv[i], "slow=%d", &slow_rank) == 1) continue;
     if (parse_pair(argv[i], "interval=", &interval_rank, &interval_ms)) continue;
     if (sscanf(argv[i], "count_from=%d", &count_from) == 1) continue;
+    if (sscanf(argv[i], "step_ms=%d", &step_ms) == 1) continue;
     if (strcmp(argv[i], "sharded_differs") == 0) {
       sharded_differs = 1;
       continue;
@@ -139,13 +142,9 @@ int main(int argc, char **argv) {
       memcpy(&param[17], &bits, 4);
     }
     if (step == nan_step && g_rank == nan_rank) grad[100] = NAN;
-    if (g_rank == slow_rank) {
-      struct timespec ts = {0, 20 * 1000 * 1000};
-      nanosleep(&ts, NULL);
-    } else {
-      struct timespec ts = {0, 2 * 1000 * 1000};
-      nanosleep(&ts, NULL);
-    }
+    const long sleep_ms = g_rank == slow_rank ? 300 : step_ms;
+    struct timespec ts = {sleep_ms / 1000, (sleep_ms % 1000) * 1000 * 1000};
+    nanosleep(&ts, NULL);
     CHECK(ttap_step(s, step, NULL));
     if (step == count_from) {
       CHECK(ttap_flush(s));

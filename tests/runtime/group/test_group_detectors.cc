@@ -227,5 +227,29 @@ TEST(Straggler, RanksThatAreOnlyAFewPercentApartAreNotStragglers) {
   }
 }
 
+// Millisecond steps on a loaded host: a rank the scheduler keeps waiting is several times slower
+// than the others, yet costs the group only milliseconds per step; that is noise, not a straggler.
+// The same ratio on steps long enough to matter is one.
+TEST(Straggler, MillisecondsOfSchedulerNoiseAreNotAStraggler) {
+  auto run = [](double base_seconds, double slow_seconds) {
+    auto d = detector_named("straggler");
+    std::vector<alert> alerts;
+    for (int i = 0; i < 12; ++i) {
+      sample_builder b(4, {tensor_role::contribution}, i);
+      for (auto &r : b.g.ranks) r.step_seconds = base_seconds;
+      b.g.ranks[1].step_seconds = slow_seconds;
+      auto a = feed(*d, b);
+      alerts.insert(alerts.end(), a.begin(), a.end());
+    }
+    return alerts;
+  };
+  EXPECT_TRUE(run(0.002, 0.012).empty());  // 6x slower, 10 ms per step over the median
+  EXPECT_TRUE(run(0.002, 0.045).empty());  // 22x slower, still under the 50 ms margin
+  auto alerts = run(0.002, 0.3);
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].rank, 1);
+  EXPECT_EQ(run(0.1, 0.6).size(), 1u);  // the same ratio on 100 ms steps
+}
+
 }  // namespace
 }  // namespace ttap
