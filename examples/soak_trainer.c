@@ -1,6 +1,7 @@
 /* A load and fault test trainer: watches TENSORS host tensors of 1 to 1,000 f32 elements (sizes
  * spread evenly), updates and samples them every step for SECONDS seconds, and prints its resident
- * set size every 5 s, so a reader can see whether memory stays flat after warm-up. It exits 0
+ * set size every second, so a reader can see whether memory stays flat after warm-up
+ * (scripts/soak.sh checks that and the store). It exits 0
  * whatever tensortap does (a store error must never stop training). For the README's reliability
  * figures:
  *   ttap run --budget 0 -o DIR -- soak_trainer 10000 60
@@ -48,12 +49,13 @@ int main(int argc, char **argv) {
     numel[t] = 1 + (int)((int64_t)t * 999 / (tensors > 1 ? tensors - 1 : 1));
     data[t] = calloc((size_t)numel[t], sizeof(float));
     if (!data[t]) return 1;
+    static const char *const kSuffix[4] = {"weight", "bias", "weight.grad", "bias.grad"};
     char name[64];
-    snprintf(name, sizeof name, "layers.%d.%s", t / 4, (t % 4) < 2 ? "weight" : "grad");
+    snprintf(name, sizeof name, "layers.%d.%s", t / 4, kSuffix[t % 4]);
     int32_t h;
-    if (s)
-      ttap_watch(s, name, data[t], TTAP_F32, (uint64_t)numel[t],
-                 (t % 4) < 2 ? TTAP_PARAM : TTAP_GRAD, &h);
+    if (s && ttap_watch(s, name, data[t], TTAP_F32, (uint64_t)numel[t],
+                        (t % 4) < 2 ? TTAP_PARAM : TTAP_GRAD, &h) != TTAP_OK)
+      fprintf(stderr, "soak_trainer: ttap_watch %s: %s\n", name, ttap_last_error());
   }
   const double start = now_seconds();
   double next_report = start;
@@ -64,7 +66,7 @@ int main(int argc, char **argv) {
       printf("soak_trainer: %5.1f s  step %lld  rss %.1f MiB\n", t_now - start, (long long)step,
              rss_mib());
       fflush(stdout);
-      next_report += 5;
+      next_report += 1;
     }
     if (t_now - start >= seconds) break;
     for (int t = 0; t < tensors; ++t) {
