@@ -61,4 +61,16 @@ const char *alert_type_name(alert_type t) {
   return "?";
 }
 
+const char *action_kind_name(action_kind k) {
+  switch (k) {
+    case action_kind::skip:
+      return "skip";
+    case action_kind::dump:
+      return "dump";
+    case action_kind::abort:
+      return "abort";
+  }
+  return "?";
+}
+
 }  // namespace ttap

@@ -70,6 +70,21 @@ struct alert {
   std::string message;  // one line, no trailing newline, without the "ttap: step N: " prefix
 };
 
+// What tensortap did about an anomaly (a response policy: on_nonfinite / on_spike): skipped the
+// optimizer step, wrote a forensic dump, or ended the process. One row of the store's actions.
+enum class action_kind : uint8_t { skip, dump, abort };
+inline constexpr action_kind kLastActionKind = action_kind::abort;
+const char *action_kind_name(action_kind k);  // "skip", "dump", "abort"
+
+struct action_record {
+  int32_t rank = 0;
+  int64_t step = 0;
+  double time = 0;
+  action_kind action = action_kind::skip;
+  std::string reason;  // what triggered it: "nonfinite", "spike"
+  std::string detail;  // one line: the tensors, a dump's directory, or why a dump failed
+};
+
 // What a tensor is to the ranks of a group (ttap_set_group), which decides how they are compared:
 // replicated tensors must be bit-identical on every rank (fingerprints are computed and compared),
 // contributions differ by design but should have comparable norms (outlier ranks), sharded tensors

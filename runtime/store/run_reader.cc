@@ -476,6 +476,35 @@ bool run_reader::alerts(read_cursor *cursor, std::vector<alert_row> *out) {
   return ok;
 }
 
+bool run_reader::actions(read_cursor *cursor, std::vector<action_row> *out) {
+  out->clear();
+  read_cursor from_start;
+  if (!cursor) cursor = &from_start;
+  bool ok = query_each(
+      "reading actions",
+      "SELECT rowid, rank, step, time, action, reason, detail FROM actions WHERE rowid > ?1 "
+      "ORDER BY time, rowid",
+      [&](sqlite3_stmt *st, size_t k) { sqlite3_bind_int64(st, 1, cursor->after(k)); },
+      [&](sqlite3_stmt *st, size_t k) {
+        action_row a;
+        a.file = k;
+        a.rowid = sqlite3_column_int64(st, 0);
+        a.rank = sqlite3_column_int(st, 1);
+        a.step = sqlite3_column_int64(st, 2);
+        a.time = sqlite3_column_double(st, 3);
+        a.action = column_text(st, 4);
+        a.reason = column_text(st, 5);
+        a.detail = column_text(st, 6);
+        out->push_back(a);
+      },
+      4);  // version 4 added actions
+  sort_rows(out, [](const action_row &a, const action_row &b) {
+    return std::tie(a.time, a.file, a.rowid) < std::tie(b.time, b.file, b.rowid);
+  });
+  for (const action_row &a : *out) cursor->advance(a.file, a.rowid);
+  return ok;
+}
+
 bool run_reader::scalars(const std::string &name, std::vector<scalar_row> *out) {
   out->clear();
   bool ok = query_each(
@@ -733,10 +762,16 @@ run_counters_row sum_counters(const std::vector<run_counters_row> &rows) {
 namespace ttap {
 namespace {
 
-// The store's views first (the stable interface), then its tables.
-constexpr const char *kCombinedNames[] = {
-    "samples_v", "alerts_v", "scalars_v", "ranks_v",    "run_info",    "run_counters",
-    "tensors",   "samples",  "scalars",   "alerts",     "rank_steps",  "rank_samples"};
+// The store's views first (the stable interface), then its tables; each with the schema version
+// that added it (a file of an older version is left out of that name's view).
+struct combined_name {
+  const char *name;
+  int since_version;
+};
+constexpr combined_name kCombinedNames[] = {
+    {"samples_v", 1}, {"alerts_v", 1},     {"scalars_v", 1},    {"ranks_v", 2}, {"actions_v", 4},
+    {"run_info", 1},  {"run_counters", 1}, {"tensors", 1},      {"samples", 1}, {"scalars", 1},
+    {"alerts", 1},    {"rank_steps", 2},   {"rank_samples", 2}, {"actions", 4}};
 
 // SQLite's compile-time limit on attached databases (SQLITE_MAX_ATTACHED: 10 unless rebuilt).
 constexpr size_t kMaxAttached = 10;
@@ -765,12 +800,18 @@ std::string read_only_uri(const std::string &path) {
 void close_db(sqlite3 *db) { sqlite3_close_v2(db); }
 
 // The readable store files of a run.
-bool readable_files(const std::string &run_dir, std::vector<std::string> *paths,
+struct readable_file {
+  std::string path;  // absolute
+  int version = 0;
+};
+
+bool readable_files(const std::string &run_dir, std::vector<readable_file> *paths,
                     std::string *error) {
   auto reader = run_reader::open(run_dir, error);
   if (!reader) return false;
   for (const auto &f : reader->files())
-    if (f.problem.empty()) paths->push_back(std::filesystem::absolute(f.path).string());
+    if (f.problem.empty())
+      paths->push_back({std::filesystem::absolute(f.path).string(), f.version});
   if (paths->size() > kMaxAttached) {
     *error = run_dir + ": " + std::to_string(paths->size()) +
              " store files, and SQLite attaches at most " + std::to_string(kMaxAttached) +
@@ -781,16 +822,20 @@ bool readable_files(const std::string &run_dir, std::vector<std::string> *paths,
   return true;
 }
 
-std::string views_script(const std::vector<std::string> &paths) {
+std::string views_script(const std::vector<readable_file> &paths) {
   std::string out;
   for (size_t k = 0; k < paths.size(); ++k)
-    out += "ATTACH " + sql_quoted(read_only_uri(paths[k])) + " AS r" + std::to_string(k) + ";\n";
-  for (const char *name : kCombinedNames) {
-    out += "CREATE TEMP VIEW " + std::string(name) + " AS";
-    for (size_t k = 0; k < paths.size(); ++k)
-      out += std::string(k ? "\n  UNION ALL" : "") + " SELECT * FROM r" + std::to_string(k) + "." +
-             name;
-    out += ";\n";
+    out +=
+        "ATTACH " + sql_quoted(read_only_uri(paths[k].path)) + " AS r" + std::to_string(k) + ";\n";
+  for (const combined_name &n : kCombinedNames) {
+    std::string selects;
+    for (size_t k = 0; k < paths.size(); ++k) {
+      if (paths[k].version < n.since_version) continue;
+      selects += std::string(selects.empty() ? "" : "\n  UNION ALL") + " SELECT * FROM r" +
+                 std::to_string(k) + "." + n.name;
+    }
+    if (!selects.empty())
+      out += "CREATE TEMP VIEW " + std::string(n.name) + " AS" + selects + ";\n";
   }
   return out;
 }
@@ -798,7 +843,7 @@ std::string views_script(const std::vector<std::string> &paths) {
 }  // namespace
 
 bool combined_views_sql(const std::string &run_dir, std::string *sql, std::string *error) {
-  std::vector<std::string> paths;
+  std::vector<readable_file> paths;
   if (!readable_files(run_dir, &paths, error)) return false;
   *sql = views_script(paths);
   return true;
@@ -806,7 +851,7 @@ bool combined_views_sql(const std::string &run_dir, std::string *sql, std::strin
 
 bool open_combined_run(const std::string &run_dir,
                        std::unique_ptr<sqlite3, void (*)(sqlite3 *)> *out, std::string *error) {
-  std::vector<std::string> paths;
+  std::vector<readable_file> paths;
   if (!readable_files(run_dir, &paths, error)) return false;
   if (paths.empty()) {
     *error = run_dir + ": no readable store file yet";
@@ -814,12 +859,12 @@ bool open_combined_run(const std::string &run_dir,
   }
   sqlite3 *raw = nullptr;
   const bool one = paths.size() == 1;
-  int rc = sqlite3_open_v2(one ? paths[0].c_str() : ":memory:", &raw,
+  int rc = sqlite3_open_v2(one ? paths[0].path.c_str() : ":memory:", &raw,
                            (one ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_URI,
                            nullptr);
   std::unique_ptr<sqlite3, void (*)(sqlite3 *)> db(raw, close_db);
   if (rc != SQLITE_OK) {
-    *error = (one ? paths[0] : run_dir) + ": cannot open: " + sqlite3_errmsg(raw);
+    *error = (one ? paths[0].path : run_dir) + ": cannot open: " + sqlite3_errmsg(raw);
     return false;
   }
   sqlite3_busy_timeout(raw, 2000);

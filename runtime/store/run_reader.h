@@ -89,6 +89,16 @@ struct alert_row {
   std::string tensor, type, message;
 };
 
+// One row of actions_v: what a response policy did (version 4 stores; older ones have none).
+struct action_row {
+  size_t file = 0;
+  int64_t rowid = 0;
+  int32_t rank = 0;
+  int64_t step = 0;
+  double time = 0;
+  std::string action, reason, detail;  // "skip" | "dump" | "abort"; "nonfinite" | "spike"; one line
+};
+
 struct scalar_row {
   int32_t rank = 0;
   int64_t step = 0;
@@ -182,6 +192,9 @@ class run_reader {
   bool samples_of(const std::string &tensor, bool with_histograms, std::vector<sample_row> *out);
   // Alerts after `cursor` (null: all), in time order; advances the cursor.
   bool alerts(read_cursor *cursor, std::vector<alert_row> *out);
+  // Actions after `cursor` (null: all), in time order; advances the cursor. None in stores older
+  // than version 4.
+  bool actions(read_cursor *cursor, std::vector<action_row> *out);
   bool scalars(const std::string &name, std::vector<scalar_row> *out);  // "" = every name
   // The newest value of scalar `name` of each rank (one row per rank that logged it).
   bool latest_scalars(const std::string &name, std::vector<scalar_row> *out);

@@ -1,9 +1,10 @@
-// Schema version 3 of the run store, as one SQL script. The samples table holds the summary exactly
+// Schema version 4 of the run store, as one SQL script. The samples table holds the summary exactly
 // as computed (lossless, compact); the views derive what users read (names, l2, mean, std) so the
 // derivation lives in one place and costs no bytes per row. Version 2 added groups: run_info's
 // group columns, the per-rank tables rank 0 of a group writes, ranks_v, and the group alert types.
 // Version 3 adds what tells a complete run from a damaged one: run_info.end_time (set at a clean
-// close) and the store's own losses in run_counters (records_lost, store_failures).
+// close) and the store's own losses in run_counters (records_lost, store_failures). Version 4 adds
+// the actions table and actions_v: what a response policy did (skip, dump, abort).
 #include "runtime/store/schema.h"
 
 namespace ttap {
@@ -187,6 +188,19 @@ CREATE INDEX rank_samples_by_step ON rank_samples (step);
 CREATE VIEW ranks_v AS
 SELECT r.step, t.name AS tensor, r.rank, r.l2, r.nonfinite, r.fingerprint
 FROM rank_samples AS r LEFT JOIN tensors AS t ON t.rank = r.writer AND t.id = r.tensor_id;
+
+-- What a response policy (on_nonfinite, on_spike) did: one row per skipped step, dump or abort.
+CREATE TABLE actions (
+  rank   INTEGER NOT NULL,
+  step   INTEGER NOT NULL,
+  time   REAL NOT NULL,
+  action TEXT NOT NULL CHECK (action IN ('skip', 'dump', 'abort')),
+  reason TEXT NOT NULL,
+  detail TEXT NOT NULL
+);
+
+CREATE VIEW actions_v AS
+SELECT rank, step, time, action, reason, detail FROM actions;
 
 CREATE VIEW alerts_v AS
 SELECT rank, step, time, tensor, type, message FROM alerts;

@@ -8,7 +8,7 @@
 
 namespace ttap {
 
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 // Every later version only added to version 1, so readers read all of them.
 inline constexpr int kOldestReadableSchemaVersion = 1;
 

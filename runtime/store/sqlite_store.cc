@@ -199,6 +199,9 @@ constexpr const char *kInsertScalar =
 constexpr const char *kInsertAlert =
     "INSERT INTO alerts (rank, step, time, tensor_id, tensor, type, message) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+constexpr const char *kInsertAction =
+    "INSERT INTO actions (rank, step, time, action, reason, detail) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 constexpr const char *kUpsertCounters =
     "INSERT INTO run_counters (session, rank, time, samples_taken, samples_skipped, "
     "records_dropped, alerts_suppressed, overhead_seconds, step_seconds) "
@@ -249,12 +252,13 @@ struct pending_rows {
   std::vector<group_sample> group_samples;
   std::vector<scalar_record> scalars;
   std::vector<alert> alerts;
+  std::vector<action_record> actions;
   std::optional<run_counters> counters;
   size_t bytes = 0;
 
   // Rows that count as records when lost (registrations and counters are state, not records).
   uint64_t records() const {
-    return samples.size() + group_samples.size() + scalars.size() + alerts.size();
+    return samples.size() + group_samples.size() + scalars.size() + alerts.size() + actions.size();
   }
   bool empty() const {
     return tensors.empty() && !group && records() == 0 && !counters;
@@ -290,6 +294,7 @@ class sqlite_store final : public store {
   bool add_samples(std::span<const sample_record> samples) override;
   bool add_scalar(const scalar_record &s) override;
   bool add_alert(const alert &a) override;
+  bool add_action(const action_record &a) override;
   bool set_counters(const run_counters &c) override;
   bool set_group(const group_info &g) override;
   bool add_group_sample(const group_sample &g) override;
@@ -328,7 +333,7 @@ class sqlite_store final : public store {
   writer_lock m_lock;
   db_handle m_db;
   statement m_begin, m_commit, m_rollback;
-  statement m_insert_sample, m_upsert_tensor, m_insert_scalar, m_insert_alert;
+  statement m_insert_sample, m_upsert_tensor, m_insert_scalar, m_insert_alert, m_insert_action;
   statement m_upsert_counters, m_set_status, m_set_end_time;
   statement m_set_group, m_insert_rank_step, m_insert_rank_sample;
   int m_writer = 1;       // this file's writer number among its rank's (store_file_name)
@@ -542,12 +547,12 @@ bool sqlite_store::prepare(statement &s, const char *sql) {
 
 bool sqlite_store::prepare_all() {
   return prepare(m_begin, "BEGIN IMMEDIATE") && prepare(m_commit, "COMMIT") &&
-         prepare(m_rollback, "ROLLBACK") &&
-         prepare(m_insert_sample, insert_sample_sql().c_str()) &&
+         prepare(m_rollback, "ROLLBACK") && prepare(m_insert_sample, insert_sample_sql().c_str()) &&
          prepare(m_upsert_tensor, kUpsertTensor) && prepare(m_insert_scalar, kInsertScalar) &&
-         prepare(m_insert_alert, kInsertAlert) && prepare(m_upsert_counters, kUpsertCounters) &&
-         prepare(m_set_status, kSetStatus) && prepare(m_set_end_time, kSetEndTime) &&
-         prepare(m_set_group, kSetGroup) && prepare(m_insert_rank_step, kInsertRankStep) &&
+         prepare(m_insert_alert, kInsertAlert) && prepare(m_insert_action, kInsertAction) &&
+         prepare(m_upsert_counters, kUpsertCounters) && prepare(m_set_status, kSetStatus) &&
+         prepare(m_set_end_time, kSetEndTime) && prepare(m_set_group, kSetGroup) &&
+         prepare(m_insert_rank_step, kInsertRankStep) &&
          prepare(m_insert_rank_sample, kInsertRankSample);
 }
 
@@ -592,9 +597,10 @@ bool sqlite_store::file_still_there() {
 }
 
 void sqlite_store::disconnect() {
-  for (statement *s : {&m_begin, &m_commit, &m_rollback, &m_insert_sample, &m_upsert_tensor,
-                       &m_insert_scalar, &m_insert_alert, &m_upsert_counters, &m_set_status,
-                       &m_set_end_time, &m_set_group, &m_insert_rank_step, &m_insert_rank_sample})
+  for (statement *s :
+       {&m_begin, &m_commit, &m_rollback, &m_insert_sample, &m_upsert_tensor, &m_insert_scalar,
+        &m_insert_alert, &m_insert_action, &m_upsert_counters, &m_set_status, &m_set_end_time,
+        &m_set_group, &m_insert_rank_step, &m_insert_rank_sample})
     s->reset();
   m_db.reset();
 }
@@ -697,6 +703,15 @@ bool sqlite_store::add_alert(const alert &a) {
     m_pending.alerts.push_back(a);
     if (a.tensor_id >= 0) m_pending.alerts.back().tensor_id = m_id_base + a.tensor_id;
   }
+  return true;
+}
+
+bool sqlite_store::add_action(const action_record &a) {
+  if (!usable()) return false;
+  if (uint8_t(a.action) > uint8_t(kLastActionKind))
+    return invalid("an action has an unknown kind " + std::to_string(int(a.action)));
+  if (room_for(sizeof a + a.reason.size() + a.detail.size(), a.step))
+    m_pending.actions.push_back(a);
   return true;
 }
 
@@ -839,6 +854,16 @@ bool sqlite_store::write_rows() {
     sqlite3_bind_text(s, 7, a.message.c_str(), int(a.message.size()), SQLITE_STATIC);
     if ((rc = run(s)) != SQLITE_DONE) return write_failed("cannot store an alert", rc);
   }
+  for (const action_record &a : m_pending.actions) {
+    sqlite3_stmt *s = m_insert_action.get();
+    sqlite3_bind_int(s, 1, a.rank);
+    sqlite3_bind_int64(s, 2, a.step);
+    sqlite3_bind_double(s, 3, a.time);
+    sqlite3_bind_text(s, 4, action_kind_name(a.action), -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, a.reason.c_str(), int(a.reason.size()), SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, a.detail.c_str(), int(a.detail.size()), SQLITE_STATIC);
+    if ((rc = run(s)) != SQLITE_DONE) return write_failed("cannot store an action", rc);
+  }
   if (m_pending.counters) {
     const run_counters &c = *m_pending.counters;
     sqlite3_stmt *s = m_upsert_counters.get();
@@ -906,6 +931,7 @@ bool sqlite_store::write_failed(const char *what, int rc) {
       m_pending.group_samples.clear();
       m_pending.scalars.clear();
       m_pending.alerts.clear();
+      m_pending.actions.clear();
       m_pending.bytes = 0;
       note_loss(lost, m_latest_step, m_error);
       break;

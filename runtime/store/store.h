@@ -74,6 +74,8 @@ class store {
   virtual bool add_samples(std::span<const sample_record> samples) = 0;
   virtual bool add_scalar(const scalar_record &s) = 0;
   virtual bool add_alert(const alert &a) = 0;
+  // What a response policy did (actions table); false only for an unknown action kind.
+  virtual bool add_action(const action_record &a) = 0;
   virtual bool set_counters(const run_counters &c) = 0;
   // Records that this session joined a group (run_info's group columns).
   virtual bool set_group(const group_info &g) = 0;

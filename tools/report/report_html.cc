@@ -162,6 +162,23 @@ std::string alerts_section(const run_digest &digest, const html_options &options
   return out;
 }
 
+// What the response policies did, under the alerts (absent when they did nothing).
+std::string actions_section(const run_digest &digest) {
+  if (digest.actions().empty()) return "";
+  std::string out =
+      "<h2 id=\"actions\">Actions</h2>\n<p class=\"note\">What the response policies "
+      "(<code>on_nonfinite</code>, <code>on_spike</code>) did, in time order.</p>\n"
+      "<table id=\"ttap-actions\">\n<thead><tr><th>step</th><th>rank</th><th class=\"text\">"
+      "action</th><th class=\"text\">reason</th><th class=\"text\">detail</th></tr></thead>"
+      "\n<tbody>\n";
+  for (const action_row &a : digest.actions()) {
+    out += "<tr><td>" + std::to_string(a.step) + "</td><td>" + std::to_string(a.rank) +
+           "</td><td class=\"text\">" + esc(a.action) + "</td><td class=\"text\">" + esc(a.reason) +
+           "</td><td class=\"message\">" + esc(a.detail) + "</td></tr>\n";
+  }
+  return out + "</tbody>\n</table>\n";
+}
+
 std::string tensors_section(const run_digest &digest, const html_options &options) {
   std::string out = "<h2 id=\"tensors\">Tensors</h2>\n";
   if (digest.tensors().empty()) return out + "<p>No tensors yet.</p>\n";
@@ -289,6 +306,7 @@ std::string report_html(const run_digest &digest, const html_options &options) {
   out += plot_block(exp_hist_svg(digest, options.limits));
 
   out += alerts_section(digest, options);
+  out += actions_section(digest);
   out += tensors_section(digest, options);
   out += ranks_section(digest);
   out += overhead_section(digest);

@@ -95,6 +95,16 @@ ordered_json report_json(const run_digest &digest, const std::string &run_dir) {
                       {"message", a.message}});
   }
 
+  ordered_json actions = ordered_json::array();
+  for (const action_row &a : digest.actions()) {
+    actions.push_back({{"step", a.step},
+                       {"rank", a.rank},
+                       {"time", number(a.time)},
+                       {"action", a.action},
+                       {"reason", a.reason},
+                       {"detail", a.detail}});
+  }
+
   ordered_json tensors = ordered_json::array();
   for (const tensor_digest &t : digest.tensors()) tensors.push_back(tensor_json(t));
 
@@ -129,6 +139,7 @@ ordered_json report_json(const run_digest &digest, const std::string &run_dir) {
   ordered_json j;
   j["run"] = std::move(run);
   j["alerts"] = std::move(alerts);
+  j["actions"] = std::move(actions);
   j["tensors"] = std::move(tensors);
   j["ranks"] = std::move(ranks);
   j["overhead"] = std::move(overhead);

@@ -19,11 +19,13 @@ bool run_digest::update(run_reader &reader, std::string *error) {
   std::vector<run_counters_row> counters;
   std::vector<tensor_row> tensors;
   std::vector<alert_row> alerts;
+  std::vector<action_row> actions;
   std::vector<scalar_row> loss;
   std::vector<rank_total_row> ranks;
   // Tensors before samples, so a sample's kind is known when the step norms are summed.
   const bool ok = reader.refresh() && reader.sessions(&sessions) && reader.counters(&counters) &&
                   reader.tensors(&tensors) && reader.alerts(&m_alert_cursor, &alerts) &&
+                  reader.actions(&m_action_cursor, &actions) &&
                   (!m_options.loss || reader.scalars(kLossScalar, &loss)) &&
                   reader.rank_totals(&ranks);
   if (!ok) {
@@ -54,6 +56,10 @@ bool run_digest::update(run_reader &reader, std::string *error) {
   for (alert_row &a : alerts) {
     m_last_seen_time = std::max(m_last_seen_time, a.time);
     m_alerts.push_back(std::move(a));
+  }
+  for (action_row &a : actions) {
+    m_last_seen_time = std::max(m_last_seen_time, a.time);
+    m_actions.push_back(std::move(a));
   }
   if (m_options.loss) m_loss = std::move(loss);
 

@@ -82,6 +82,8 @@ class run_digest {
   // Per rank of a group (empty without one).
   const std::vector<rank_total_row> &ranks() const { return m_ranks; }
   const std::vector<alert_row> &alerts() const { return m_alerts; }  // in time order
+  // What the response policies did (skips, dumps, aborts), in time order.
+  const std::vector<action_row> &actions() const { return m_actions; }
   // In the order first seen: the tensors table's (rank, id) order. In a group, the tensors the
   // other ranks registered are left out until one of them has a sample of its own (rank 0 of the
   // group stores the group's samples under its own tensors).
@@ -117,13 +119,14 @@ class run_digest {
   std::vector<rank_total_row> m_ranks;
   std::map<std::pair<int32_t, int32_t>, tensor_row> m_unlisted;  // a group's other ranks' tensors
   std::vector<alert_row> m_alerts;
+  std::vector<action_row> m_actions;
   std::vector<tensor_digest> m_tensors;
   std::map<std::pair<int32_t, int32_t>, size_t> m_tensor_index;  // (rank, id) -> m_tensors
   std::map<int64_t, step_norm> m_step_norms;
   std::vector<scalar_row> m_loss;
   std::vector<hist_column> m_hist_columns;
   std::optional<int32_t> m_hist_rank;  // the rank whose hist_tensor is followed
-  read_cursor m_sample_cursor, m_alert_cursor;
+  read_cursor m_sample_cursor, m_alert_cursor, m_action_cursor;
   uint64_t m_sample_rows = 0;
   int64_t m_latest_step = -1;
   double m_last_seen_time = 0;

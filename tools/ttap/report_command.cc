@@ -132,6 +132,41 @@ std::string alerts_text(const report::run_digest &digest, bool color) {
   return out;
 }
 
+// What the response policies did, listed under the alerts; nothing when they did nothing.
+std::string actions_text(const report::run_digest &digest, bool color) {
+  const auto &actions = digest.actions();
+  if (actions.empty()) return "";
+  std::map<std::string, size_t> per_action;
+  for (const auto &a : actions) ++per_action[a.action];
+  std::string out = "\nactions   " + std::to_string(actions.size()) + ":";
+  bool first = true;
+  for (const auto &[action, n] : per_action) {
+    out += (first ? " " : ", ") + std::to_string(n) + " " + printable(action);
+    first = false;
+  }
+  out += " (in time order)\n";
+  const std::vector<text_column> columns = {{"step", false, false},
+                                            {"rank", false, false},
+                                            {"action", true, true},
+                                            {"reason", true, false},
+                                            {"detail", true, false}};
+  std::vector<std::vector<text_cell>> rows;
+  for (const action_row &a : actions) {
+    if (rows.size() == kTextAlertRows) break;
+    rows.push_back({{std::to_string(a.step)},
+                    {std::to_string(a.rank)},
+                    {printable(a.action), a.action == "abort" ? cell_mark::error : cell_mark::warn},
+                    {printable(a.reason)},
+                    {printable(a.detail)}});
+  }
+  out += report::render_table(columns, rows, color, "  ");
+  if (actions.size() > kTextAlertRows) {
+    out += "  ... " + std::to_string(actions.size() - kTextAlertRows) +
+           " more (--format json or html lists them all)\n";
+  }
+  return out;
+}
+
 text_cell fp8_cell(const std::optional<fp8_risk> &risk) {
   if (!risk) return {"-"};
   const cell_mark mark = risk->overflow > 0                             ? cell_mark::error
@@ -246,6 +281,7 @@ std::string text_report(const report::run_digest &digest, const std::string &run
   }
   bool any_mark = digest.first_nonfinite_alert().has_value();
   out += alerts_text(digest, color);
+  out += actions_text(digest, color);
   out += tensors_text(digest, color, &any_mark);
   out += collectives_text(digest);
   out += ranks_text(digest, color, &any_mark);

@@ -30,8 +30,9 @@ def batches(count, batch_size=32, seed=1):
 
 
 # The store's views and tables, combined over the files of a run (as `ttap sql` does).
-_COMBINED = ("samples_v", "alerts_v", "scalars_v", "ranks_v", "run_info", "run_counters",
-             "tensors", "samples", "scalars", "alerts", "rank_steps", "rank_samples")
+_COMBINED = ("samples_v", "alerts_v", "scalars_v", "ranks_v", "actions_v", "run_info",
+             "run_counters", "tensors", "samples", "scalars", "alerts", "rank_steps", "rank_samples",
+             "actions")
 
 
 def query(run_dir, sql, params=()):

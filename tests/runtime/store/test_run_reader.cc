@@ -62,6 +62,59 @@ TEST(RunReader, ReadsAVersionOneStore) {
   EXPECT_EQ(samples.size(), 1u);
 }
 
+// A version 3 store (before actions) reads with no actions, alone and combined for SQL with a
+// version 4 file of the same run; the version 4 file's actions are read.
+TEST(RunReader, ReadsActionsAndStoresWithoutThem) {
+  temp_dir dir;
+  for (int32_t rank : {0, 1}) {
+    run_info info;
+    info.run_dir = dir.path;
+    info.rank = rank;
+    info.world = 2;
+    info.append = true;
+    std::string error;
+    auto st = store::open(info, &error);
+    ASSERT_TRUE(st) << error;
+    ASSERT_TRUE(st->add_action({rank, 25, 1.7e9 + rank, action_kind::skip, "nonfinite", "w.grad"}));
+    ASSERT_TRUE(st->close()) << st->last_error();
+  }
+  sqlite3 *db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir.path + "/ttap.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "DROP VIEW actions_v; DROP TABLE actions; PRAGMA user_version = 3;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+
+  std::string error;
+  auto r = run_reader::open(dir.path, &error);
+  ASSERT_TRUE(r) << error;
+  std::vector<action_row> actions;
+  ASSERT_TRUE(r->actions(nullptr, &actions)) << r->last_error();
+  ASSERT_EQ(actions.size(), 1u);  // rank 1's file only
+  EXPECT_EQ(actions[0].rank, 1);
+  EXPECT_EQ(actions[0].step, 25);
+  EXPECT_EQ(actions[0].action, "skip");
+  EXPECT_EQ(actions[0].reason, "nonfinite");
+  EXPECT_EQ(actions[0].detail, "w.grad");
+  read_cursor cursor;
+  ASSERT_TRUE(r->actions(&cursor, &actions));
+  ASSERT_TRUE(r->actions(&cursor, &actions));
+  EXPECT_TRUE(actions.empty());  // the cursor moved past them
+
+  std::unique_ptr<sqlite3, void (*)(sqlite3 *)> combined(nullptr, [](sqlite3 *) {});
+  ASSERT_TRUE(open_combined_run(dir.path, &combined, &error)) << error;
+  sqlite3_stmt *st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(combined.get(), "SELECT count(*), min(rank) FROM actions_v", -1, &st,
+                               nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(combined.get());
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(st, 0), 1);
+  EXPECT_EQ(sqlite3_column_int(st, 1), 1);
+  sqlite3_finalize(st);
+}
+
 TEST(RunReader, ReadsWhatTheApiWrote) {
   temp_dir dir;
   ttap_session *s = nullptr;

@@ -215,6 +215,8 @@ TEST(StoreSchema, ViewsHaveExactlyTheDocumentedColumns) {
   EXPECT_EQ(r.columns("alerts_v"), alerts_v);
   std::vector<std::string> scalars_v = {"rank", "step", "time", "name", "value"};
   EXPECT_EQ(r.columns("scalars_v"), scalars_v);
+  std::vector<std::string> actions_v = {"rank", "step", "time", "action", "reason", "detail"};
+  EXPECT_EQ(r.columns("actions_v"), actions_v);
 }
 
 // "Every tensor at step N" is what a NaN investigation asks; on a long run it must be an index
@@ -435,6 +437,32 @@ TEST(StoreViews, ScalarsAndAlerts) {
   EXPECT_EQ(alerts[4][0], "loss");
   EXPECT_EQ(r.integer("SELECT count(*) FROM alerts WHERE tensor_id IS NULL"), 1);
   EXPECT_EQ(r.reals("SELECT time FROM alerts_v LIMIT 1")[0], 1.7e9 + 2);
+}
+
+TEST(StoreViews, ActionsAreStoredAndAnUnknownKindIsRefused) {
+  temp_run_dir dir;
+  auto s = open_store(info_for(dir));
+  ASSERT_TRUE(s);
+  action_record skip{0, 37, 1.7e9 + 1, action_kind::skip, "nonfinite", "fc1.weight.grad"};
+  action_record dump{0, 37, 1.7e9 + 2, action_kind::dump, "nonfinite", "run/dumps/step-37-rank-0"};
+  action_record abort{0, 38, 1.7e9 + 3, action_kind::abort, "nonfinite", "fc1.weight.grad"};
+  ASSERT_TRUE(s->add_action(skip)) << s->last_error();
+  ASSERT_TRUE(s->add_action(dump)) << s->last_error();
+  ASSERT_TRUE(s->add_action(abort)) << s->last_error();
+  action_record unknown = skip;
+  unknown.action = action_kind(uint8_t(kLastActionKind) + 1);
+  EXPECT_FALSE(s->add_action(unknown));
+  EXPECT_TRUE(contains(s->last_error(), "unknown kind")) << s->last_error();
+  ASSERT_TRUE(s->commit());
+  reader r(dir.db());
+  auto rows = r.rows("SELECT rank, step, action, reason, detail FROM actions_v ORDER BY rowid");
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0], (std::vector<std::optional<std::string>>{"0", "37", "skip", "nonfinite",
+                                                              "fc1.weight.grad"}));
+  EXPECT_EQ(rows[1][2], "dump");
+  EXPECT_EQ(rows[1][4], "run/dumps/step-37-rank-0");
+  EXPECT_EQ(rows[2][2], "abort");
+  EXPECT_EQ(rows[2][1], "38");
 }
 
 // ---- The SQL of SCHEMA.md, run as written ----

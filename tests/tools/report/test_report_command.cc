@@ -10,6 +10,7 @@
 #include <regex>
 #include <sstream>
 
+#include "runtime/store/store.h"
 #include "tests/tools/report/report_test_support.h"
 
 namespace ttap::test {
@@ -135,7 +136,9 @@ TEST(ReportCommand, JsonHasTheDocumentedKeysAndValues) {
   const auto j = nlohmann::ordered_json::parse(r.out);
   std::vector<std::string> keys;
   for (const auto &[k, v] : j.items()) keys.push_back(k);
-  EXPECT_EQ(keys, (std::vector<std::string>{"run", "alerts", "tensors", "ranks", "overhead"}));
+  EXPECT_EQ(keys,
+            (std::vector<std::string>{"run", "alerts", "actions", "tensors", "ranks", "overhead"}));
+  EXPECT_EQ(j["actions"], nlohmann::json::array());  // no response policy acted
   EXPECT_EQ(j["ranks"], nlohmann::json::array());  // no group
 
   const auto &info = j["run"];
@@ -207,6 +210,58 @@ TEST(ReportCommand, JsonHasTheDocumentedKeysAndValues) {
   EXPECT_EQ(overhead["samples_skipped"], 0);
   EXPECT_EQ(overhead["samples_rejected"], 0);
   EXPECT_TRUE(overhead["fraction"].is_null() || overhead["fraction"].get<double>() >= 0);
+}
+
+// A run whose response policies acted (a later session of the run, as a resumed job would add):
+// the actions are listed under the alerts in all three formats.
+TEST(ReportCommand, ListsActionsUnderTheAlertsInEveryFormat) {
+  temp_dir dir;
+  const std::string run = dir.path("run");
+  write_run(run);
+  run_info info;
+  info.run_dir = run;
+  info.append = true;
+  info.options = "on_nonfinite=skip+dump";
+  std::string error;
+  auto st = store::open(info, &error);
+  ASSERT_TRUE(st) << error;
+  const std::string dump_dir = run + "/dumps/step-17-rank-0";
+  ASSERT_TRUE(st->add_action({0, kNanStep, 1.7e9, action_kind::skip, "nonfinite", kNanTensor}));
+  ASSERT_TRUE(st->add_action({0, kNanStep, 1.7e9 + 1, action_kind::dump, "nonfinite", dump_dir}));
+  ASSERT_TRUE(st->close()) << st->last_error();
+  st.reset();
+
+  const tool_run text = run_ttap({"report", run}, dir);
+  ASSERT_EQ(text.status, 0) << text.err;
+  const size_t alerts_at = text.out.find("\nalerts ");
+  const size_t actions_at = text.out.find("\nactions   2: 1 dump, 1 skip (in time order)");
+  ASSERT_NE(actions_at, std::string::npos) << text.out;
+  EXPECT_LT(alerts_at, actions_at) << text.out;
+  const auto skip_row = cells_of(row_of(text.out.substr(actions_at), std::to_string(kNanStep)));
+  ASSERT_GE(skip_row.size(), 5u) << text.out;
+  EXPECT_EQ(skip_row[2].rfind("skip", 0), 0u) << text.out;
+  EXPECT_EQ(skip_row[3], "nonfinite");
+  EXPECT_EQ(skip_row[4], kNanTensor);
+  EXPECT_TRUE(contains(text.out.substr(actions_at), dump_dir)) << text.out;
+
+  const tool_run json = run_ttap({"report", run, "--format", "json"}, dir);
+  ASSERT_EQ(json.status, 0) << json.err;
+  const auto j = nlohmann::json::parse(json.out);
+  ASSERT_EQ(j["actions"].size(), 2u) << json.out;
+  EXPECT_EQ(j["actions"][0]["action"], "skip");
+  EXPECT_EQ(j["actions"][0]["step"], kNanStep);
+  EXPECT_EQ(j["actions"][0]["reason"], "nonfinite");
+  EXPECT_EQ(j["actions"][1]["action"], "dump");
+  EXPECT_EQ(j["actions"][1]["detail"], dump_dir);
+
+  const std::string html = dir.path("page.html");
+  ASSERT_EQ(run_ttap({"report", run, "--format", "html", "-o", html}, dir).status, 0);
+  const std::string page = read_whole_file(html);
+  const size_t table = page.find("<table id=\"ttap-actions\">");
+  ASSERT_NE(table, std::string::npos);
+  EXPECT_LT(page.find("<table id=\"ttap-alerts\">"), table);
+  EXPECT_TRUE(contains(page.substr(table), dump_dir));
+  EXPECT_TRUE(contains(page.substr(table), "<td class=\"text\">skip</td>"));
 }
 
 TEST(ReportCommand, WritesToTheOutputFile) {
