@@ -244,27 +244,33 @@ void block_runner::lane_main(void *arg) {
   lane &self = *static_cast<lane *>(arg);
   block_runner *r = t_runner;
   tsan_acquire(&r->m_block_start_sync);
-  // The message is taken out of the handler before failing: fail() never returns, and a fiber left
-  // inside a catch block would leave the OS thread's C++ exception state claiming a live exception.
-  std::string what;
-  bool threw = false;
-  try {
-    r->m_launch->invoke();
-  } catch (const std::exception &e) {
-    threw = true;
-    what = e.what();
-  } catch (...) {
-    threw = true;
-    what = "an exception not derived from std::exception";
-  }
-  if (threw) r->fail(errc::exception, r->where() + ": " + r->thread_name(self) + " threw " + what);
+  // A kernel that throws fails its block. The failure is recorded in the handler, but the fiber is
+  // abandoned outside it and outside this lambda: a fiber left inside a catch block would leave the
+  // OS thread's C++ exception state claiming a live exception, and strings alive in this frame
+  // would leak.
+  const bool threw = [&] {
+    try {
+      r->m_launch->invoke();
+      return false;
+    } catch (const std::exception &e) {
+      r->record_failure(errc::exception,
+                        r->where() + ": " + r->thread_name(self) + " threw " + e.what());
+    } catch (...) {
+      r->record_failure(errc::exception, r->where() + ": " + r->thread_name(self) +
+                                             " threw an exception not derived from std::exception");
+    }
+    return true;
+  }();
+  if (threw) r->abandon_failed_fiber();
   r->on_lane_exit(self);
   tsan_release(&r->m_block_exit_sync);
-  r->switch_to_scheduler(self);
+  r->switch_to_scheduler(self, /*exits=*/true);
   std::abort();  // an exited fiber is never resumed
 }
 
-void block_runner::switch_to_scheduler(lane &self) { switch_context(self.ctx, m_scheduler); }
+void block_runner::switch_to_scheduler(lane &self, bool exits) {
+  switch_context(self.ctx, m_scheduler, exits);
+}
 
 void block_runner::set_state(lane &l, lane_state state) {
   auto counter = [this](lane_state s) -> unsigned & {
@@ -285,12 +291,15 @@ void block_runner::set_state(lane &l, lane_state state) {
   l.state = state;
 }
 
-void block_runner::fail(errc code, const std::string &message) {
-  m_error = status(code, message);
+void block_runner::record_failure(errc code, std::string message) {
+  m_error = status(code, std::move(message));
   m_failed = true;
+}
+
+void block_runner::abandon_failed_fiber() {
   // The scheduler reads the message this fiber built.
   tsan_release(&m_fail_sync);
-  switch_to_scheduler(m_lanes[m_current]);
+  switch_to_scheduler(m_lanes[m_current], /*exits=*/true);
   std::abort();  // a failed block's fibers are abandoned, never resumed
 }
 
@@ -318,25 +327,28 @@ warp_reply block_runner::warp(const warp_request &req, call_site site) {
            site_string(site);
   };
   if (!((req.mask >> me) & 1u)) {
-    fail(errc::warp_misuse, where() + ": " + thread_name(self) + " (lane " + std::to_string(me) +
-                                ") calls " + call() +
-                                " with a mask that does not name its own lane");
+    fail(errc::warp_misuse, [&] {
+      return where() + ": " + thread_name(self) + " (lane " + std::to_string(me) + ") calls " +
+             call() + " with a mask that does not name its own lane";
+    });
   }
   if (is_shuffle(req.kind) &&
       (req.width < 1 || req.width > int(kWarpSize) || (req.width & (req.width - 1)) != 0)) {
-    fail(errc::warp_misuse, where() + ": " + thread_name(self) + " calls " + call() +
-                                " with width " + std::to_string(req.width) +
-                                "; the width must be a power of two from 1 to 32");
+    fail(errc::warp_misuse, [&] {
+      return where() + ": " + thread_name(self) + " calls " + call() + " with width " +
+             std::to_string(req.width) + "; the width must be a power of two from 1 to 32";
+    });
   }
   if (strict_exits() && m_exited > 0) {
     for (unsigned j = 0; j < kWarpSize; ++j) {
       unsigned idx = warp * kWarpSize + j;
       if (!((req.mask >> j) & 1u) || idx >= m_count) continue;
       if (m_lanes[idx].state == lane_state::exited) {
-        fail(errc::barrier_divergence,
-             where() + ": " + thread_name(self) + " calls " + call() + ", but lane " +
+        fail(errc::barrier_divergence, [&] {
+          return where() + ": " + thread_name(self) + " calls " + call() + ", but lane " +
                  std::to_string(j) + " named in the mask (" + thread_name(m_lanes[idx]) +
-                 ") has exited and will never arrive (exited_threads::report)");
+                 ") has exited and will never arrive (exited_threads::report)";
+        });
       }
     }
   }
@@ -514,11 +526,12 @@ void block_runner::on_lane_exit(lane &self) {
     lane &other = m_lanes[idx];
     if (other.state != lane_state::at_warp || !((other.req.mask >> me) & 1u)) continue;
     if (strict_exits()) {
-      fail(errc::barrier_divergence,
-           where() + ": " + thread_name(self) + " (lane " + std::to_string(me) +
+      fail(errc::barrier_divergence, [&] {
+        return where() + ": " + thread_name(self) + " (lane " + std::to_string(me) +
                ") exited while lane " + std::to_string(j) + " (" + thread_name(other) +
                ") waits for it at " + kind_name(other.req.kind) + "(mask " + hex(other.req.mask) +
-               ") at " + site_string(other.site) + " (exited_threads::report)");
+               ") at " + site_string(other.site) + " (exited_threads::report)";
+      });
     }
     try_complete_warp_op(warp, other.req.mask, other.req.kind);
   }
@@ -662,8 +675,10 @@ unsigned block_runner::active_mask() const {
 void block_runner::yield() { switch_to_scheduler(m_lanes[m_current]); }
 
 void block_runner::fail_trap(call_site site) {
-  fail(errc::trap, where() + ": " + thread_name(m_lanes[m_current]) + " called __trap() at " +
-                       site_string(site));
+  fail(errc::trap, [&] {
+    return where() + ": " + thread_name(m_lanes[m_current]) + " called __trap() at " +
+           site_string(site);
+  });
 }
 
 std::string block_runner::where() const {

@@ -40,7 +40,14 @@ class block_runner {
   unsigned active_mask() const;
   void yield();
   unsigned runnable_count() const { return m_runnable; }
-  [[noreturn]] void fail(errc code, const std::string &message);
+  // Ends the block with an error. The running fiber is abandoned, never resumed, so its stack is
+  // never unwound: an owning object alive on it (a message's temporary strings) would leak. The
+  // message is therefore built by `message()` in here and destroyed before the switch.
+  template <class BuildMessage>
+  [[noreturn]] void fail(errc code, BuildMessage &&message) {
+    record_failure(code, message());
+    abandon_failed_fiber();
+  }
   [[noreturn]] void fail_trap(call_site site);
 
  private:
@@ -63,7 +70,9 @@ class block_runner {
 
   static void lane_main(void *arg);
   void prepare(const launch_base &launch, uint64_t block_linear);
-  void switch_to_scheduler(lane &self);
+  void switch_to_scheduler(lane &self, bool exits = false);
+  void record_failure(errc code, std::string message);
+  [[noreturn]] void abandon_failed_fiber();  // exits: self is never resumed
   void set_state(lane &l, lane_state state);
   bool try_complete_warp_op(unsigned warp, unsigned mask, warp_kind kind);
   void complete_warp_op(unsigned warp, unsigned mask);

@@ -17,6 +17,20 @@
 
 #include "kernels/simt/tsan.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define TTAP_SIMT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TTAP_SIMT_ASAN 1
+#endif
+#endif
+#if !defined(TTAP_SIMT_ASAN)
+#define TTAP_SIMT_ASAN 0
+#endif
+#if TTAP_SIMT_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+
 #if !TTAP_SIMT_UCONTEXT
 // The switch saves the six callee-saved integer registers plus MXCSR and the x87 control word (the
 // SysV ABI makes their control bits callee-saved too) on the old stack, stores the old stack
@@ -77,11 +91,40 @@ size_t page_bytes() {
   return bytes;
 }
 
+#if TTAP_SIMT_ASAN
+// The stack of this OS thread's scheduler, learned when a fiber finishes a switch from it (ASan
+// reports the stack a switch came from), used for the switches back.
+thread_local const void *t_scheduler_stack_bottom = nullptr;
+thread_local size_t t_scheduler_stack_size = 0;
+
+void finish_switch(void *fake_stack, bool in_fiber) {
+  const void *from_bottom = nullptr;
+  size_t from_size = 0;
+  __sanitizer_finish_switch_fiber(fake_stack, &from_bottom, &from_size);
+  if (in_fiber) {
+    t_scheduler_stack_bottom = from_bottom;
+    t_scheduler_stack_size = from_size;
+  }
+}
+#endif
+
 #if TTAP_SIMT_UCONTEXT
 // makecontext passes int arguments only, so the context pointer travels as two halves.
 void ucontext_trampoline(unsigned hi, unsigned lo) {
   auto *ctx = reinterpret_cast<context *>((uintptr_t(hi) << 32) | uintptr_t(lo));
+#if TTAP_SIMT_ASAN
+  // The first switch into this fiber ends here, not in switch_context.
+  finish_switch(nullptr, /*in_fiber=*/true);
+#endif
   ctx->entry(ctx->arg);
+  std::abort();  // entry never returns
+}
+#elif TTAP_SIMT_ASAN
+void asan_fiber_start(void *arg) {
+  auto *ctx = static_cast<context *>(arg);
+  // The first switch into this fiber ends here, not in switch_context.
+  finish_switch(nullptr, /*in_fiber=*/true);
+  ctx->asan_entry(ctx->asan_arg);
   std::abort();  // entry never returns
 }
 #endif
@@ -154,6 +197,14 @@ void on_fault(int sig, siginfo_t *info, void *ucontext) {
 const char *context_switch_kind() { return TTAP_SIMT_UCONTEXT ? "ucontext" : "x86-64 asm"; }
 
 void make_context(context &ctx, void *stack_top, size_t stack_bytes, fiber_entry entry, void *arg) {
+  ctx.stack_bottom = static_cast<unsigned char *>(stack_top) - stack_bytes;
+  ctx.stack_size = stack_bytes;
+#if TTAP_SIMT_ASAN && !TTAP_SIMT_UCONTEXT
+  ctx.asan_entry = entry;
+  ctx.asan_arg = arg;
+  entry = &asan_fiber_start;
+  arg = &ctx;
+#endif
 #if TTAP_SIMT_UCONTEXT
   getcontext(&ctx.uc);
   ctx.uc.uc_stack.ss_sp = static_cast<unsigned char *>(stack_top) - stack_bytes;
@@ -189,14 +240,26 @@ void make_context(context &ctx, void *stack_top, size_t stack_bytes, fiber_entry
 #endif
 }
 
-void switch_context(context &from, context &to) {
+void switch_context(context &from, context &to, [[maybe_unused]] bool from_exits) {
 #if TTAP_SIMT_TSAN
   __tsan_switch_to_fiber(to.tsan_fiber, 1 /* __tsan_switch_to_fiber_no_sync */);
+#endif
+#if TTAP_SIMT_ASAN
+  void *fake_stack = nullptr;
+  void **save = from_exits ? nullptr : &fake_stack;
+  if (to.stack_bottom) {
+    __sanitizer_start_switch_fiber(save, to.stack_bottom, to.stack_size);
+  } else {
+    __sanitizer_start_switch_fiber(save, t_scheduler_stack_bottom, t_scheduler_stack_size);
+  }
 #endif
 #if TTAP_SIMT_UCONTEXT
   swapcontext(&from.uc, &to.uc);
 #else
   ttap_simt_switch_stack(&from.sp, to.sp);
+#endif
+#if TTAP_SIMT_ASAN
+  finish_switch(fake_stack, from.stack_bottom != nullptr);
 #endif
 }
 

@@ -27,6 +27,14 @@ struct context {
   void *sp = nullptr;  // the stack pointer; everything else lives on the stack
 #endif
   void *tsan_fiber = nullptr;  // TSan's handle of this fiber (TSan builds only)
+  // The fiber's stack, announced to AddressSanitizer at each switch into it (ASan builds; null
+  // for a scheduler's context, which runs on its OS thread's own stack).
+  const void *stack_bottom = nullptr;
+  size_t stack_size = 0;
+#if !TTAP_SIMT_UCONTEXT
+  fiber_entry asan_entry = nullptr;  // entry(arg), called after the first switch is finished
+  void *asan_arg = nullptr;
+#endif
 };
 
 // Name of the switch in use ("x86-64 asm" or "ucontext"), for reports and benchmarks.
@@ -39,8 +47,12 @@ void make_context(context &ctx, void *stack_top, size_t stack_bytes, fiber_entry
 
 // Saves the running state into `from` and resumes `to`; returns when something switches back to
 // `from`. Tells TSan about the switch first (without a happens-before edge: the emulator adds those
-// only at barriers, so TSan still sees races between threads of a block).
-void switch_context(context &from, context &to);
+// only at barriers, so TSan still sees races between threads of a block), and ASan which stack is
+// current (__sanitizer_start/finish_switch_fiber), so it does not take a fiber's stack for a
+// buffer overflow of the thread's. Fibers switch only to and from their thread's scheduler.
+// from_exits: `from` is never resumed (its fiber has ended or is abandoned), so ASan frees the
+// fake stack it kept for it.
+void switch_context(context &from, context &to, bool from_exits = false);
 
 // Stacks for the fibers of one OS thread, in one mapping: [guard|stack][guard|stack]... Each guard
 // page is PROT_NONE, so an overflowing fiber faults instead of corrupting its neighbour, and the
