@@ -137,7 +137,8 @@ class hook_runtime {
   bool m_summarize_results = false;
   // Reductions of fewer elements are not summarized (hooks_min_elements()).
   uint64_t m_min_elements = hooks_min_elements();
-  std::string m_grad_globs;  // stored names that are gradients ('|'-joined globs); others: collective
+  std::string
+      m_grad_globs;  // stored names that are gradients ('|'-joined globs); others: collective
   flight_recorder m_flight;
 
   std::mutex m_mutex;  // steps and the sampling decision
@@ -190,7 +191,8 @@ bool matches_any(const std::string &globs, const std::string &name) {
   size_t start = 0;
   while (start <= globs.size() && !globs.empty()) {
     size_t bar = globs.find('|', start);
-    std::string glob = globs.substr(start, bar == std::string::npos ? std::string::npos : bar - start);
+    std::string glob =
+        globs.substr(start, bar == std::string::npos ? std::string::npos : bar - start);
     if (!glob.empty() && fnmatch(glob.c_str(), name.c_str(), 0) == 0) return true;
     if (bar == std::string::npos) break;
     start = bar + 1;
@@ -292,8 +294,8 @@ void hook_runtime::observe(const std::string &name, const collective_call &c, co
   }
   const int64_t t0 = monotonic_ns();
   const ttap_kind kind = matches_any(m_grad_globs, name) ? TTAP_GRAD : TTAP_COLLECTIVE;
-  ttap_status st = m_api.observe(m_session, name.c_str(), ptr, ttap_dtype(c.dtype), count, kind,
-                                 step, stream);
+  ttap_status st =
+      m_api.observe(m_session, name.c_str(), ptr, ttap_dtype(c.dtype), count, kind, step, stream);
   m_step_cost_ns.fetch_add(monotonic_ns() - t0);
   if (st != TTAP_OK) {
     TTAP_INFO("hooks: %s not summarized: %s", name.c_str(), m_api.last_error());
@@ -489,21 +491,28 @@ bool hooks_active() {
 
 bool hooks_in_use() { return g_in_use.load(std::memory_order_relaxed); }
 
+namespace detail {
+std::atomic<uint64_t> g_known_min_elements{0};
+}
+
 uint64_t hooks_min_elements() {
   // Small messages are latency-bound and are rarely gradients (a benchmark's timings, a loss, a
   // flag): the hooks leave them alone entirely.
   static const uint64_t value = [] {
     constexpr uint64_t kDefault = 4096;
-    auto v = env_value("TTAP_HOOKS_MIN_ELEMENTS");
-    if (!v) return kDefault;
-    char *end = nullptr;
-    long long n = std::strtoll(v->c_str(), &end, 10);
-    if (*end != '\0' || n < 0) {
-      warn_once("hooks-min-elements", "TTAP_HOOKS_MIN_ELEMENTS=%s is not valid (>= 0): using %llu",
-                v->c_str(), (unsigned long long)kDefault);
-      return kDefault;
+    uint64_t n = kDefault;
+    if (auto v = env_value("TTAP_HOOKS_MIN_ELEMENTS")) {
+      char *end = nullptr;
+      long long parsed = std::strtoll(v->c_str(), &end, 10);
+      if (*end != '\0' || parsed < 0)
+        warn_once("hooks-min-elements",
+                  "TTAP_HOOKS_MIN_ELEMENTS=%s is not valid (>= 0): using %llu", v->c_str(),
+                  (unsigned long long)kDefault);
+      else
+        n = uint64_t(parsed);
     }
-    return uint64_t(n);
+    detail::g_known_min_elements.store(n, std::memory_order_relaxed);
+    return n;
   }();
   return value;
 }

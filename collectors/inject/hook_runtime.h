@@ -5,6 +5,7 @@
 // thread, no signal handler, no file and no extra library.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -63,6 +64,17 @@ bool hooks_active();
 // straight to the library, untouched by the hooks (not summarized, not in the flight recorder,
 // not part of the step inference), so small-message latency is the library's own.
 uint64_t hooks_min_elements();
+
+namespace detail {
+extern std::atomic<uint64_t> g_known_min_elements;
+}
+
+// hooks_min_elements() once a hooked call has read it, 0 before. For the hooks' small-message
+// path, checked before anything else: a plain load, no call, no guard, no thread-local, so a small
+// call costs a compare and a jump into the library. The hooked path checks the real value.
+inline uint64_t hooks_min_elements_known() {
+  return detail::g_known_min_elements.load(std::memory_order_relaxed);
+}
 
 // Whether a call has been recorded in this process (the flight recorder has something to write).
 bool hooks_in_use();

@@ -24,19 +24,36 @@
 namespace ttap::inject {
 namespace {
 
+// Looks up the PMPI function `name` and keeps it in `slot` (null when MPI has none). Out of line
+// and cold: the hooks' common path is the load in pmpi().
+[[gnu::noinline, gnu::cold]] void *resolve_pmpi(std::atomic<void *> &slot, const char *name) {
+  void *p = find_next_definition(name);
+  if (!p) ttap::warn_once(name, "hooks: %s not found: the MPI call cannot be forwarded", name);
+  slot.store(p, std::memory_order_release);
+  return p;
+}
+
 // The PMPI function `name` of type F, resolved once.
 template <class F>
 F pmpi(std::atomic<void *> &slot, const char *name) {
   void *p = slot.load(std::memory_order_acquire);
-  if (!p) {
-    p = find_next_definition(name);
-    if (!p) ttap::warn_once(name, "hooks: %s not found: the MPI call cannot be forwarded", name);
-    slot.store(p, std::memory_order_release);
-  }
+  if (!p) p = resolve_pmpi(slot, name);
   return reinterpret_cast<F>(p);
 }
 
 #define TTAP_PMPI(fn) pmpi<decltype(&::fn)>(fn##_slot, #fn)
+
+// Whether a reduction of `count` elements goes straight to MPI. The hooks check it first, before
+// the re-entry guard: a small call then costs a load, a compare and a tail call into MPI (no
+// thread-local, no call into the hook runtime), so small-message latency stays MPI's own. Until a
+// hooked call has read the threshold, calls take the hooked path, which checks it again. A
+// negative count passes through too (MPI reports it).
+inline bool pass_through(int count) {
+  return count < 0 || uint64_t(count) < hooks_min_elements_known();
+}
+
+// The same check on the hooked path, with the threshold read.
+bool below_threshold(int count) { return uint64_t(count) < hooks_min_elements(); }
 
 std::atomic<void *> PMPI_Allreduce_slot, PMPI_Reduce_slot, PMPI_Reduce_scatter_slot,
     PMPI_Reduce_scatter_block_slot, PMPI_Iallreduce_slot, PMPI_Wait_slot, PMPI_Waitall_slot,
@@ -166,6 +183,79 @@ int blocking_reduction(collective_call call, MPI_Comm comm, Forward &&forward) {
   return rc;
 }
 
+// The hooked calls above the threshold. They are out of line so that the entry points' small-
+// message path has no guard object to destroy and compiles to a jump into MPI.
+
+int hooked_allreduce(decltype(&PMPI_Allreduce) next, const void *sendbuf, void *recvbuf, int count,
+                     MPI_Datatype datatype, MPI_Op op, MPI_Comm comm) {
+  hook_scope scope;
+  if (!scope.outermost() || !hooks_active() || below_threshold(count))
+    return next(sendbuf, recvbuf, count, datatype, op, comm);
+  collective_call c =
+      make_call("allreduce", sendbuf, recvbuf, uint64_t(count), uint64_t(count), datatype, comm);
+  return blocking_reduction(std::move(c), comm,
+                            [&] { return next(sendbuf, recvbuf, count, datatype, op, comm); });
+}
+
+int hooked_reduce(decltype(&PMPI_Reduce) next, const void *sendbuf, void *recvbuf, int count,
+                  MPI_Datatype datatype, MPI_Op op, int root, MPI_Comm comm) {
+  hook_scope scope;
+  if (!scope.outermost() || !hooks_active() || below_threshold(count))
+    return next(sendbuf, recvbuf, count, datatype, op, root, comm);
+  const bool at_root = comm_rank(comm) == root;
+  collective_call c = make_call("reduce", sendbuf, at_root ? recvbuf : nullptr, uint64_t(count),
+                                at_root ? uint64_t(count) : 0, datatype, comm);
+  c.root = root;
+  return blocking_reduction(
+      std::move(c), comm, [&] { return next(sendbuf, recvbuf, count, datatype, op, root, comm); });
+}
+
+int hooked_iallreduce(decltype(&PMPI_Iallreduce) next, const void *sendbuf, void *recvbuf,
+                      int count, MPI_Datatype datatype, MPI_Op op, MPI_Comm comm,
+                      MPI_Request *request) {
+  hook_scope scope;
+  if (!scope.outermost() || !hooks_active() || below_threshold(count) || !request)
+    return next(sendbuf, recvbuf, count, datatype, op, comm, request);
+  remember_comm(comm);
+  collective_call c =
+      make_call("iallreduce", sendbuf, recvbuf, uint64_t(count), uint64_t(count), datatype, comm);
+  call_ticket t = begin_call(c);
+  int rc = next(sendbuf, recvbuf, count, datatype, op, comm, request);
+  end_call(t, c, rc, false);
+  if (rc == MPI_SUCCESS && t.recorded) add_pending(*request, std::move(t), std::move(c));
+  return rc;
+}
+
+// Whether some MPI_Iallreduce of ours has not been waited for: without one, MPI_Wait and
+// MPI_Waitall (hot in point-to-point code) go straight to MPI.
+bool have_pending() { return g_pending_count.load(std::memory_order_acquire) > 0; }
+
+int hooked_wait(decltype(&PMPI_Wait) next, MPI_Request *request, MPI_Status *status) {
+  hook_scope scope;
+  pending_request p;
+  // The handle is read before the call: MPI_Wait resets it to MPI_REQUEST_NULL.
+  const bool ours = scope.outermost() && request && take_pending(*request, &p);
+  int rc = next(request, status);
+  if (ours && rc == MPI_SUCCESS) complete_call(p.ticket, p.call);
+  return rc;
+}
+
+int hooked_waitall(decltype(&PMPI_Waitall) next, int count, MPI_Request requests[],
+                   MPI_Status statuses[]) {
+  hook_scope scope;
+  std::vector<pending_request> ours;
+  if (scope.outermost() && requests) {
+    for (int i = 0; i < count; ++i) {
+      pending_request p;
+      if (take_pending(requests[i], &p)) ours.push_back(std::move(p));
+    }
+  }
+  int rc = next(count, requests, statuses);
+  if (rc == MPI_SUCCESS)
+    for (const pending_request &p : ours) complete_call(p.ticket, p.call);
+  return rc;
+}
+
 }  // namespace
 }  // namespace ttap::inject
 
@@ -175,28 +265,16 @@ TTAP_HOOK int MPI_Allreduce(const void *sendbuf, void *recvbuf, int count, MPI_D
                             MPI_Op op, MPI_Comm comm) {
   auto next = TTAP_PMPI(PMPI_Allreduce);
   if (!next) return MPI_ERR_INTERN;
-  hook_scope scope;
-  if (!scope.outermost() || !hooks_active() || count < 0 || uint64_t(count) < hooks_min_elements())
-    return next(sendbuf, recvbuf, count, datatype, op, comm);
-  collective_call c =
-      make_call("allreduce", sendbuf, recvbuf, uint64_t(count), uint64_t(count), datatype, comm);
-  return blocking_reduction(std::move(c), comm,
-                            [&] { return next(sendbuf, recvbuf, count, datatype, op, comm); });
+  if (pass_through(count)) return next(sendbuf, recvbuf, count, datatype, op, comm);
+  return hooked_allreduce(next, sendbuf, recvbuf, count, datatype, op, comm);
 }
 
 TTAP_HOOK int MPI_Reduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype datatype,
                          MPI_Op op, int root, MPI_Comm comm) {
   auto next = TTAP_PMPI(PMPI_Reduce);
   if (!next) return MPI_ERR_INTERN;
-  hook_scope scope;
-  if (!scope.outermost() || !hooks_active() || count < 0 || uint64_t(count) < hooks_min_elements())
-    return next(sendbuf, recvbuf, count, datatype, op, root, comm);
-  const bool at_root = comm_rank(comm) == root;
-  collective_call c = make_call("reduce", sendbuf, at_root ? recvbuf : nullptr, uint64_t(count),
-                                at_root ? uint64_t(count) : 0, datatype, comm);
-  c.root = root;
-  return blocking_reduction(
-      std::move(c), comm, [&] { return next(sendbuf, recvbuf, count, datatype, op, root, comm); });
+  if (pass_through(count)) return next(sendbuf, recvbuf, count, datatype, op, root, comm);
+  return hooked_reduce(next, sendbuf, recvbuf, count, datatype, op, root, comm);
 }
 
 TTAP_HOOK int MPI_Reduce_scatter(const void *sendbuf, void *recvbuf, const int recvcounts[],
@@ -239,46 +317,22 @@ TTAP_HOOK int MPI_Iallreduce(const void *sendbuf, void *recvbuf, int count, MPI_
                              MPI_Op op, MPI_Comm comm, MPI_Request *request) {
   auto next = TTAP_PMPI(PMPI_Iallreduce);
   if (!next) return MPI_ERR_INTERN;
-  hook_scope scope;
-  if (!scope.outermost() || !hooks_active() || count < 0 || !request)
-    return next(sendbuf, recvbuf, count, datatype, op, comm, request);
-  remember_comm(comm);
-  collective_call c =
-      make_call("iallreduce", sendbuf, recvbuf, uint64_t(count), uint64_t(count), datatype, comm);
-  call_ticket t = begin_call(c);
-  int rc = next(sendbuf, recvbuf, count, datatype, op, comm, request);
-  end_call(t, c, rc, false);
-  if (rc == MPI_SUCCESS && t.recorded) add_pending(*request, std::move(t), std::move(c));
-  return rc;
+  if (pass_through(count)) return next(sendbuf, recvbuf, count, datatype, op, comm, request);
+  return hooked_iallreduce(next, sendbuf, recvbuf, count, datatype, op, comm, request);
 }
 
 TTAP_HOOK int MPI_Wait(MPI_Request *request, MPI_Status *status) {
   auto next = TTAP_PMPI(PMPI_Wait);
   if (!next) return MPI_ERR_INTERN;
-  hook_scope scope;
-  pending_request p;
-  // The handle is read before the call: MPI_Wait resets it to MPI_REQUEST_NULL.
-  const bool ours = scope.outermost() && request && take_pending(*request, &p);
-  int rc = next(request, status);
-  if (ours && rc == MPI_SUCCESS) complete_call(p.ticket, p.call);
-  return rc;
+  if (!have_pending()) return next(request, status);
+  return hooked_wait(next, request, status);
 }
 
 TTAP_HOOK int MPI_Waitall(int count, MPI_Request requests[], MPI_Status statuses[]) {
   auto next = TTAP_PMPI(PMPI_Waitall);
   if (!next) return MPI_ERR_INTERN;
-  hook_scope scope;
-  std::vector<pending_request> ours;
-  if (scope.outermost() && requests && g_pending_count.load() > 0) {
-    for (int i = 0; i < count; ++i) {
-      pending_request p;
-      if (take_pending(requests[i], &p)) ours.push_back(std::move(p));
-    }
-  }
-  int rc = next(count, requests, statuses);
-  if (rc == MPI_SUCCESS)
-    for (const pending_request &p : ours) complete_call(p.ticket, p.call);
-  return rc;
+  if (!have_pending()) return next(count, requests, statuses);
+  return hooked_waitall(next, count, requests, statuses);
 }
 
 TTAP_HOOK int MPI_Finalize(void) {
