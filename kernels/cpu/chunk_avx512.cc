@@ -197,6 +197,46 @@ inline void add_positional(uint64_t *counts, __m512i plane, uint64_t weight) {
   }
 }
 
+// add_positional for the planes of weight below 16 and the pending ones of weight 16 at once, with
+// no loop over bit positions: each set bit adds its plane's weight to a byte counter of its own
+// (lane, bit), one masked byte add per 64 bits of plane, and the bytes are summed over the lanes at
+// the end. 1 + 2 + 4 + 8 + 15 * 16 = 255: the weights never overflow a byte. Costs the same however
+// many bins are occupied (the loop over bits cost a small tensor's flush more than its data).
+inline void add_positional_low(uint64_t *counts, __m512i ones, __m512i twos, __m512i fours,
+                               __m512i eights, const uint32_t (*pending)[kLanes], int num_pending) {
+  // Byte b of bytes[j]: lane 2j + b / 32 (qword j of a plane holds lanes 2j and 2j + 1), bit b
+  // % 32.
+  __m512i bytes[8];
+  for (auto &b : bytes) b = _mm512_setzero_si512();
+  auto add_plane = [&](const uint64_t *qwords, char weight) __attribute__((always_inline)) {
+    const __m512i w = _mm512_set1_epi8(weight);
+    for (int j = 0; j < 8; ++j)
+      bytes[j] = _mm512_mask_add_epi8(bytes[j], _cvtu64_mask64(qwords[j]), bytes[j], w);
+  };
+  uint64_t qwords[8];
+  _mm512_storeu_si512(qwords, ones);
+  add_plane(qwords, 1);
+  _mm512_storeu_si512(qwords, twos);
+  add_plane(qwords, 2);
+  _mm512_storeu_si512(qwords, fours);
+  add_plane(qwords, 4);
+  _mm512_storeu_si512(qwords, eights);
+  add_plane(qwords, 8);
+  for (int k = 0; k < num_pending; ++k) {
+    std::memcpy(qwords, pending[k], sizeof qwords);
+    add_plane(qwords, 16);
+  }
+  __m512i per_bit = _mm512_setzero_si512();  // 32 x uint16: at most 16 lanes x 255
+  for (int j = 0; j < 8; ++j) {
+    per_bit = _mm512_add_epi16(per_bit, _mm512_cvtepu8_epi16(_mm512_castsi512_si256(bytes[j])));
+    per_bit =
+        _mm512_add_epi16(per_bit, _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(bytes[j], 1)));
+  }
+  uint16_t sums[32];
+  _mm512_storeu_si512(sums, per_bit);
+  for (int p = 0; p < 32; ++p) counts[p] += sums[p];
+}
+
 // Counts one-hot lanes (bit p set = one value in window bin p) with Harley-Seal carry-save trees:
 // 16 inputs cost 15 adders (30 ternary-logic ops) and leave one vector of weight 16 (level 1, kept
 // in registers by the batch loop); sixteen of those go through a second tree into a vector of
@@ -207,6 +247,14 @@ struct exp_counter_level2 {
   int num_pending = 0;
   uint32_t planes[4][kLanes] = {};  // weights 16, 32, 64, 128
   uint64_t counts[kWindowBins] = {};  // drained outputs
+
+  // Starts over; `pending` needs no clearing (num_pending says how much of it holds data), which
+  // saves a kilobyte of stores per tensor.
+  void reset() {
+    num_pending = 0;
+    std::memset(planes, 0, sizeof planes);
+    std::memset(counts, 0, sizeof counts);
+  }
 
   void push(__m512i sixteens) {
     _mm512_storeu_si512(pending[num_pending++], sixteens);
@@ -273,12 +321,7 @@ struct exp_counter {
   uint64_t flush(uint64_t *hist, int base, const int64_t *correction) {
     uint64_t counts[kWindowBins];
     std::memcpy(counts, level2.counts, sizeof counts);
-    add_positional(counts, ones, 1);
-    add_positional(counts, twos, 2);
-    add_positional(counts, fours, 4);
-    add_positional(counts, eights, 8);
-    for (int i = 0; i < level2.num_pending; ++i)
-      add_positional(counts, _mm512_loadu_si512(level2.pending[i]), 16);
+    add_positional_low(counts, ones, twos, fours, eights, level2.pending, level2.num_pending);
     for (int k = 0; k < 4; ++k)
       add_positional(counts, _mm512_loadu_si512(level2.planes[k]), uint64_t(16) << k);
     uint64_t total = 0;
@@ -288,7 +331,7 @@ struct exp_counter {
       total += n;
     }
     ones = twos = fours = eights = _mm512_setzero_si512();
-    level2 = exp_counter_level2();
+    level2.reset();
     return total;
   }
 };
@@ -306,6 +349,13 @@ uint32_t max_finite_magnitude(const Loader &load, uint64_t i, int groups) {
     best = _mm512_mask_max_epu32(best, _mm512_cmplt_epu32_mask(mag, inf_bits), best, mag);
   }
   return _mm512_reduce_max_epu32(best);
+}
+
+// Groups that hold elements [begin, end), at most one batch's; counted in pairs, because the bf16
+// loader spreads each 32 elements over a pair of groups.
+inline int groups_holding(uint64_t begin, uint64_t end) {
+  uint64_t n = 2 * ((end - begin + 2 * kLanes - 1) / (2 * kLanes));
+  return n >= uint64_t(kGroups) ? kGroups : int(n);
 }
 
 // The window put over data whose largest magnitude has exponent field `top`: a few bins of headroom
@@ -432,12 +482,13 @@ __attribute__((always_inline)) inline void summarize_narrow(const Loader &load, 
 
   int window_base = window_base_for(
       int((batches ? max_finite_magnitude(load, begin, kGroups)
-                   : max_finite_magnitude(tail, begin, kGroups)) >>
+                   : max_finite_magnitude(tail, begin, groups_holding(begin, end))) >>
           23));
   __m512i rotated_one = rotated_one_for(window_base);
 
   // One batch of 512 elements (fewer through the tail loader) at element i.
   auto add_batch = [&](const auto &ld, uint64_t i, uint64_t n) __attribute__((always_inline)) {
+    constexpr bool kTail = is_tail<std::decay_t<decltype(ld)>>;
     const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff);
     const __m512i one = _mm512_set1_epi32(1);
     __m512 vmin = _mm512_set1_ps(INFINITY), vmax = _mm512_set1_ps(-INFINITY);
@@ -479,7 +530,13 @@ __attribute__((always_inline)) inline void summarize_narrow(const Loader &load, 
       half_sq[half] = vsq;
     };
     add_half(0);
-    add_half(1);
+    // A tail that ends in the first half leaves the second one empty: skipped, which halves the
+    // cost of a small tensor (a bias, a norm's scale).
+    if (!kTail || n > kBatchElems / 2) {
+      add_half(1);
+    } else {
+      half_sum[1] = half_abs[1] = half_sq[1] = _mm512_setzero_ps();
+    }
     __m512 vsum = _mm512_add_ps(half_sum[0], half_sum[1]);
     __m512 vabs = _mm512_add_ps(half_abs[0], half_abs[1]);
     __m512 vsq = _mm512_add_ps(half_sq[0], half_sq[1]);
@@ -594,7 +651,7 @@ __attribute__((always_inline)) inline void summarize_bf16_dot(const tensor_view 
 
   int window_base = window_base_for(
       int((batches ? max_finite_magnitude(load, begin, kGroups)
-                   : max_finite_magnitude(tail, begin, kGroups)) >>
+                   : max_finite_magnitude(tail, begin, groups_holding(begin, end))) >>
           23));
   __m512i rotated_one = rotated_one_for(window_base);
 
@@ -650,7 +707,13 @@ __attribute__((always_inline)) inline void summarize_bf16_dot(const tensor_view 
       half_sq[half] = vsq;
     };
     add_half(0);
-    add_half(1);
+    // A tail that ends in the first half leaves the second one empty: skipped, which halves the
+    // cost of a small tensor (a bias, a norm's scale).
+    if (!kTail || n > kBatchElems / 2) {
+      add_half(1);
+    } else {
+      half_sum[1] = half_abs[1] = half_sq[1] = _mm512_setzero_ps();
+    }
     __m512 vsum = _mm512_add_ps(half_sum[0], half_sum[1]);
     __m512 vabs = _mm512_add_ps(half_abs[0], half_abs[1]);
     __m512 vsq = _mm512_add_ps(half_sq[0], half_sq[1]);

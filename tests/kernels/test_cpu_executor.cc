@@ -166,6 +166,33 @@ TEST(CpuExecutor, EmptyAndTinyLengthsAndMisalignedStarts) {
   }
 }
 
+// Tails that end in the first or the second half of a batch (the AVX-512 loop skips an empty
+// second half), alone and after full batches, holding NaN, infinities, zeros, subnormals and
+// values far outside the histogram window in their last elements.
+TEST(CpuExecutor, ShortTailsWithSpecialValues) {
+  std::mt19937_64 rng(11);
+  for (dtype t : kAllDtypes) {
+    encoder enc(t);
+    testing::minifloat_format f = testing::format_of(t);
+    const int width = 8 * dtype_size(t);
+    const uint64_t sign = uint64_t(1) << (width - 1);
+    const uint64_t exp_all = ((uint64_t(1) << f.exp_bits) - 1) << f.mant_bits;
+    const uint64_t nan_bits = sign - 1;  // all ones below the sign: a NaN in every format
+    for (uint64_t n : {uint64_t(17), uint64_t(200), uint64_t(256), uint64_t(300),
+                       uint64_t(512 + 40), uint64_t(1024 + 250)}) {
+      buffer buf(t, n, 1);
+      std::normal_distribution<double> nd(0, 0.02);
+      for (uint64_t i = 0; i < n; ++i) buf.set_bits(i, enc(nd(rng)));
+      buf.set_bits(n - 1, nan_bits);
+      buf.set_bits(n - 2, 1);         // the smallest subnormal
+      buf.set_bits(n - 3, sign);      // -0
+      buf.set_bits(n - 4, enc(3.0));  // far above the window the first batch chose
+      if (t != dtype::f8e4m3) buf.set_bits(n - 5, exp_all | sign);  // -Inf
+      expect_matches_reference(buf, "short tail, special values");
+    }
+  }
+}
+
 TEST(CpuExecutor, EmptyTensorHasNoFiniteValues) {
   cpu_executor ex;
   summary s = ex.summarize({nullptr, dtype::f32, 0});
