@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -23,9 +24,16 @@ constexpr uint32_t kMaxSlotsPerWave = 2048;
 // this many elements per item): each is summarized straight into its output, with no partial and
 // no merge. A few hundred microseconds of work per item at most, so packs still balance.
 constexpr uint64_t kPackElems = uint64_t(1) << 16;
-// Below this many elements in a call the calling thread does everything: waking a worker costs a
-// few microseconds, and on a busy machine it may not run for milliseconds.
-constexpr uint64_t kInlineElems = uint64_t(1) << 18;
+// Below this many bytes in a call the calling thread does everything (about 50-100 us of work on
+// one core): a sleeping worker takes tens of microseconds to start on a virtual machine and
+// milliseconds on a busy one, so below this it rarely shortens a call and can lengthen it (the
+// caller then waits for the item the late worker claimed). A training step's sample of a small
+// model stays on the caller; checkpoints and large models use the pool.
+constexpr uint64_t kInlineBytes = uint64_t(2) << 20;
+// How long the caller spins, once its own claims are done, for the items workers still run before
+// it sleeps: the wait is at most one item, usually a few microseconds, and sleeping would add a
+// wake-up (tens of microseconds on a virtual machine) to every call that goes to the pool.
+constexpr auto kCallerSpin = std::chrono::microseconds(50);
 
 // One unit of work. Either whole tensors [tensor, tensor + count) summarized into their outputs
 // (slot < 0), or elements [begin, end) of one tensor into partial `slot`.
@@ -46,6 +54,15 @@ constexpr uint32_t kMaxItemsPerJob = uint32_t(kIndexMask);
 constexpr uint64_t job_next(uint64_t word) { return word & kIndexMask; }
 constexpr uint64_t job_count(uint64_t word) { return (word >> kIndexBits) & kIndexMask; }
 constexpr uint64_t job_epoch(uint64_t word) { return word >> (2 * kIndexBits); }
+
+// A hint to the core that this is a spin-wait loop (frees the sibling hyperthread's resources).
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
 
 }  // namespace
 
@@ -130,6 +147,15 @@ struct cpu_executor::impl {
               std::memory_order_release);
     job.notify_all();
     run_claims();
+    wait_for_completed(n);
+  }
+
+  void wait_for_completed(uint32_t n) {
+    const auto spin_until = std::chrono::steady_clock::now() + kCallerSpin;
+    for (int polls = 1; completed.load(std::memory_order_acquire) < n; ++polls) {
+      if (polls % 64 == 0 && std::chrono::steady_clock::now() > spin_until) break;
+      cpu_relax();
+    }
     for (uint32_t done = completed.load(std::memory_order_acquire); done < n;
          done = completed.load(std::memory_order_acquire)) {
       completed.wait(done, std::memory_order_acquire);
@@ -185,9 +211,9 @@ void cpu_executor::summarize(std::span<const tensor_view> tensors, summary *out,
   m.out = out;
   m.out_stride = out_stride;
 
-  uint64_t total_elems = 0;
-  for (const auto &t : tensors) total_elems += t.numel;
-  const bool parallel = total_elems > kInlineElems;
+  uint64_t total_bytes = 0;
+  for (const auto &t : tensors) total_bytes += t.numel * uint64_t(dtype_size(t.type));
+  const bool parallel = total_bytes > kInlineBytes;
 
   // Builds the item list tensor by tensor; a wave is run (and its partials merged in chunk order)
   // whenever the partials or the items would overflow, and once at the end.
