@@ -186,6 +186,11 @@ ttap_status ttap_unwatch(ttap_session *s, int32_t handle) {
   return with_session(s, [&](session_slot &, ttap::session &x) { return x.unwatch(handle); });
 }
 
+ttap_status ttap_set_role(ttap_session *s, int32_t handle, ttap_role role) {
+  return with_session(
+      s, [&](session_slot &, ttap::session &x) { return x.set_role(handle, enum_bits(role)); });
+}
+
 ttap_status ttap_step(ttap_session *s, int64_t step, void *stream) {
   return with_session(s, [&](session_slot &, ttap::session &x) { return x.step(step, stream); });
 }

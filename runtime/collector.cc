@@ -309,6 +309,8 @@ void collector::group_sample_posted(posted_sample &s, std::vector<sample_record>
     }
     group_proposal p;
     p.stats = stats;
+    for (const group_layout &l : m_layouts)
+      if (l.hash == s.layout_hash && l.roles.size() == stats.size()) p.roles = l.roles;
     p.step = s.step;
     p.layout_hash = s.layout_hash;
     p.step_seconds = s.step_seconds;

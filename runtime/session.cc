@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include "runtime/errors.h"
 #include "runtime/group/tensor_roles.h"
@@ -282,6 +283,39 @@ ttap_status session::rebind(int32_t handle, const void *ptr) {
   }
   e.ptr = ptr;
   e.on_device = placed_on_device(ptr);
+  rebuild_watch_list();
+  return TTAP_OK;
+}
+
+ttap_status session::set_role(int32_t handle, int32_t role_bits) {
+  if (handle < 0 || size_t(handle) >= m_tensors.size() || !m_tensors[size_t(handle)].watched) {
+    return fail(TTAP_ERR_INVALID_ARGUMENT,
+                "unknown handle " + std::to_string(handle) + " (not watched)");
+  }
+  if (role_bits < 0 || role_bits >= TTAP_NUM_ROLES) {
+    return fail(TTAP_ERR_INVALID_ARGUMENT, "role " + std::to_string(role_bits) +
+                                               " is out of range (TTAP_ROLE_AUTO .. "
+                                               "TTAP_ROLE_SHARDED)");
+  }
+  std::optional<tensor_role> declared;
+  switch (ttap_role(role_bits)) {
+    case TTAP_ROLE_CONTRIBUTION:
+      declared = tensor_role::contribution;
+      break;
+    case TTAP_ROLE_REPLICATED:
+      declared = tensor_role::replicated;
+      break;
+    case TTAP_ROLE_SHARDED:
+      declared = tensor_role::sharded;
+      break;
+    default:  // AUTO
+      break;
+  }
+  tensor_entry &e = m_tensors[size_t(handle)];
+  const tensor_role role = role_of(e.info.name, e.info.kind, m_config, declared);
+  if (role == e.role) return TTAP_OK;
+  e.role = role;
+  // The role is part of the watch list's layout (fingerprints, the hash the ranks compare).
   rebuild_watch_list();
   return TTAP_OK;
 }

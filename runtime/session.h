@@ -31,6 +31,8 @@ class session {
                     int32_t *handle);
   ttap_status rebind(int32_t handle, const void *ptr);
   ttap_status unwatch(int32_t handle);
+  // role: the integer the caller passed (checked against ttap_role here).
+  ttap_status set_role(int32_t handle, int32_t role);
   ttap_status step(int64_t step, void *stream);
   ttap_status observe(const char *name, const void *ptr, int32_t dtype, uint64_t numel,
                       int32_t kind, int64_t step, void *stream);

@@ -1,6 +1,6 @@
 // The _tensortap extension module: the few types and constants the tensortap package (the Python
 // API in tensortap/) builds on. Everything a user calls is in Python; this file only exposes the
-// session of python_session.h and the C API's dtype and kind codes.
+// session of python_session.h and the C API's dtype, kind and role codes.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -29,6 +29,10 @@ PYBIND11_MODULE(_tensortap, m) {
   m.attr("ACTIVATION") = int(TTAP_ACTIVATION);
   m.attr("OTHER") = int(TTAP_OTHER);
   m.attr("COLLECTIVE") = int(TTAP_COLLECTIVE);
+  m.attr("ROLE_AUTO") = int(TTAP_ROLE_AUTO);
+  m.attr("ROLE_CONTRIBUTION") = int(TTAP_ROLE_CONTRIBUTION);
+  m.attr("ROLE_REPLICATED") = int(TTAP_ROLE_REPLICATED);
+  m.attr("ROLE_SHARDED") = int(TTAP_ROLE_SHARDED);
 
   m.def("effective_config", &ttap::python::effective_config, py::arg("run_dir"),
         py::arg("options"));
@@ -38,7 +42,8 @@ PYBIND11_MODULE(_tensortap, m) {
                     py::object>(),
            py::arg("run_dir"), py::arg("options"), py::arg("describe"), py::arg("warn"))
       .def("add_watched", &python_session::add_watched, py::arg("name"), py::arg("owner"),
-           py::arg("from_grad"), py::arg("kind"), py::arg("local_shard") = false)
+           py::arg("from_grad"), py::arg("kind"), py::arg("local_shard") = false,
+           py::arg("role") = int(TTAP_ROLE_AUTO))
       .def("remove_watched", &python_session::remove_watched, py::arg("index"))
       .def("bound_names", &python_session::bound_names)
       .def("step", &python_session::step, py::arg("step"), py::arg("current_stream"))

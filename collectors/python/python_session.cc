@@ -52,16 +52,19 @@ ttap_session *python_session::live() const {
 }
 
 int python_session::add_watched(const std::string &name, py::object owner, bool from_grad, int kind,
-                                bool local_shard) {
+                                bool local_shard, int role) {
   live();
   if (kind < TTAP_GRAD || kind > TTAP_COLLECTIVE)
     throw status_error(TTAP_ERR_INVALID_ARGUMENT, "kind " + std::to_string(kind) + " is invalid");
+  if (role < TTAP_ROLE_AUTO || role >= TTAP_NUM_ROLES)
+    throw status_error(TTAP_ERR_INVALID_ARGUMENT, "role " + std::to_string(role) + " is invalid");
   watched_tensor w;
   w.name = name;
   w.owner = std::move(owner);
   w.from_grad = from_grad;
   w.local_shard = local_shard;
   w.kind = ttap_kind(kind);
+  w.role = role;
   m_watched.push_back(std::move(w));
   return int(m_watched.size() - 1);
 }
@@ -122,6 +125,16 @@ void python_session::bind(watched_tensor &w, const py::handle &tensor) {
   } else {
     st = ttap_watch(m_session, w.name.c_str(), reinterpret_cast<const void *>(ptr),
                     ttap_dtype(dtype), numel, w.kind, &w.handle);
+    // A role the binding knows (a DTensor's shard, a DDP gradient) travels with every (re)watch.
+    if (st == TTAP_OK && w.role != TTAP_ROLE_AUTO) {
+      st = ttap_set_role(m_session, w.handle, ttap_role(w.role));
+      if (st != TTAP_OK) {
+        const std::string why = ttap_last_error();
+        ttap_unwatch(m_session, w.handle);
+        drop(w, why);
+        return;
+      }
+    }
   }
   if (st != TTAP_OK) {
     drop(w, ttap_last_error());

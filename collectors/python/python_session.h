@@ -43,9 +43,10 @@ class python_session {
 
   // Adds a watched tensor: `owner` itself (a parameter), or its `.grad` when from_grad; with
   // local_shard, that tensor's `_local_tensor` (a DTensor's shard on this rank). It is bound to
-  // the runtime at the next step where it exists. Returns an index for remove_watched.
+  // the runtime at the next step where it exists, with `role` (a ttap_role: what it is to a
+  // group, declared with ttap_set_role unless AUTO). Returns an index for remove_watched.
   int add_watched(const std::string &name, py::object owner, bool from_grad, int kind,
-                  bool local_shard);
+                  bool local_shard, int role);
   // Unwatches it in the runtime (its stored samples stay) and drops the reference to the owner.
   void remove_watched(int index);
   // Names currently bound in the runtime, in watch order.
@@ -72,6 +73,7 @@ class python_session {
     bool from_grad = false;
     bool local_shard = false;
     ttap_kind kind = TTAP_OTHER;
+    int role = TTAP_ROLE_AUTO;
     bool removed = false;
     bool dropped = false;     // unsupported or changed: never looked at again
     bool registered = false;  // known to the runtime (keeps its dtype and size for good)

@@ -7,7 +7,16 @@
 
 namespace ttap {
 
-void pack_sums(std::span<const summary> local, std::span<double> out) {
+namespace {
+
+bool is_replicated(std::span<const tensor_role> roles, size_t t) {
+  return t < roles.size() && roles[t] == tensor_role::replicated;
+}
+
+}  // namespace
+
+void pack_sums(std::span<const summary> local, std::span<const tensor_role> roles,
+               bool representative, std::span<double> out) {
   if (local.empty()) {
     std::fill(out.begin(), out.end(), 0.0);
     return;
@@ -15,6 +24,10 @@ void pack_sums(std::span<const summary> local, std::span<double> out) {
   for (size_t t = 0; t < local.size(); ++t) {
     const summary &s = local[t];
     double *f = out.data() + t * kSumFields;
+    if (!representative && is_replicated(roles, t)) {
+      std::fill(f, f + kSumFields, 0.0);
+      continue;
+    }
     f[0] = double(s.count);
     f[1] = double(s.nan);
     f[2] = double(s.pos_inf);
@@ -27,15 +40,22 @@ void pack_sums(std::span<const summary> local, std::span<double> out) {
   }
 }
 
-void pack_maxima(std::span<const summary> local, std::span<double> out) {
+void pack_maxima(std::span<const summary> local, std::span<const tensor_role> roles,
+                 std::span<double> out) {
   if (local.empty()) {
     std::fill(out.begin(), out.end(), -INFINITY);
     return;
   }
   for (size_t t = 0; t < local.size(); ++t) {
-    out[t * kMaxFields + 0] = local[t].max;
-    out[t * kMaxFields + 1] = -local[t].min;
-    out[t * kMaxFields + 2] = local[t].abs_max;
+    double *f = out.data() + t * kMaxFields;
+    f[0] = local[t].max;
+    f[1] = -local[t].min;
+    f[2] = local[t].abs_max;
+    // Counts below 2^53: exact as doubles.
+    f[3] = double(local[t].nan);
+    f[4] = double(local[t].pos_inf);
+    f[5] = double(local[t].neg_inf);
+    f[6] = is_replicated(roles, t) ? 1.0 : 0.0;
   }
 }
 
@@ -64,8 +84,8 @@ double l2_of(double sum_sq, int32_t sum_sq_exp2) {
 
 void unpack_group(std::span<const double> sums, std::span<const double> maxima,
                   std::span<const std::byte> gathered, size_t world, size_t tensors,
-                  std::vector<summary> *merged, std::vector<group_rank_record> *ranks,
-                  std::vector<rank_tensor_record> *cells) {
+                  size_t representative, std::vector<summary> *merged,
+                  std::vector<group_rank_record> *ranks, std::vector<rank_tensor_record> *cells) {
   const size_t stride = gathered_bytes(tensors);
   ranks->assign(world, group_rank_record{});
   cells->assign(world * tensors, rank_tensor_record{});
@@ -105,9 +125,23 @@ void unpack_group(std::span<const double> sums, std::span<const double> maxima,
     s.sum = f[6];
     s.sum_abs = f[7];
     for (int i = 0; i < kExpHistBins; ++i) s.exp_hist[i] = uint64_t(f[8 + i]);
-    s.max = maxima[t * kMaxFields + 0];
-    s.min = -maxima[t * kMaxFields + 1];
-    s.abs_max = maxima[t * kMaxFields + 2];
+    const double *m = maxima.data() + t * kMaxFields;
+    s.max = m[0];
+    s.min = -m[1];
+    s.abs_max = m[2];
+    if (m[6] > 0) {
+      // Replicated: the sums above are the representative's alone (pack_sums); the non-finite
+      // counts are the largest of any replica's, so a NaN on another replica still counts.
+      s.nan = uint64_t(m[3]);
+      s.pos_inf = uint64_t(m[4]);
+      s.neg_inf = uint64_t(m[5]);
+      if (representative < world && (*ranks)[representative].present) {
+        const rank_tensor_record &c = (*cells)[t * world + representative];
+        s.sum_sq = c.sum_sq;
+        s.sum_sq_exp2 = c.sum_sq_exp2;
+      }
+      continue;
+    }
     for (size_t r = 0; r < world; ++r) {
       if (!(*ranks)[r].present) continue;
       const rank_tensor_record &c = (*cells)[t * world + r];

@@ -21,8 +21,10 @@ namespace ttap {
 // through the all-gather and is merged on the host in rank order, which also makes it
 // reproducible whatever the reduction algorithm.
 inline constexpr size_t kSumFields = 8 + size_t(kExpHistBins);
-// MAX buffer, per tensor: max, -min, abs_max (over finite values; -Inf when there is none).
-inline constexpr size_t kMaxFields = 3;
+// MAX buffer, per tensor: max, -min, abs_max (over finite values; -Inf when there is none), then
+// nan, pos_inf, neg_inf and 1 for a replicated tensor: what the merge of a replicated tensor takes
+// from every replica (see unpack_group), and how a rank without data of its own learns the roles.
+inline constexpr size_t kMaxFields = 7;
 
 // What every rank sends about itself in the all-gather: this header, then one gathered_tensor per
 // tensor of the sample. Plain bytes: the ranks of a job share one ABI.
@@ -46,20 +48,34 @@ inline size_t gathered_bytes(size_t tensors) {
   return sizeof(gathered_rank_header) + tensors * sizeof(gathered_tensor);
 }
 
-// Writes the fields of `local` (one summary per tensor, in sample order); an empty `local` (a rank
-// without a sample) writes the identity of each reduction: zeros, and -Inf for the maxima.
-void pack_sums(std::span<const summary> local, std::span<double> out);
-void pack_maxima(std::span<const summary> local, std::span<double> out);
+// Writes the fields of `local` (one summary per tensor, in sample order; `roles` by the same
+// position, or empty: every tensor a contribution); an empty `local` (a rank without a sample)
+// writes the identity of each reduction: zeros, and -Inf for the maxima. pack_sums writes a
+// replicated tensor's sums only on the `representative` rank (zeros elsewhere), so that the group's
+// sum is one replica's, not the replica's times the number of ranks.
+void pack_sums(std::span<const summary> local, std::span<const tensor_role> roles,
+               bool representative, std::span<double> out);
+void pack_maxima(std::span<const summary> local, std::span<const tensor_role> roles,
+                 std::span<double> out);
 void pack_gathered(const gathered_rank_header &header, std::span<const summary> local,
                    std::span<std::byte> out);
 
 // From the reduced buffers and the gathered records of `world` ranks: the merged summary of each
-// of `tensors` tensors (what the group holds together: counts and sums over every present rank,
-// min/max over all of them, sum_sq merged in rank order; no fingerprint), and the per-rank rows.
+// of `tensors` tensors, and the per-rank rows. `representative`: the group rank whose replica
+// stands for every replicated tensor (the lowest with data). The merge, by role:
+// - contribution and sharded (parts of one whole): the summary of the parts concatenated: counts,
+//   sums and histogram summed over every present rank, sum_sq merged in rank order, min/max/abs_max
+//   over all of them;
+// - replicated (copies of one tensor): one replica's summary, the representative's (count, zero,
+//   subnormal, histogram, sum, sum_abs, sum_sq: summed over the ranks they would be the replica's
+//   times their number, an l2 sqrt(world) too large), except nan, pos_inf, neg_inf (the largest on
+//   any replica) and min, max, abs_max (over every replica), so that a replica that differs is
+//   never hidden by the one chosen. Identical replicas give exactly the representative's summary.
+// No merged summary has a fingerprint (the per-rank rows have them).
 void unpack_group(std::span<const double> sums, std::span<const double> maxima,
                   std::span<const std::byte> gathered, size_t world, size_t tensors,
-                  std::vector<summary> *merged, std::vector<group_rank_record> *ranks,
-                  std::vector<rank_tensor_record> *cells);
+                  size_t representative, std::vector<summary> *merged,
+                  std::vector<group_rank_record> *ranks, std::vector<rank_tensor_record> *cells);
 
 // summary_finalize's l2 of a scaled sum of squares.
 double l2_of(double sum_sq, int32_t sum_sq_exp2);

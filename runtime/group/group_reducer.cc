@@ -19,7 +19,8 @@ enum header_field : size_t {
   kNegTensors,
   kLayout,  // a rank with data: its layout hash (52 bits)
   kNegLayout,
-  kStride,  // the stride this rank asks for
+  kStride,       // the stride this rank asks for
+  kNegDataRank,  // a rank with data: -(its group rank); the lowest one's replicas stand for all
   kHeaderFields
 };
 
@@ -78,12 +79,13 @@ bool group_reducer::max_round(const group_proposal &p, size_t tensors,
     h[kNegTensors] = -double(p.stats.size());
     h[kLayout] = layout;
     h[kNegLayout] = -layout;
+    h[kNegDataRank] = -double(m_comm->rank());
   }
   h[kStride] = double(stride_for(m_every, p.desired_stride));
   // The maxima ride along when this rank's tensors are the agreed set; otherwise the round is
   // repeated once the new set is agreed (see run()).
   if (data && p.stats.size() == tensors)
-    pack_maxima(p.stats, std::span<double>(*buffer).subspan(kHeaderFields));
+    pack_maxima(p.stats, p.roles, std::span<double>(*buffer).subspan(kHeaderFields));
   ++m_allreduces;
   std::string error;
   if (!m_comm->allreduce_max(*buffer, &error)) {
@@ -98,6 +100,7 @@ group_round group_reducer::run(const group_proposal &p) {
   const bool data = !p.stats.empty();
   int64_t step = 0;
   uint64_t layout = 0;
+  size_t representative = 0;
   for (int attempt = 0;; ++attempt) {
     if (!max_round(p, m_tensors, &m_max))
       return stop(group_round::outcome::disabled, m_comm->kind() + std::string(": ") + m_max_error);
@@ -132,6 +135,7 @@ group_round group_reducer::run(const group_proposal &p) {
     }
     const size_t tensors = size_t(h[kTensors]);
     layout = uint64_t(h[kLayout]);
+    representative = size_t(-h[kNegDataRank]);
     if (tensors == m_tensors) {
       m_stride = agreed_stride;
       break;
@@ -145,7 +149,8 @@ group_round group_reducer::run(const group_proposal &p) {
 
   const size_t world = size_t(m_comm->size());
   m_sum.resize(m_tensors * kSumFields);
-  pack_sums(data ? p.stats : std::span<const summary>(), m_sum);
+  const bool is_representative = data && size_t(m_comm->rank()) == representative;
+  pack_sums(data ? p.stats : std::span<const summary>(), p.roles, is_representative, m_sum);
   ++m_allreduces;
   std::string error;
   if (!m_comm->allreduce_sum(m_sum, &error))
@@ -170,7 +175,7 @@ group_round group_reducer::run(const group_proposal &p) {
   r.included = data;
   r.layout_key = layout;
   unpack_group(m_sum, std::span<const double>(m_max).subspan(kHeaderFields), m_gathered, world,
-               m_tensors, &r.merged, &r.ranks, &r.cells);
+               m_tensors, representative, &r.merged, &r.ranks, &r.cells);
   m_settled = step;
   return r;
 }

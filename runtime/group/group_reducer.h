@@ -30,6 +30,9 @@ struct group_proposal {
   // then `step` is how far this rank has got (every step up to it is done here), >= next_step()
   // unless closing.
   std::span<const summary> stats;
+  // Data: each tensor's role, by the same position (part of the layout hash, so the same on every
+  // rank with data); it decides how the tensor is merged (unpack_group). Empty: contributions.
+  std::span<const tensor_role> roles;
   int64_t step = 0;
   uint64_t layout_hash = 0;  // data: the tensors of the sample (names, dtypes, sizes, roles)
   double step_seconds = 0;   // data: mean time per step since this rank's previous sample

@@ -18,9 +18,11 @@ bool matches_any(const std::string &name, const std::string &globs) {
   return false;
 }
 
-tensor_role role_of(const std::string &name, tensor_kind kind, const session_config &config) {
+tensor_role role_of(const std::string &name, tensor_kind kind, const session_config &config,
+                    std::optional<tensor_role> declared) {
   if (matches_any(name, config.sharded)) return tensor_role::sharded;
   if (matches_any(name, config.replicated)) return tensor_role::replicated;
+  if (declared) return *declared;
   switch (kind) {
     case tensor_kind::param:
       return tensor_role::replicated;

@@ -45,6 +45,21 @@ def is_dtensor(tensor):
         hasattr(tensor, "device_mesh")
 
 
+def group_role(tensor):
+    """What a DTensor's local shard is to a tensortap group (ttap_set_role): ROLE_SHARDED when the
+    tensor is split over its mesh (FSDP2, a tensor-parallel shard: the group merges the shards into
+    the whole), ROLE_REPLICATED when every rank holds all of it, else ROLE_AUTO (not a DTensor, or
+    partial sums: the kind and the sharded=/replicated= globs decide)."""
+    placements = getattr(tensor, "placements", None) if is_dtensor(tensor) else None
+    if not placements:
+        return _tensortap.ROLE_AUTO
+    if any(p.is_shard() for p in placements):
+        return _tensortap.ROLE_SHARDED
+    if all(p.is_replicate() for p in placements):
+        return _tensortap.ROLE_REPLICATED
+    return _tensortap.ROLE_AUTO
+
+
 def flat_view(tensor):
     """(data_ptr, dtype code, numel, on_cuda) for the runtime, or a string saying why not."""
     if not isinstance(tensor, torch.Tensor):

@@ -14,6 +14,11 @@ GRAD: int
 PARAM: int
 ACTIVATION: int
 OTHER: int
+COLLECTIVE: int
+ROLE_AUTO: int
+ROLE_CONTRIBUTION: int
+ROLE_REPLICATED: int
+ROLE_SHARDED: int
 
 class TensorTapError(RuntimeError): ...
 
@@ -28,7 +33,13 @@ class Session:
         warn: Callable[[str, str], None],
     ) -> None: ...
     def add_watched(
-        self, name: str, owner: object, from_grad: bool, kind: int, local_shard: bool = ...
+        self,
+        name: str,
+        owner: object,
+        from_grad: bool,
+        kind: int,
+        local_shard: bool = ...,
+        role: int = ...,
     ) -> int: ...
     def remove_watched(self, index: int) -> None: ...
     def bound_names(self) -> list[str]: ...

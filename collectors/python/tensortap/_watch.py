@@ -2,6 +2,12 @@
 forward hooks on its modules for activations (present only during the steps that sample them),
 and one backward hook telling the session that new gradients exist. Compiled models are watched
 through the module they wrap; sharded (DTensor) parameters by their local shard.
+
+What each tensor is to a tensortap group (set_group) is declared where the binding knows it: a
+DTensor's shard is sharded (its placements say so), the gradients of a DistributedDataParallel
+model are replicated (DDP all-reduces them: every rank holds the same average), so the group
+merges them as the whole tensor and as one replica respectively. The sharded=/replicated= globs of
+init() still win.
 """
 
 import fnmatch
@@ -14,7 +20,7 @@ import torch
 
 from . import _tensortap
 from ._steps import backward_hook
-from ._tensors import is_dtensor
+from ._tensors import group_role, is_dtensor
 
 
 def _patterns(value, argument):
@@ -86,6 +92,7 @@ class ModelWatch:
         self.optimizer = optimizer  # the optimizer whose step() marks the steps, or None
         keep = NameFilter(include, exclude)
         core = session._core
+        ddp = model is not unwrapped_ddp(model)
         model = unwrapped_ddp(model)  # names as in the model: "fc1.weight", not "module.fc1.weight"
         compiled = [""] if model is not uncompiled(model) else compiled_module_names(model)
         model = uncompiled(model)
@@ -99,10 +106,12 @@ class ModelWatch:
             full = prefix + name
             # A DTensor (FSDP2's fully_shard, tensor parallel) is read through its local shard.
             local = is_dtensor(parameter)
+            role = group_role(parameter)
+            grad_role = _tensortap.ROLE_REPLICATED if ddp and not local else role
             # Gradients as "<parameter>.grad", like the C examples and the store's documentation.
             if grads and parameter.requires_grad:
-                self._indices.append(
-                    core.add_watched(full + ".grad", parameter, True, _tensortap.GRAD, local))
+                self._indices.append(core.add_watched(full + ".grad", parameter, True,
+                                                      _tensortap.GRAD, local, grad_role))
                 self._parameter_ids.add(id(parameter))
                 if self._backward_hook is None:
                     # One parameter is enough to know that a backward ran: one Python call per
@@ -110,7 +119,7 @@ class ModelWatch:
                     self._backward_hook = backward_hook(parameter, session._gradient_produced)
             if params:
                 self._indices.append(
-                    core.add_watched(full, parameter, False, _tensortap.PARAM, local))
+                    core.add_watched(full, parameter, False, _tensortap.PARAM, local, role))
         # Every named submodule (not the root: its output is the loss's input, observe() it if
         # wanted). Containers are included: a block's output is not always its last child's.
         # Compiled modules are left out: a hook calling tensortap inside a compiled graph would

@@ -75,6 +75,17 @@ typedef enum {
   TTAP_NUM_KINDS = 5
 } ttap_kind;
 
+/* What a tensor is to the ranks of a group (ttap_set_group), which decides how it is merged and
+ * compared (see ttap_set_role). TTAP_ROLE_AUTO: from the replicated=/sharded= globs, then the
+ * kind. */
+typedef enum {
+  TTAP_ROLE_AUTO = 0,
+  TTAP_ROLE_CONTRIBUTION = 1, /* each rank's own part, different by design (compared by norm) */
+  TTAP_ROLE_REPLICATED = 2,   /* identical on every rank (fingerprinted; merged as one replica) */
+  TTAP_ROLE_SHARDED = 3,      /* a part of one whole (never compared; merged as the whole) */
+  TTAP_NUM_ROLES = 4
+} ttap_role;
+
 /* The library's version as TTAP_VERSION(major, minor, patch), e.g. 100 for 0.1.0 (compare with
  * TTAP_VERSION_CODE, the header's). Statuses:
  * OK, INVALID_ARGUMENT (NULL version). Never blocks; thread-safe. */
@@ -113,6 +124,24 @@ TTAP_API ttap_status ttap_rebind(ttap_session *s, int32_t handle, const void *pt
 /* Stops watching; the tensor's stored samples stay. Statuses: OK, INVALID_ARGUMENT (unknown or
  * already unwatched handle, session closed). */
 TTAP_API ttap_status ttap_unwatch(ttap_session *s, int32_t handle);
+
+/* Declares the role a watched tensor plays in a group, for tensors whose role the code knows
+ * (a DDP gradient after its all-reduce is replicated, an FSDP or tensor-parallel shard sharded)
+ * and no name glob can tell. The role decides the group's merge and comparisons:
+ *   CONTRIBUTION  merged as the concatenation of the ranks' tensors (counts, sums and squares
+ *                 added); ranks compared by norm (outlier_rank);
+ *   SHARDED       merged the same way (the merged l2 is the whole tensor's); never compared;
+ *   REPLICATED    merged as ONE replica (the lowest rank's with data): its counts, sums and sum of
+ *                 squares, not the ranks' total, which would make the l2 sqrt(world) too large;
+ *                 NaN/Inf counts the largest and min/max/abs_max over every replica, so a replica
+ *                 that differs is not hidden; fingerprints compared (divergence).
+ * Precedence: the sharded=, then the replicated= glob of the options (what the person running the
+ * job says), then this call, then the kind (PARAM replicated, GRAD and ACTIVATION contributions,
+ * OTHER sharded). AUTO takes a declaration back. Outside a group the role changes nothing. In a
+ * group every rank must declare the same roles (they are part of what the ranks compare); a change
+ * takes effect from the next sample. Never blocks. Statuses: OK, INVALID_ARGUMENT (NULL or closed
+ * session, unknown or unwatched handle, role out of range). */
+TTAP_API ttap_status ttap_set_role(ttap_session *s, int32_t handle, ttap_role role);
 
 /* Marks training step `step` (non-decreasing; -1: one more than the last step) and samples every
  * watched tensor when the sampler says a sample is due (every / interval_ms / budget). stream: the
@@ -161,7 +190,9 @@ TTAP_API ttap_status ttap_log_scalar(ttap_session *s, const char *name, double v
  * identical on every rank (fingerprinted and compared), GRAD and ACTIVATION tensors are each rank's
  * contribution (compared by norm), OTHER tensors are not compared; the options replicated=GLOB and
  * sharded=GLOB (globs joined by '|'; TTAP_REPLICATED, TTAP_SHARDED) declare them by name, sharded
- * winning (tensor-parallel and FSDP shards are never compared). In a group, ttap_flush may wait
+ * winning (tensor-parallel and FSDP shards are never compared), and ttap_set_role declares one
+ * tensor's role; the role also decides how the ranks' summaries merge (see ttap_set_role). In a
+ * group, ttap_flush may wait
  * for the other ranks to reach the same step, and ttap_close waits until every rank has closed
  * (call it on every rank, before MPI_Finalize or ncclCommDestroy of the job's communicator).
  * If the ranks turn out to disagree (different tensors, steps) the group turns itself off with a

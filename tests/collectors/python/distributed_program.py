@@ -5,7 +5,8 @@ on the whole global batch. Writes RUN/rank<R>/ttap.db and RUN/rank<R>.json: the 
 per-parameter gradient l2 and the norm clip_grad_norm_ returned, per step.
 
 Under mpirun instead (OMPI_COMM_WORLD_RANK set) the ranks form a tensortap group
-(ttap.set_group(), every tensor declared sharded) and rank 0 writes one store, RUN/group/ttap.db.
+(ttap.set_group(); the binding declares the roles: FSDP2's DTensor shards sharded, DDP's gradients
+replicated) and rank 0 writes one store, RUN/group/ttap.db.
 
 usage: distributed_program.py ddp|fsdp2 RUN
 """
@@ -51,13 +52,15 @@ def main():
     reference_opt = torch.optim.SGD(reference.parameters(), lr=0.1)
 
     if under_mpi:
-        # One group, one store: the shards' summaries are merged (sums of squares added).
-        ttap.init(os.path.join(out, "group"), budget=0, sharded="*")
+        # One group, one store: FSDP2's shards merged into the whole gradient, DDP's replicas as
+        # one replica.
+        ttap.init(os.path.join(out, "group"), budget=0)
         ttap.set_group()
     else:
         # Each rank its own store (no MPI under torchrun, so no tensortap group: see the README).
         ttap.init(os.path.join(out, f"rank{rank}"), budget=0)
-    ttap.watch(trained, optimizer=opt)
+    # In the group the parameters too: FSDP2's are shards (merged into the whole), DDP's replicas.
+    ttap.watch(trained, optimizer=opt, params=under_mpi)
     result = {"reference": {}, "clip": {}}
     share = GLOBAL_BATCH // world
     for step, (x, y) in enumerate(batches(STEPS, batch_size=GLOBAL_BATCH)):

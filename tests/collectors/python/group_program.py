@@ -1,11 +1,12 @@
 """One rank of the binding's multi-rank test (test_group.py runs three under mpirun): data-parallel
-training of a small MLP over a gloo process group, made a tensortap group with set_group, with one
-flipped bit in rank 2's copy of a parameter and a NaN in rank 1's gradient at known steps.
+training of a small MLP with DistributedDataParallel over a gloo process group, made a tensortap
+group with set_group, with one flipped bit in rank 2's copy of a parameter and a NaN in rank 1's
+(all-reduced, so replicated) gradient at known steps.
 
 usage: group_program.py torch|mpi4py RUN_DIR REFERENCE_JSON
   torch:  set_group() on torch's default group (mapped onto MPI_COMM_WORLD by tensortap);
   mpi4py: set_group(MPI.COMM_WORLD).
-Rank 0 writes REFERENCE_JSON: the l2 of the three ranks' gradients concatenated, per step.
+Rank 0 writes REFERENCE_JSON: the l2 of its own copy of a gradient (one replica), per step.
 """
 
 import json
@@ -44,25 +45,22 @@ def main():
 
     model = make_mlp(seed=0)  # the same initial parameters on every rank
     parameters = dict(model.named_parameters())
-    opt = torch.optim.SGD(model.parameters(), lr=0.05)
-    ttap.watch(model, params=True, optimizer=opt)
+    # DDP averages the gradients in backward: every rank holds the same gradient, which the
+    # binding declares replicated (merged as one replica, fingerprinted).
+    trained = torch.nn.parallel.DistributedDataParallel(model)
+    opt = torch.optim.SGD(trained.parameters(), lr=0.05)
+    ttap.watch(trained, params=True, optimizer=opt)
     reference = {}
     for step, (x, y) in enumerate(batches(STEPS, seed=10 + rank)):
         opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss = torch.nn.functional.cross_entropy(trained(x), y)
         loss.backward()
-        for p in model.parameters():  # the data-parallel average: replicas stay identical
-            dist.all_reduce(p.grad)
-            p.grad /= size
         with torch.no_grad():
             if rank == FLIP_RANK and step == FLIP_STEP:
                 flip_lowest_bit(parameters[FLIP_PARAMETER])
             if rank == NAN_RANK and step == NAN_STEP:
                 parameters[NAN_GRADIENT].grad[3, 5] = float("nan")
-        grad = parameters["4.weight"].grad
-        gathered = [torch.empty_like(grad) for _ in range(size)]
-        dist.all_gather(gathered, grad)
-        reference[step] = torch.linalg.vector_norm(torch.cat(gathered).double()).item()
+        reference[step] = torch.linalg.vector_norm(parameters["4.weight"].grad.double()).item()
         ttap.log("loss", loss.item())
         opt.step()
     ttap.close()

@@ -3,9 +3,10 @@ distributed_program.py: with DDP every rank's stored l2 of a parameter's gradien
 the unsharded reference model's gradient on the same global batch (1e-5 relative); with FSDP2
 (fully_shard) each rank stores its local shard of the DTensor gradient and the shards' l2
 combine to the reference's. On every rank the global norm of the stored gradients equals what
-clip_grad_norm_ returned there (with FSDP2: the combined one). The FSDP2 ranks again under mpirun
-as one tensortap group (torchrun starts no MPI, over which tensortap reduces): rank 0's store
-holds merged summaries whose l2 is the whole gradient's."""
+clip_grad_norm_ returned there (with FSDP2: the combined one). The DDP and FSDP2 ranks again under
+mpirun as one tensortap group (torchrun starts no MPI, over which tensortap reduces): rank 0's
+store holds merged summaries whose l2 is the whole gradient's (FSDP2: the shards merged; DDP: one
+replica, not sqrt(world) times it)."""
 
 import json
 import math
@@ -17,7 +18,7 @@ import sys
 import pytest
 import torch
 
-from training_support import grad_l2
+from training_support import grad_l2, make_mlp, query
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROGRAM = os.path.join(HERE, "distributed_program.py")
@@ -87,9 +88,11 @@ def test_fsdp2_local_shards_combine_to_the_unsharded_reference(tmp_path):
 
 
 @needs_distributed
-def test_fsdp2_shards_merged_by_a_tensortap_group_under_mpirun(tmp_path):
-    """The same FSDP2 ranks under mpirun, made one tensortap group (set_group, sharded="*"):
-    rank 0's one store holds the merged summaries, whose l2 is the whole gradient's."""
+@pytest.mark.parametrize("mode", ["fsdp2", "ddp"])
+def test_gradients_merged_by_a_tensortap_group_under_mpirun(mode, tmp_path):
+    """The same ranks under mpirun, made one tensortap group (set_group; the roles come from the
+    binding: DTensor shards sharded, DDP gradients replicated): rank 0's one store holds the
+    merged summaries, whose l2 is the whole gradient's."""
     mpirun = shutil.which("mpirun")
     try:
         import mpi4py  # noqa: F401
@@ -97,10 +100,11 @@ def test_fsdp2_shards_merged_by_a_tensortap_group_under_mpirun(tmp_path):
         mpi4py = None
     if mpirun is None or mpi4py is None:
         pytest.skip("needs mpirun (openmpi-bin) and mpi4py in this environment")
-    try:
-        from torch.distributed.fsdp import fully_shard  # noqa: F401
-    except ImportError:
-        pytest.skip(f"torch {torch.__version__} has no torch.distributed.fsdp.fully_shard")
+    if mode == "fsdp2":
+        try:
+            from torch.distributed.fsdp import fully_shard  # noqa: F401
+        except ImportError:
+            pytest.skip(f"torch {torch.__version__} has no torch.distributed.fsdp.fully_shard")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([HERE, env.get("PYTHONPATH", "")])
     env["OMP_NUM_THREADS"] = "1"
@@ -109,7 +113,7 @@ def test_fsdp2_shards_merged_by_a_tensortap_group_under_mpirun(tmp_path):
     env["GLOO_SOCKET_IFNAME"] = "lo"
     root = ["--allow-run-as-root"] if os.getuid() == 0 else []
     done = subprocess.run([mpirun, *root, "--oversubscribe", "-np", str(WORLD), sys.executable,
-                           PROGRAM, "fsdp2", str(tmp_path)],
+                           PROGRAM, mode, str(tmp_path)],
                           env=env, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
     with open(tmp_path / "rank0.json") as f:
@@ -118,8 +122,21 @@ def test_fsdp2_shards_merged_by_a_tensortap_group_under_mpirun(tmp_path):
     merged = grad_l2(str(tmp_path / "group"))
     assert set(merged) == set(reference)
     worst = max(relative_error(merged[k], v) for k, v in reference.items())
-    print(f"FSDP2 group: max relative error of the merged l2 against the reference {worst:.2e}")
+    print(f"{mode} group: max relative error of the merged l2 against the reference {worst:.2e}")
     assert worst <= 1e-5
     for step, total in result["clip"].items():
         norm = math.sqrt(sum(l2 * l2 for (s, _), l2 in merged.items() if s == int(step)))
         assert relative_error(norm, total) <= 1e-5
+    # DDP's parameters and gradients are replicas (fingerprinted, and identical: no divergence
+    # alert), merged as one: a merged count is the tensor's size. FSDP2's are shards (never
+    # compared), merged into the whole: the count is again the whole tensor's size.
+    group = str(tmp_path / "group")
+    sizes = {name: p.numel() for name, p in make_mlp(seed=0).named_parameters()}
+    merged_counts = dict(query(group, "SELECT tensor, count FROM samples_v WHERE step = 0"))
+    assert merged_counts == {**sizes, **{n + ".grad": c for n, c in sizes.items()}}
+    fingerprinted = query(group, "SELECT count(*) FROM ranks_v WHERE fingerprint IS NOT NULL")
+    steps = len({step for step, _ in merged})
+    assert (fingerprinted[0][0] == 2 * len(sizes) * WORLD * steps) == (mode == "ddp"), fingerprinted
+    assert (fingerprinted[0][0] == 0) == (mode == "fsdp2"), fingerprinted
+    assert query(group, "SELECT type, message FROM alerts WHERE type IN "
+                        "('divergence', 'outlier_rank', 'nonfinite_source')") == []

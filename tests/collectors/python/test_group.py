@@ -1,8 +1,8 @@
-"""set_group across three ranks under mpirun (group_program.py): one store written by rank 0 with
-the global summaries, the per-rank table, and group alerts naming the rank with the flipped bit
-(divergence) and the rank whose gradient held the NaN (nonfinite_source); the global l2 equals the
-l2 of the ranks' gradients concatenated. Once with torch's default gloo group, once with an mpi4py
-communicator."""
+"""set_group across three DDP ranks under mpirun (group_program.py): one store written by rank 0
+with the global summaries, the per-rank table, and group alerts naming the rank with the flipped
+bit (divergence) and the rank whose gradient held the NaN (nonfinite_source, and divergence: the
+DDP gradients are replicas); the merged l2 of a DDP gradient equals one replica's l2, not
+sqrt(3) times it. Once with torch's default gloo group, once with an mpi4py communicator."""
 
 import json
 import os
@@ -56,17 +56,22 @@ def test_group_alerts_name_the_ranks(mode, tmp_path):
     alerts = query(run_dir, "SELECT type, rank, step, tensor, message FROM alerts_v "
                             "WHERE type IN ('divergence', 'nonfinite_source') ORDER BY rowid")
     divergence = [a for a in alerts if a[0] == "divergence"]
-    assert divergence, stderr
-    assert divergence[0][1:4] == (2, 4, "2.weight"), divergence
-    assert all(a[1] == 2 for a in divergence), divergence
+    assert [a[1:4] for a in divergence] == [(2, 4, "2.weight"), (1, 7, "0.weight.grad")], stderr
     assert "silent data corruption suspected on rank 2" in divergence[0][4]
+    assert "silent data corruption suspected on rank 1" in divergence[1][4]
     source = [a for a in alerts if a[0] == "nonfinite_source"]
     assert [a[1:4] for a in source] == [(1, 7, "0.weight.grad")], alerts
     assert query(run_dir, "SELECT count(*) FROM alerts_v WHERE type IN "
                           "('outlier_rank', 'straggler')") == [(0,)]
     assert query(run_dir, "SELECT rank FROM ranks_v WHERE step = 7 AND nonfinite > 0") == [(1,)]
-    # The merged l2 is the l2 of the three ranks' gradients concatenated.
+    # The DDP gradients are replicas: fingerprinted on every rank, and merged as one replica, whose
+    # l2 is rank 0's own, not the sum of the three ranks' squares.
+    assert query(run_dir, "SELECT count(*) FROM ranks_v WHERE tensor = '4.weight.grad' AND "
+                          "fingerprint IS NULL") == [(0,)]
     stored = dict(query(run_dir, "SELECT step, l2 FROM samples_v WHERE tensor = '4.weight.grad'"))
     assert sorted(stored) == list(range(8))
     for step, want in reference.items():
         assert stored[step] == pytest.approx(want, rel=1e-6), step
+    # The NaN on rank 1's replica is in the merged record although rank 0's replica stands for it.
+    assert query(run_dir, "SELECT nan FROM samples_v WHERE tensor = '0.weight.grad' AND "
+                          "step = 7") == [(1,)]

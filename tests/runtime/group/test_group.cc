@@ -209,6 +209,80 @@ TEST(GroupRounds, MergedSummaryIsTheSummaryOfTheConcatenatedData) {
   }
 }
 
+group_proposal with_roles(group_proposal p, const std::vector<tensor_role> &roles) {
+  p.roles = roles;
+  return p;
+}
+
+TEST(GroupRounds, ReplicatedTensorsMergeToOneReplicaNotTheSumOfThem) {
+  // Tensor 0 is replicated (a data-parallel gradient after its all-reduce): the same data on every
+  // rank; tensor 1 is each rank's contribution. Summing a replica's squares over four ranks would
+  // make its l2 twice (sqrt 4) the replica's.
+  const std::vector<float> replica = random_data(4000, 21, 0.03f);
+  const std::vector<tensor_role> roles = {tensor_role::replicated, tensor_role::contribution};
+  std::vector<std::vector<summary>> local(4);
+  std::vector<float> whole;
+  for (int r = 0; r < 4; ++r) {
+    const std::vector<float> part = random_data(1000, 200 + uint32_t(r), 1.0f);
+    whole.insert(whole.end(), part.begin(), part.end());
+    local[size_t(r)] = {summarize(replica, true), summarize(part)};
+  }
+  const summary want_replica = summarize(replica);
+  const double want_l2 = summary_finalize(want_replica).l2;
+  {
+    four_ranks g;
+    std::vector<group_proposal> p;
+    for (int r = 0; r < 4; ++r) p.push_back(with_roles(data_at(0, local[size_t(r)]), roles));
+    std::vector<group_round> rounds = g.round(p);
+    for (int r = 0; r < 4; ++r) {
+      SCOPED_TRACE(r);
+      ASSERT_EQ(rounds[size_t(r)].kind, group_round::outcome::data) << rounds[size_t(r)].message;
+      const summary &m = rounds[size_t(r)].merged[0];
+      // Identical replicas: exactly the replica's summary.
+      expect_same_except_fingerprint(m, want_replica);
+      EXPECT_NEAR(summary_finalize(m).l2 / want_l2, 1.0, 1e-12);
+      // The contributions still add up to the concatenation.
+      EXPECT_EQ(rounds[size_t(r)].merged[1].count, 4000u);
+      EXPECT_NEAR(summary_finalize(rounds[size_t(r)].merged[1]).l2 /
+                      summary_finalize(summarize(whole)).l2,
+                  1.0, 1e-6);
+    }
+  }
+  {
+    // Rank 0 skipped the step (rank 1's replica stands for all) and rank 3's copy diverged: one
+    // NaN and one value past the others' range. The merged summary is rank 1's, with the NaN
+    // counted and the range covering rank 3's copy: nothing a replica holds is hidden.
+    std::vector<float> diverged = replica;
+    diverged[17] = NAN;
+    diverged[18] = 50.0f;
+    local[3][0] = summarize(diverged, true);
+    four_ranks g;
+    std::vector<group_proposal> p = {nothing_up_to(0)};
+    for (int r = 1; r < 4; ++r) p.push_back(with_roles(data_at(0, local[size_t(r)]), roles));
+    std::vector<group_round> rounds = g.round(p);
+    for (int r = 0; r < 4; ++r) {
+      SCOPED_TRACE(r);
+      ASSERT_EQ(rounds[size_t(r)].kind, group_round::outcome::data) << rounds[size_t(r)].message;
+      const summary &m = rounds[size_t(r)].merged[0];
+      EXPECT_EQ(m.count, want_replica.count);
+      EXPECT_EQ(m.sum, want_replica.sum);
+      EXPECT_EQ(m.sum_sq, want_replica.sum_sq);
+      EXPECT_EQ(m.nan, 1u);
+      EXPECT_EQ(m.max, 50.0);
+      EXPECT_EQ(m.abs_max, 50.0);
+      EXPECT_EQ(m.min, want_replica.min);
+      // The per-rank rows tell the replicas apart (the divergence detector compares these).
+      EXPECT_EQ(rounds[size_t(r)].cells[0 * 4 + 1].fingerprint,
+                rounds[size_t(r)].cells[0 * 4 + 2].fingerprint);
+      EXPECT_NE(rounds[size_t(r)].cells[0 * 4 + 3].fingerprint,
+                rounds[size_t(r)].cells[0 * 4 + 1].fingerprint);
+      EXPECT_EQ(rounds[size_t(r)].cells[0 * 4 + 3].nonfinite, 1u);
+      // Contributions: the three present ranks' parts.
+      EXPECT_EQ(rounds[size_t(r)].merged[1].count, 3000u);
+    }
+  }
+}
+
 TEST(GroupRounds, ARankWithoutTheSampleIsAbsentAndTheOthersGoOn) {
   std::vector<summary> stats = {summarize(random_data(100, 5, 1.0f))};
   four_ranks g;
@@ -339,6 +413,19 @@ TEST(GroupSampler, DueAtTheMultiplesOfTheGroupStrideOncePerStep) {
 
 // ---- roles ----
 
+TEST(GroupRoles, ADeclaredRoleComesAfterTheGlobsAndBeforeTheKind) {
+  session_config c;
+  EXPECT_EQ(role_of("w.grad", tensor_kind::grad, c, tensor_role::replicated),
+            tensor_role::replicated);
+  EXPECT_EQ(role_of("w", tensor_kind::param, c, tensor_role::sharded), tensor_role::sharded);
+  c.sharded = "w.*";
+  c.replicated = "v.*";
+  EXPECT_EQ(role_of("w.grad", tensor_kind::grad, c, tensor_role::replicated),
+            tensor_role::sharded);
+  EXPECT_EQ(role_of("v.grad", tensor_kind::grad, c, tensor_role::sharded),
+            tensor_role::replicated);
+}
+
 TEST(GroupRoles, GlobsFirstShardedWinningThenTheKind) {
   session_config c;
   EXPECT_EQ(role_of("w", tensor_kind::param, c), tensor_role::replicated);
@@ -447,6 +534,47 @@ TEST(GroupApi, StatusesOfEveryWrongCall) {
   EXPECT_EQ(ttap_set_group(s, "single", nullptr), TTAP_ERR_INVALID_ARGUMENT);
   EXPECT_NE(std::string(ttap_last_error()).find("before the first"), std::string::npos);
   EXPECT_EQ(ttap_close(s), TTAP_OK);
+}
+
+TEST(GroupApi, SetRoleDeclaresWhatIsFingerprintedAndChecksItsArguments) {
+  temp_dir dir;
+  ttap_session *s = nullptr;
+  ASSERT_EQ(ttap_open(dir.path.c_str(), "backend=cpu,budget=0,sharded=b.grad", &s), TTAP_OK);
+  ASSERT_EQ(ttap_set_group(s, "single", nullptr), TTAP_OK) << ttap_last_error();
+  std::vector<float> param = random_data(300, 13, 0.1f), a = random_data(400, 14, 1.0f),
+                     b = random_data(500, 15, 1.0f);
+  int32_t hp, ha, hb;
+  ASSERT_EQ(ttap_watch(s, "w", param.data(), TTAP_F32, param.size(), TTAP_PARAM, &hp), TTAP_OK);
+  ASSERT_EQ(ttap_watch(s, "a.grad", a.data(), TTAP_F32, a.size(), TTAP_GRAD, &ha), TTAP_OK);
+  ASSERT_EQ(ttap_watch(s, "b.grad", b.data(), TTAP_F32, b.size(), TTAP_GRAD, &hb), TTAP_OK);
+  // Statuses, checked as integers before any conversion.
+  EXPECT_EQ(ttap_set_role(nullptr, ha, TTAP_ROLE_SHARDED), TTAP_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(ttap_set_role(s, 99, TTAP_ROLE_SHARDED), TTAP_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ttap_last_error()).find("unknown handle 99"), std::string::npos);
+  EXPECT_EQ(ttap_set_role(s, ha, ttap_role(TTAP_NUM_ROLES)), TTAP_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ttap_last_error()).find("role 4 is out of range"), std::string::npos);
+  EXPECT_EQ(ttap_set_role(s, ha, ttap_role(-1)), TTAP_ERR_INVALID_ARGUMENT);
+  // The parameter declared sharded (not compared), a.grad replicated (compared), b.grad declared
+  // replicated but the sharded= glob wins.
+  ASSERT_EQ(ttap_set_role(s, hp, TTAP_ROLE_SHARDED), TTAP_OK) << ttap_last_error();
+  ASSERT_EQ(ttap_set_role(s, ha, TTAP_ROLE_REPLICATED), TTAP_OK) << ttap_last_error();
+  ASSERT_EQ(ttap_set_role(s, hb, TTAP_ROLE_REPLICATED), TTAP_OK) << ttap_last_error();
+  ASSERT_EQ(ttap_step(s, 0, nullptr), TTAP_OK);
+  // AUTO takes the declaration back: the parameter is a replica again from the next sample.
+  ASSERT_EQ(ttap_set_role(s, hp, TTAP_ROLE_AUTO), TTAP_OK);
+  ASSERT_EQ(ttap_step(s, 1, nullptr), TTAP_OK);
+  ASSERT_EQ(ttap_unwatch(s, hb), TTAP_OK);
+  EXPECT_EQ(ttap_set_role(s, hb, TTAP_ROLE_SHARDED), TTAP_ERR_INVALID_ARGUMENT);
+  ASSERT_EQ(ttap_close(s), TTAP_OK);
+  EXPECT_EQ(query(dir.path,
+                  "SELECT step, tensor, fingerprint IS NOT NULL FROM ranks_v ORDER BY step, tensor"),
+            (std::vector<std::vector<std::string>>{{"0", "a.grad", "1"},
+                                                   {"0", "b.grad", "0"},
+                                                   {"0", "w", "0"},
+                                                   {"1", "a.grad", "1"},
+                                                   {"1", "b.grad", "0"},
+                                                   {"1", "w", "1"}}));
+  EXPECT_EQ(ttap_set_role(s, ha, TTAP_ROLE_SHARDED), TTAP_ERR_INVALID_ARGUMENT);  // closed
 }
 
 TEST(GroupApi, SingleProcessGroupStoresMergedSamplesRanksAndFingerprints) {

@@ -55,8 +55,9 @@ check_counts() {
   done < <(grep '^rank ' "$work/out")
 }
 
-# The merged l2 of the gradient equals the l2 of the four ranks' gradients concatenated (computed
-# by the program from the data, in long double) to 1e-6 relative.
+# The merged l2 of the gradient equals the l2 of the four ranks' gradients concatenated, and the
+# merged l2 of the replicated gradient the l2 of one replica (computed by the program from the
+# data, in long double), to 1e-6 relative.
 check_global_l2() {
   local n=0
   while read -r _ step tensor want; do
@@ -66,29 +67,35 @@ check_global_l2() {
       fail "step $step: merged l2 $got, l2 of the concatenated data $want"
     n=$((n + 1))
   done < <(grep '^l2 ' "$work/out")
-  [ "$n" -ge 3 ] || fail "only $n l2 references"
+  [ "$n" -ge 6 ] || fail "only $n l2 references"
 }
 
 case "$check" in
 clean)
-  # Identical replicas, rank-dependent gradients, a tensor-parallel shard that differs by rank
-  # (declared sharded=*.shard): no alert at all.
+  # Identical replicas, rank-dependent gradients, a replicated gradient (ttap_set_role), a
+  # tensor-parallel shard that differs by rank (declared sharded=*.shard): no alert at all.
   run_ranks 16 sharded_differs count_from=5
   expect "select count(*) from alerts" "0"
   # One store for the group: only rank 0 writes samples; every rank recorded its group place.
-  expect "select rank, count(*) from samples group by rank" "0|48"
+  expect "select rank, count(*) from samples group by rank" "0|64"
   expect "select group_kind, group_size, group_rank from run_info order by group_rank" \
     $'mpi|4|0\nmpi|4|1\nmpi|4|2\nmpi|4|3'
-  expect "select count(*) from ranks_v" "192"
+  expect "select count(*) from ranks_v" "256"
   expect "select count(distinct fingerprint) from ranks_v where tensor = 'layer.weight'" "1"
   expect "select count(distinct fingerprint) from ranks_v where tensor = 'layer.weight.shard'" "0"
+  # The replicated gradient: fingerprinted on every rank, one fingerprint per step.
+  expect "select count(*), sum(n) from (select count(distinct fingerprint) as n from ranks_v
+            where tensor = 'layer.bias.grad' and fingerprint is not null group by step)" "16|16"
+  expect "select count(*) from samples_v where tensor = 'layer.bias.grad' and count != 1200" "0"
   expect "select count(*) from ranks_v where tensor = 'layer.weight.grad' and fingerprint is null" \
     "64"
   # Each rank's own l2 is its part: the four squares add up to the merged one.
   expect "select count(*) from samples_v as s where s.tensor = 'layer.weight.grad' and abs(s.l2 * s.l2 -
             (select sum(r.l2 * r.l2) from ranks_v as r where r.tensor = s.tensor and r.step = s.step))
             > 1e-9 * s.l2 * s.l2" "0"
-  expect "select count(*) from samples_v where tensor = 'layer.weight' and count != 4 * 3000" "0"
+  # Replicas (the parameter by its kind, the gradient by ttap_set_role) merge as one replica:
+  # its count and l2, not four times the count and twice the l2.
+  expect "select count(*) from samples_v where tensor = 'layer.weight' and count != 3000" "0"
   check_global_l2
   check_counts
   # ttap report merges the ranks: the per-rank section lists the four.
@@ -96,10 +103,12 @@ clean)
   grep -q '^ranks ' "$work/report.txt" || fail "no ranks section in the report"$'\n'"$(cat "$work/report.txt")"
   ;;
 faults)
-  # One flipped bit in rank 3's copy of the replicated parameter at step 5 and a NaN in rank 2's
-  # gradient at step 8: one store whose alerts name both ranks, each within its sample.
-  run_ranks 14 flip=5:3 nan=8:2 count_from=9
-  expect "select rank, step, tensor from alerts where type = 'divergence'" "3|5|layer.weight"
+  # One flipped bit in rank 3's copy of the replicated parameter at step 5, one in rank 1's copy
+  # of the replicated gradient at step 11, and a NaN in rank 2's gradient at step 8: one store
+  # whose alerts name the three ranks, each within its sample.
+  run_ranks 14 flip=5:3 flip_grad=11:1 nan=8:2 count_from=9
+  expect "select rank, step, tensor from alerts where type = 'divergence' order by step" \
+    $'3|5|layer.weight\n1|11|layer.bias.grad'
   query "select message from alerts where type = 'divergence'" |
     grep -q '^silent data corruption suspected on rank 3: ' || fail "divergence message"
   expect "select rank, step, tensor from alerts where type = 'nonfinite_source'" \
