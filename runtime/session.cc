@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdint>
 #include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <optional>
@@ -16,8 +16,8 @@
 #include "runtime/errors.h"
 #include "runtime/group/tensor_roles.h"
 #include "runtime/log.h"
-#include "runtime/store/store_files.h"
 #include "runtime/sinks/webhook_sink.h"
+#include "runtime/store/store_files.h"
 
 #ifndef TTAP_VERSION_STRING
 #define TTAP_VERSION_STRING "0.0.0"
@@ -78,9 +78,10 @@ ttap_status session::open(const char *run_dir, const char *options, std::unique_
   if (!c.run_dir_given && !c.append && holds_earlier_run(c.run_dir)) {
     const std::string base = c.run_dir;
     for (int n = 2; holds_earlier_run(c.run_dir); ++n) c.run_dir = base + "-" + std::to_string(n);
-    TTAP_WARN("%s holds an earlier run: this run is stored in %s (pass a run directory, or "
-              "mode=append to add to %s)",
-              base.c_str(), c.run_dir.c_str(), base.c_str());
+    TTAP_WARN(
+        "%s holds an earlier run: this run is stored in %s (pass a run directory, or "
+        "mode=append to add to %s)",
+        base.c_str(), c.run_dir.c_str(), base.c_str());
   }
   TTAP_CHECK(prepare_run_dir(c.run_dir));
 
@@ -203,17 +204,19 @@ void session::rebuild_watch_list() {
       hash *= 0x100000001b3ull;
     }
   };
-  for (const tensor_entry &e : m_tensors) {
+  for (tensor_entry &e : m_tensors) {
     if (!e.watched) continue;
     uint32_t index = uint32_t(m_watch_ids.size());
     m_watch_ids.push_back(e.info.id);
     // Only a group compares fingerprints: elsewhere they would cost time for nothing.
     const bool fingerprint = m_in_group && e.role == tensor_role::replicated;
     if (e.on_device) {
+      e.list_position = m_device_tensors.size();
       m_device_tensors.push_back({e.ptr, e.info.type, e.info.numel, fingerprint});
       m_device_ids.push_back(e.info.id);
       m_device_index.push_back(index);
     } else {
+      e.list_position = m_host_views.size();
       m_host_views.push_back({e.ptr, e.info.type, e.info.numel, fingerprint});
       m_host_ids.push_back(e.info.id);
       m_host_index.push_back(index);
@@ -282,7 +285,18 @@ ttap_status session::rebind(int32_t handle, const void *ptr) {
                                                std::to_string(e.info.numel));
   }
   e.ptr = ptr;
-  e.on_device = placed_on_device(ptr);
+  const bool on_device = placed_on_device(ptr);
+  if (on_device == e.on_device) {
+    // Only the address moved (gradients reallocated at every step by zero_grad(set_to_none=True)):
+    // the order of the lists and the layout's hash stay, so the pointer is patched in place; a
+    // rebuild per rebind made such a step quadratic in the number of tensors.
+    if (on_device)
+      m_device_tensors[e.list_position].data = ptr;
+    else
+      m_host_views[e.list_position].data = ptr;
+    return TTAP_OK;
+  }
+  e.on_device = on_device;
   rebuild_watch_list();
   return TTAP_OK;
 }
@@ -396,9 +410,9 @@ ttap_status session::step(int64_t step, void *stream) {
     return fail(TTAP_ERR_INVALID_ARGUMENT, "step " + std::to_string(step) + " is negative");
   if (step == -1) {
     if (m_step == INT64_MAX)
-      return fail(TTAP_ERR_INVALID_ARGUMENT,
-                  "step -1 (the next step) after step " + std::to_string(m_step) +
-                      ": there is no step after INT64_MAX");
+      return fail(TTAP_ERR_INVALID_ARGUMENT, "step -1 (the next step) after step " +
+                                                 std::to_string(m_step) +
+                                                 ": there is no step after INT64_MAX");
     step = m_step + 1;
   }
   if (step < m_step) {
@@ -428,8 +442,8 @@ ttap_status session::step(int64_t step, void *stream) {
   return TTAP_OK;
 }
 
-ttap_status session::observe(const char *name, const void *ptr, int32_t dtype_bits,
-                             uint64_t numel, int32_t kind_bits, int64_t step, void *stream) {
+ttap_status session::observe(const char *name, const void *ptr, int32_t dtype_bits, uint64_t numel,
+                             int32_t kind_bits, int64_t step, void *stream) {
   TTAP_CHECK(validate_tensor(name, ptr, dtype_bits, numel, kind_bits));
   const auto dtype = ttap_dtype(dtype_bits);
   const auto kind = ttap_kind(kind_bits);

@@ -51,6 +51,7 @@ class session {
     bool observed = false;                         // registered by ttap_observe
     bool on_device = false;                        // summarized by the device backend
     tensor_role role = tensor_role::contribution;  // what it is to a group (see record.h)
+    size_t list_position = 0;  // watched: its index in m_host_views or m_device_tensors
   };
 
   session() = default;

@@ -2,7 +2,11 @@
 embeddings, 64-token context, batch 12; AdamW, gradients clipped to 1.0) with tensortap watching
 it at the default budget against the same loop without, measured in the same run: the two loops
 alternate (which runs first rotates), and the ratio is the median over repetitions of each
-repetition's tensortap/baseline step time.
+repetition's tensortap/baseline step time: in wall-clock time (the target), and in the process's
+CPU time (steadier on a loaded machine). Next to it, the two parts of tensortap's cost: the
+runtime's own count of its time on the training thread (the sampling, which the budget keeps under
+1 % of step time), and the binding's work at every step outside that count (re-checking each
+watched gradient, which zero_grad(set_to_none=True) reallocates at every step), timed alone.
 
     PYTHONPATH=build/python $(scripts/torch2-venv.sh) benchmarks/python/bench_gpt.py [--json]
 
@@ -14,7 +18,6 @@ import argparse
 import json
 import math
 import os
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -24,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 import tensortap as ttap
+from step_timing import alternating, run_counters, time_steps
 
 
 class SelfAttention(torch.nn.Module):
@@ -85,7 +89,7 @@ def make_batches(args, count=8, seed=1):
 
 
 def train(model, optimizer, batches, steps):
-    """Seconds per training step over `steps` steps, after 3 untimed warm-up steps."""
+    """Time per training step over `steps` steps, after 3 untimed warm-up steps."""
 
     def one_step(i):
         data = batches[i % len(batches)]
@@ -96,21 +100,35 @@ def train(model, optimizer, batches, steps):
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
 
-    for i in range(3):
-        one_step(i)
-    start = time.perf_counter()
-    for i in range(steps):
-        one_step(i)
-    return (time.perf_counter() - start) / steps
+    return time_steps(one_step, steps, warmup=3)
 
 
-def run_counters(run_dir):
-    db = sqlite3.connect(f"file:{os.path.join(run_dir, 'ttap.db')}?mode=ro", uri=True)
-    try:
-        return db.execute("SELECT sum(samples_taken), sum(overhead_seconds), sum(step_seconds) "
-                          "FROM run_counters").fetchone()
-    finally:
-        db.close()
+def binding_step_cost(args, work_dir, calls=2000):
+    """CPU seconds of the binding's per-step work outside the runtime's count: step() with no
+    sample due (every=2^40) after every gradient moved to new memory, as after
+    zero_grad(set_to_none=True); the moves themselves (two sets of gradients swapped) are timed
+    apart and left out."""
+    model = make_model(args)
+    parameters = list(model.parameters())
+    gradient_sets = [[torch.zeros_like(p) for p in parameters] for _ in range(2)]
+
+    def move_gradients(i):
+        for p, g in zip(parameters, gradient_sets[i % 2]):
+            p.grad = g
+
+    with ttap.Session(os.path.join(work_dir, "binding"), every=1 << 40) as session:
+        session.watch(model)
+        move_gradients(0)
+        session.step()  # the one sample: binds every gradient
+        start = time.process_time()
+        for i in range(1, calls + 1):
+            move_gradients(i)
+            session.step()
+        with_steps = time.process_time() - start
+    start = time.process_time()
+    for i in range(1, calls + 1):
+        move_gradients(i)
+    return max(with_steps - (time.process_time() - start), 0.0) / calls
 
 
 def measure(args):
@@ -118,21 +136,22 @@ def measure(args):
     runs = {"baseline": [], "tensortap": []}
     counters = []
     with tempfile.TemporaryDirectory(prefix="ttap-bench-gpt-") as work_dir:
-        for rep in range(args.reps):
-            order = ["baseline", "tensortap"] if rep % 2 == 0 else ["tensortap", "baseline"]
-            for label in order:
-                model = make_model(args)
-                optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-                if label == "baseline":
-                    runs[label].append(train(model, optimizer, batches, args.steps))
-                    continue
-                run_dir = os.path.join(work_dir, f"run-{rep}")
-                options = {} if args.budget is None else {"budget": args.budget}
-                with ttap.Session(run_dir, **options) as session:
-                    session.watch(model, optimizer=optimizer)
-                    runs[label].append(train(model, optimizer, batches, args.steps))
-                counters.append(run_counters(run_dir))
-    ratios = [t / b for t, b in zip(runs["tensortap"], runs["baseline"])]
+        for rep, label in alternating(["baseline", "tensortap"], args.reps):
+            model = make_model(args)
+            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+            if label == "baseline":
+                runs[label].append(train(model, optimizer, batches, args.steps))
+                continue
+            run_dir = os.path.join(work_dir, f"run-{rep}")
+            options = {} if args.budget is None else {"budget": args.budget}
+            with ttap.Session(run_dir, **options) as session:
+                session.watch(model, optimizer=optimizer)
+                runs[label].append(train(model, optimizer, batches, args.steps))
+            counters.append(run_counters(run_dir))
+        binding_s = binding_step_cost(args, work_dir)
+    ratios = [t.wall_s / b.wall_s for t, b in zip(runs["tensortap"], runs["baseline"])]
+    cpu_ratios = [t.cpu_s / b.cpu_s for t, b in zip(runs["tensortap"], runs["baseline"])]
+    baseline_cpu_s = statistics.median(b.cpu_s for b in runs["baseline"])
     model = make_model(args)
     return {
         "model": {"layers": args.layers, "heads": args.heads, "width": args.width,
@@ -142,12 +161,21 @@ def measure(args):
         "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
         "steps": args.steps, "reps": args.reps,
         "budget": args.budget if args.budget is not None else "default",
-        "baseline_step_ms": [t * 1e3 for t in runs["baseline"]],
-        "tensortap_step_ms": [t * 1e3 for t in runs["tensortap"]],
+        "baseline_step_ms": [t.wall_s * 1e3 for t in runs["baseline"]],
+        "tensortap_step_ms": [t.wall_s * 1e3 for t in runs["tensortap"]],
         "ratios": ratios,
         "median_ratio": statistics.median(ratios),
-        "samples_taken_per_run": [c[0] for c in counters],
-        "counter_overhead_fraction": [c[1] / c[2] if c[2] else math.nan for c in counters],
+        "baseline_cpu_ms": [t.cpu_s * 1e3 for t in runs["baseline"]],
+        "tensortap_cpu_ms": [t.cpu_s * 1e3 for t in runs["tensortap"]],
+        "cpu_ratios": cpu_ratios,
+        "median_cpu_ratio": statistics.median(cpu_ratios),
+        "samples_taken_per_run": [c["samples_taken"] for c in counters],
+        "counter_overhead_fraction": [
+            c["overhead_seconds"] / c["step_seconds"] if c["step_seconds"] else math.nan
+            for c in counters],
+        "binding_step_us": binding_s * 1e6,
+        "binding_fraction_of_baseline_cpu": binding_s / baseline_cpu_s,
+        "load_average": os.getloadavg()[0],
     }
 
 
@@ -182,9 +210,17 @@ def main(argv=None):
         print(f"  {label:10s} ms/step per rep: {times}")
     print(f"  ratio per rep: {' '.join(f'{x:.3f}' for x in r['ratios'])}; "
           f"median {r['median_ratio']:.3f} (target <= 1.01)")
+    for label in ("baseline", "tensortap"):
+        times = " ".join(f"{t:.2f}" for t in r[f"{label}_cpu_ms"])
+        print(f"  {label:10s} CPU ms/step per rep (every thread): {times}")
+    print(f"  CPU-time ratio per rep: {' '.join(f'{x:.3f}' for x in r['cpu_ratios'])}; "
+          f"median {r['median_cpu_ratio']:.3f}")
     fractions = " ".join(f"{x:.4f}" for x in r["counter_overhead_fraction"])
     print(f"  samples taken per run {r['samples_taken_per_run']}; runtime's own overhead / step "
           f"time: {fractions}")
+    print(f"  binding's per-step work outside that count: {r['binding_step_us']:.1f} us CPU "
+          f"= {r['binding_fraction_of_baseline_cpu']:.5f} of a baseline step's CPU time")
+    print(f"  load average (1 min) at the end: {r['load_average']:.2f}")
     return 0
 
 

@@ -13,7 +13,6 @@ per-step work of the binding itself: the optimizer hook and the check of each gr
 import argparse
 import json
 import os
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -22,6 +21,7 @@ import time
 import torch
 
 import tensortap as ttap
+from step_timing import alternating, run_counters, time_steps
 
 
 def make_model(width, depth, seed=0):
@@ -44,7 +44,7 @@ def make_batches(count, batch_size, seed=1):
 
 
 def train(model, optimizer, batches, steps):
-    """Seconds per training step over `steps` steps (after a few untimed warm-up steps)."""
+    """Time per training step over `steps` steps (after 5 untimed warm-up steps)."""
     loss_fn = torch.nn.CrossEntropyLoss()
 
     def one_step(i):
@@ -53,33 +53,17 @@ def train(model, optimizer, batches, steps):
         loss_fn(model(x), y).backward()
         optimizer.step()
 
-    for i in range(5):
-        one_step(i)
-    start = time.perf_counter()
-    for i in range(steps):
-        one_step(i)
-    return (time.perf_counter() - start) / steps
-
-
-def run_counters(run_dir):
-    db = sqlite3.connect(f"file:{os.path.join(run_dir, 'ttap.db')}?mode=ro", uri=True)
-    try:
-        taken, overhead, step_time = db.execute(
-            "SELECT sum(samples_taken), sum(overhead_seconds), sum(step_seconds) FROM run_counters"
-        ).fetchone()
-    finally:
-        db.close()
-    return {"samples_taken": taken, "overhead_seconds": overhead, "step_seconds": step_time}
+    return time_steps(one_step, steps, warmup=5)
 
 
 def timed_run(args, batches, run_dir, baseline, options):
     model = make_model(args.width, args.depth)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     if baseline:
-        return {"step_s": train(model, optimizer, batches, args.steps)}
+        return {"step_s": train(model, optimizer, batches, args.steps).wall_s}
     with ttap.Session(run_dir, **options) as session:
         session.watch(model, optimizer=optimizer)
-        seconds = train(model, optimizer, batches, args.steps)
+        seconds = train(model, optimizer, batches, args.steps).wall_s
     result = {"step_s": seconds}
     result.update(run_counters(run_dir))
     return result
@@ -105,13 +89,12 @@ def measure(args):
     loops = [("baseline", {}), ("tensortap", {"budget": args.budget}),
              ("floor", {"every": 1 << 40, "budget": 0})]
     runs = {label: [] for label, _ in loops}
+    options = dict(loops)
     with tempfile.TemporaryDirectory(prefix="ttap-bench-") as work_dir:
-        for rep in range(args.reps):
-            # The order rotates so that no loop always runs first (caches, allocator, clock).
-            for k in range(len(loops)):
-                label, options = loops[(rep + k) % len(loops)]
-                run_dir = os.path.join(work_dir, f"{label}-{rep}")
-                runs[label].append(timed_run(args, batches, run_dir, label == "baseline", options))
+        for rep, label in alternating([label for label, _ in loops], args.reps):
+            run_dir = os.path.join(work_dir, f"{label}-{rep}")
+            runs[label].append(
+                timed_run(args, batches, run_dir, label == "baseline", options[label]))
         not_due = {n: not_due_step_cost(n, work_dir) for n in (10, 100, 1000)}
     base = [r["step_s"] for r in runs["baseline"]]
 

@@ -88,6 +88,10 @@ class python_session {
 
   ttap_session *live() const;
   void refresh(watched_tensor &w);
+  // Whether `tensor` (same dtype object as when bound) can be rebound at `ptr` without asking
+  // Python: contiguous, not a negated view, the same number of elements on the same kind of
+  // device. False also when an attribute cannot be read (the caller then asks describe()).
+  bool moved_in_place(watched_tensor &w, const py::handle &tensor);
   void bind(watched_tensor &w, const py::handle &tensor);
   void unbind(watched_tensor &w);
   void drop(watched_tensor &w, const std::string &why);
@@ -102,6 +106,11 @@ class python_session {
   py::str m_local_attr{"_local_tensor"};
   py::str m_dtype_attr{"dtype"};
   py::str m_data_ptr_attr{"data_ptr"};
+  py::str m_is_contiguous_attr{"is_contiguous"};
+  py::str m_is_neg_attr{"is_neg"};
+  py::str m_numel_attr{"numel"};
+  py::str m_is_cpu_attr{"is_cpu"};
+  py::str m_is_cuda_attr{"is_cuda"};
 };
 
 // The effective configuration a session with these arguments gets (defaults, environment,

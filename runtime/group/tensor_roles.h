@@ -1,5 +1,6 @@
 // Which role a tensor plays in a group (tensor_role in record.h), from the user's globs, the role
-// the code declared (ttap_set_role) and the tensor's kind, so that sharded tensors (tensor parallel, FSDP) raise no false divergence alarm.
+// the code declared (ttap_set_role) and the tensor's kind, so that sharded tensors (tensor
+// parallel, FSDP) raise no false divergence alarm.
 #pragma once
 
 #include <optional>

@@ -15,4 +15,8 @@ ttap_status observe_with_int_enums(ttap_session *s, const char *name, const floa
   return ttap_observe(s, name, data, (ttap_dtype)dtype, numel, (ttap_kind)kind, -1, NULL);
 }
 
+ttap_status set_role_with_int_enum(ttap_session *s, int32_t handle, int role) {
+  return ttap_set_role(s, handle, (ttap_role)role);
+}
+
 const char *status_string_of_int(int status) { return ttap_status_string((ttap_status)status); }

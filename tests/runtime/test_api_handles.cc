@@ -27,15 +27,16 @@ TEST(ApiHandles, VersionMatchesTheHeader) {
   int version = -1;
   ASSERT_EQ(ttap_get_version(&version), TTAP_OK);
   EXPECT_EQ(version, TTAP_VERSION_CODE);
-  EXPECT_EQ(TTAP_VERSION_CODE, TTAP_VERSION(TTAP_VERSION_MAJOR, TTAP_VERSION_MINOR,
-                                            TTAP_VERSION_PATCH));
+  EXPECT_EQ(TTAP_VERSION_CODE,
+            TTAP_VERSION(TTAP_VERSION_MAJOR, TTAP_VERSION_MINOR, TTAP_VERSION_PATCH));
   EXPECT_EQ(ttap_get_version(nullptr), TTAP_ERR_INVALID_ARGUMENT);
 }
 
 TEST(ApiHandles, EnumArgumentsOutsideTheirRangeAreRefusedAsIntegers) {
   temp_dir dir;
   ttap_session *s = nullptr;
-  ASSERT_EQ(ttap_open(dir.path.c_str(), "backend=cpu,mode=append", &s), TTAP_OK) << ttap_last_error();
+  ASSERT_EQ(ttap_open(dir.path.c_str(), "backend=cpu,mode=append", &s), TTAP_OK)
+      << ttap_last_error();
   float x[4] = {1, 2, 3, 4};
   for (int dtype : {-1, int(TTAP_NUM_DTYPES), 17, 255, 256, INT_MAX, INT_MIN}) {
     EXPECT_EQ(watch_with_int_enums(s, "x", x, 4, dtype, TTAP_GRAD), TTAP_ERR_INVALID_ARGUMENT);
@@ -51,6 +52,13 @@ TEST(ApiHandles, EnumArgumentsOutsideTheirRangeAreRefusedAsIntegers) {
   }
   // The largest valid values still work.
   EXPECT_EQ(watch_with_int_enums(s, "x", x, 4, TTAP_F32, TTAP_OTHER), TTAP_OK) << ttap_last_error();
+  const int32_t x_handle = 0;  // the session's first tensor
+  for (int role : {-1, int(TTAP_NUM_ROLES), 1000, INT_MAX, INT_MIN}) {
+    EXPECT_EQ(set_role_with_int_enum(s, x_handle, role), TTAP_ERR_INVALID_ARGUMENT);
+    EXPECT_TRUE(message_has(("role " + std::to_string(role) + " is out of range").c_str()))
+        << ttap_last_error();
+  }
+  EXPECT_EQ(set_role_with_int_enum(s, x_handle, TTAP_ROLE_SHARDED), TTAP_OK) << ttap_last_error();
   for (int st : {-1, int(TTAP_NUM_STATUS), INT_MAX})
     EXPECT_STREQ(status_string_of_int(st), "unknown status");
   EXPECT_EQ(ttap_close(s), TTAP_OK);
@@ -75,9 +83,11 @@ TEST(ApiHandles, NextStepAfterInt64MaxIsRefusedWithoutOverflow) {
 TEST(ApiHandles, AStaleHandleStaysClosedAfterItsSlotHoldsANewSession) {
   temp_dir dir;
   ttap_session *first = nullptr, *second = nullptr;
-  ASSERT_EQ(ttap_open(dir.path.c_str(), "backend=cpu,mode=append", &first), TTAP_OK) << ttap_last_error();
+  ASSERT_EQ(ttap_open(dir.path.c_str(), "backend=cpu,mode=append", &first), TTAP_OK)
+      << ttap_last_error();
   ASSERT_EQ(ttap_close(first), TTAP_OK);
-  ASSERT_EQ(ttap_open(dir.path.c_str(), "backend=cpu,mode=append", &second), TTAP_OK) << ttap_last_error();
+  ASSERT_EQ(ttap_open(dir.path.c_str(), "backend=cpu,mode=append", &second), TTAP_OK)
+      << ttap_last_error();
   EXPECT_NE(first, second);
   // A double close of the old handle must not close the session now in its place.
   EXPECT_EQ(ttap_close(first), TTAP_ERR_INVALID_ARGUMENT);
@@ -107,8 +117,7 @@ double not_due_step_ns(ttap_session *s, int64_t *step) {
 TEST(ApiHandles, ThousandsOfSessionsOpenAndCloseAndStepsStayCheap) {
   temp_dir dir;
   ttap_session *watched = nullptr;
-  ASSERT_EQ(ttap_open(dir.path.c_str(), "backend=cpu,every=1000000000,budget=0", &watched),
-            TTAP_OK)
+  ASSERT_EQ(ttap_open(dir.path.c_str(), "backend=cpu,every=1000000000,budget=0", &watched), TTAP_OK)
       << ttap_last_error();
   float x[4] = {1, 2, 3, 4};
   int32_t h = -1;

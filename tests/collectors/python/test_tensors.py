@@ -2,6 +2,7 @@
 unsupported tensors skipped with exactly one warning each, gradients that move or vanish, a model
 whose dtype changes after watch()."""
 
+import math
 import warnings
 
 import pytest
@@ -156,3 +157,32 @@ def test_a_dtype_change_after_watch_stops_that_tensor_with_one_warning(ttap, run
     assert all("dtype or number of elements changed" in m for m in messages)
     ttap.close()
     assert {r[0] for r in query(run_dir, "SELECT DISTINCT step FROM samples_v")} == {0}
+
+
+def test_gradients_moved_to_new_memory_are_read_where_they_are_now(ttap, run_dir):
+    """A gradient in new memory at every step (as zero_grad(set_to_none=True) makes it) is rebound
+    without asking Python when only its address changed; a permuted one (dense, not contiguous)
+    takes the full check. Each step's sample reads that step's memory."""
+    model = torch.nn.Linear(8, 4)
+    ttap.init(run_dir, budget=0)
+    ttap.watch(model)
+    kept = []  # every gradient stays alive, so that each step's is at a new address
+    expected = {}
+    for step in range(6):
+        value = float(step + 1)
+        if step == 3:
+            weight_grad = torch.full((8, 4), value).t()  # permuted: describe() reads it densely
+        else:
+            weight_grad = torch.full((4, 8), value)
+        model.weight.grad = weight_grad
+        model.bias.grad = torch.full((4,), -value)
+        kept += [model.weight.grad, model.bias.grad]
+        expected[(step, "weight.grad")] = value * math.sqrt(32)
+        expected[(step, "bias.grad")] = value * 2
+        ttap.step()
+    ttap.close()
+    stored = dict(((s, t), l2) for s, t, l2 in query(
+        run_dir, "SELECT step, tensor, l2 FROM samples_v WHERE kind = 'grad'"))
+    assert set(stored) == set(expected)
+    for key, want in expected.items():
+        assert stored[key] == pytest.approx(want, rel=1e-6), key

@@ -88,3 +88,27 @@ def test_module_compiled_in_place_with_inductor(ttap, run_dir):
     activations = {r[0] for r in query(run_dir, "SELECT DISTINCT tensor FROM samples_v "
                                                 "WHERE kind = 'activation'")}
     assert activations == {"0", "1", "3", "4"}  # every module but the compiled one
+
+
+def test_small_gpt_benchmark_reports_its_ratios_and_both_costs():
+    """benchmarks/python/bench_gpt.py at a tiny size: it runs and reports what the target needs
+    (wall and CPU ratios against its own baseline, the runtime's count, the binding's share)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    source = os.environ.get("TTAP_SOURCE_DIR",
+                            os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+    out = subprocess.run(
+        [sys.executable, os.path.join(source, "benchmarks", "python", "bench_gpt.py"), "--layers",
+         "1", "--width", "32", "--context", "16", "--batch", "2", "--steps", "4", "--reps", "2",
+         "--json"], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout)
+    assert len(r["ratios"]) == len(r["cpu_ratios"]) == 2
+    assert r["median_ratio"] > 0 and r["median_cpu_ratio"] > 0
+    assert r["ratios"][0] == pytest.approx(r["tensortap_step_ms"][0] / r["baseline_step_ms"][0])
+    assert all(n >= 1 for n in r["samples_taken_per_run"])
+    assert all(0 < f < 1 for f in r["counter_overhead_fraction"])
+    assert r["binding_step_us"] > 0

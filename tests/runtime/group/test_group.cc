@@ -243,9 +243,9 @@ TEST(GroupRounds, ReplicatedTensorsMergeToOneReplicaNotTheSumOfThem) {
       EXPECT_NEAR(summary_finalize(m).l2 / want_l2, 1.0, 1e-12);
       // The contributions still add up to the concatenation.
       EXPECT_EQ(rounds[size_t(r)].merged[1].count, 4000u);
-      EXPECT_NEAR(summary_finalize(rounds[size_t(r)].merged[1]).l2 /
-                      summary_finalize(summarize(whole)).l2,
-                  1.0, 1e-6);
+      EXPECT_NEAR(
+          summary_finalize(rounds[size_t(r)].merged[1]).l2 / summary_finalize(summarize(whole)).l2,
+          1.0, 1e-6);
     }
   }
   {
@@ -420,10 +420,8 @@ TEST(GroupRoles, ADeclaredRoleComesAfterTheGlobsAndBeforeTheKind) {
   EXPECT_EQ(role_of("w", tensor_kind::param, c, tensor_role::sharded), tensor_role::sharded);
   c.sharded = "w.*";
   c.replicated = "v.*";
-  EXPECT_EQ(role_of("w.grad", tensor_kind::grad, c, tensor_role::replicated),
-            tensor_role::sharded);
-  EXPECT_EQ(role_of("v.grad", tensor_kind::grad, c, tensor_role::sharded),
-            tensor_role::replicated);
+  EXPECT_EQ(role_of("w.grad", tensor_kind::grad, c, tensor_role::replicated), tensor_role::sharded);
+  EXPECT_EQ(role_of("v.grad", tensor_kind::grad, c, tensor_role::sharded), tensor_role::replicated);
 }
 
 TEST(GroupRoles, GlobsFirstShardedWinningThenTheKind) {
@@ -526,7 +524,8 @@ TEST(GroupApi, StatusesOfEveryWrongCall) {
 
   // After a sample it is too late: the first samples would not be the group's. (A second session
   // in the same directory: mode=append.)
-  ASSERT_EQ(ttap_open(dir.path.c_str(), "backend=cpu,mode=append", &s), TTAP_OK) << ttap_last_error();
+  ASSERT_EQ(ttap_open(dir.path.c_str(), "backend=cpu,mode=append", &s), TTAP_OK)
+      << ttap_last_error();
   float x[4] = {1, 2, 3, 4};
   int32_t h;
   ASSERT_EQ(ttap_watch(s, "x", x, TTAP_F32, 4, TTAP_GRAD, &h), TTAP_OK);
@@ -547,13 +546,10 @@ TEST(GroupApi, SetRoleDeclaresWhatIsFingerprintedAndChecksItsArguments) {
   ASSERT_EQ(ttap_watch(s, "w", param.data(), TTAP_F32, param.size(), TTAP_PARAM, &hp), TTAP_OK);
   ASSERT_EQ(ttap_watch(s, "a.grad", a.data(), TTAP_F32, a.size(), TTAP_GRAD, &ha), TTAP_OK);
   ASSERT_EQ(ttap_watch(s, "b.grad", b.data(), TTAP_F32, b.size(), TTAP_GRAD, &hb), TTAP_OK);
-  // Statuses, checked as integers before any conversion.
+  // Statuses (roles out of range: test_api_handles.cc, which passes them as C ints).
   EXPECT_EQ(ttap_set_role(nullptr, ha, TTAP_ROLE_SHARDED), TTAP_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(ttap_set_role(s, 99, TTAP_ROLE_SHARDED), TTAP_ERR_INVALID_ARGUMENT);
   EXPECT_NE(std::string(ttap_last_error()).find("unknown handle 99"), std::string::npos);
-  EXPECT_EQ(ttap_set_role(s, ha, ttap_role(TTAP_NUM_ROLES)), TTAP_ERR_INVALID_ARGUMENT);
-  EXPECT_NE(std::string(ttap_last_error()).find("role 4 is out of range"), std::string::npos);
-  EXPECT_EQ(ttap_set_role(s, ha, ttap_role(-1)), TTAP_ERR_INVALID_ARGUMENT);
   // The parameter declared sharded (not compared), a.grad replicated (compared), b.grad declared
   // replicated but the sharded= glob wins.
   ASSERT_EQ(ttap_set_role(s, hp, TTAP_ROLE_SHARDED), TTAP_OK) << ttap_last_error();
@@ -566,14 +562,15 @@ TEST(GroupApi, SetRoleDeclaresWhatIsFingerprintedAndChecksItsArguments) {
   ASSERT_EQ(ttap_unwatch(s, hb), TTAP_OK);
   EXPECT_EQ(ttap_set_role(s, hb, TTAP_ROLE_SHARDED), TTAP_ERR_INVALID_ARGUMENT);
   ASSERT_EQ(ttap_close(s), TTAP_OK);
-  EXPECT_EQ(query(dir.path,
-                  "SELECT step, tensor, fingerprint IS NOT NULL FROM ranks_v ORDER BY step, tensor"),
-            (std::vector<std::vector<std::string>>{{"0", "a.grad", "1"},
-                                                   {"0", "b.grad", "0"},
-                                                   {"0", "w", "0"},
-                                                   {"1", "a.grad", "1"},
-                                                   {"1", "b.grad", "0"},
-                                                   {"1", "w", "1"}}));
+  EXPECT_EQ(
+      query(dir.path,
+            "SELECT step, tensor, fingerprint IS NOT NULL FROM ranks_v ORDER BY step, tensor"),
+      (std::vector<std::vector<std::string>>{{"0", "a.grad", "1"},
+                                             {"0", "b.grad", "0"},
+                                             {"0", "w", "0"},
+                                             {"1", "a.grad", "1"},
+                                             {"1", "b.grad", "0"},
+                                             {"1", "w", "1"}}));
   EXPECT_EQ(ttap_set_role(s, ha, TTAP_ROLE_SHARDED), TTAP_ERR_INVALID_ARGUMENT);  // closed
 }
 
