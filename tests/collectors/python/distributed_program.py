@@ -1,14 +1,15 @@
 """One rank of the sharded/replicated gradient test, under `torchrun --nproc-per-node 2` on CPU
 (gloo): an MLP trained with DDP or FSDP2 (fully_shard: DTensor parameters and gradients), watched
 by tensortap, clipped each step; next to it, on every rank, an unsharded reference model trained
-on the whole global batch. Writes RUN/rank<R>/ttap.db and RUN/rank<R>.json: the reference's
-per-parameter gradient l2 and the norm clip_grad_norm_ returned, per step.
+on the whole global batch. Writes RUN/MODE/rank<R>/ttap.db and RUN/MODE/rank<R>.json: the
+reference's per-parameter gradient l2 and the norm clip_grad_norm_ returned, per step.
 
 Under mpirun instead (OMPI_COMM_WORLD_RANK set) the ranks form a tensortap group
 (ttap.set_group(); the binding declares the roles: FSDP2's DTensor shards sharded, DDP's gradients
-replicated) and rank 0 writes one store, RUN/group/ttap.db.
+replicated) and rank 0 writes one store, RUN/MODE/group/ttap.db.
 
-usage: distributed_program.py ddp|fsdp2 RUN
+usage: distributed_program.py MODES RUN   (MODES: ddp, fsdp2 or both, "ddp,fsdp2", run one after
+the other in the same ranks; each mode's files under RUN/MODE)
 """
 
 import json
@@ -25,16 +26,10 @@ STEPS = 6
 GLOBAL_BATCH = 32
 
 
-def main():
-    mode, out = sys.argv[1], sys.argv[2]
-    under_mpi = "OMPI_COMM_WORLD_RANK" in os.environ
-    if under_mpi:
-        rank = int(os.environ["OMPI_COMM_WORLD_RANK"])
-        size = int(os.environ["OMPI_COMM_WORLD_SIZE"])
-        dist.init_process_group("gloo", init_method=f"file://{out}/rendezvous", rank=rank,
-                                world_size=size)
-    else:
-        dist.init_process_group("gloo")
+def run_mode(mode, out, under_mpi):
+    """One training run with DDP or FSDP2, its outputs under OUT/MODE."""
+    out = os.path.join(out, mode)
+    os.makedirs(out, exist_ok=True)
     rank, world = dist.get_rank(), dist.get_world_size()
     model, reference = make_mlp(seed=0), make_mlp(seed=0)
     if mode == "ddp":
@@ -83,7 +78,24 @@ def main():
     ttap.close()
     with open(os.path.join(out, f"rank{rank}.json"), "w") as f:
         json.dump(result, f)
+
+
+def main():
+    modes, out = sys.argv[1].split(","), sys.argv[2]
+    under_mpi = "OMPI_COMM_WORLD_RANK" in os.environ
+    if under_mpi:
+        rank = int(os.environ["OMPI_COMM_WORLD_RANK"])
+        size = int(os.environ["OMPI_COMM_WORLD_SIZE"])
+        dist.init_process_group("gloo", init_method=f"file://{out}/rendezvous", rank=rank,
+                                world_size=size)
+    else:
+        dist.init_process_group("gloo")
+    # Both modes in one launch: the ranks' start-up (torch's import, the rendezvous) is paid once.
+    for mode in modes:
+        run_mode(mode, out, under_mpi)
     dist.destroy_process_group()
+
+
 
 
 if __name__ == "__main__":

@@ -25,15 +25,64 @@ PROGRAM = os.path.join(HERE, "distributed_program.py")
 WORLD = 2
 
 
-def run_ranks(mode, out):
+def has_fully_shard():
+    try:
+        from torch.distributed.fsdp import fully_shard  # noqa: F401  (torch 2.6+)
+    except ImportError:
+        return False
+    return True
+
+
+def modes():
+    """The modes this torch can run: both launches run them one after the other in the same ranks,
+    so that the ranks' start-up (torch's import, the rendezvous) is paid once per launcher."""
+    return ["ddp", "fsdp2"] if has_fully_shard() else ["ddp"]
+
+
+def launch_env(out):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([HERE, env.get("PYTHONPATH", "")])
     env["OMP_NUM_THREADS"] = "1"  # two ranks on two cores
+    env["OMPI_MCA_orte_tmpdir_base"] = str(out)
+    env["OMPI_MCA_btl_vader_single_copy_mechanism"] = "none"
+    env["GLOO_SOCKET_IFNAME"] = "lo"
+    return env
+
+
+@pytest.fixture(scope="module")
+def torchrun_out(tmp_path_factory):
+    """Every mode under `torchrun --nproc-per-node 2`: each rank its own store."""
+    out = tmp_path_factory.mktemp("torchrun")
     # --standalone: a rendezvous on a free local port, so parallel test runs do not collide.
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               "--nproc_per_node", str(WORLD), PROGRAM, mode, str(out)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=1200, env=env)
+               "--nproc_per_node", str(WORLD), PROGRAM, ",".join(modes()), str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=1200,
+                          env=launch_env(out))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def mpirun_out(tmp_path_factory):
+    """Every mode under `mpirun -np 2`: the ranks one tensortap group (torchrun starts no MPI,
+    over which tensortap reduces)."""
+    mpirun = shutil.which("mpirun")
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        mpi4py = None
+    if mpirun is None or mpi4py is None:
+        pytest.skip("needs mpirun (openmpi-bin) and mpi4py in this environment")
+    out = tmp_path_factory.mktemp("mpirun")
+    root = ["--allow-run-as-root"] if os.getuid() == 0 else []
+    done = subprocess.run([mpirun, *root, "--oversubscribe", "-np", str(WORLD), sys.executable,
+                           PROGRAM, ",".join(modes()), str(out)],
+                          env=launch_env(out), capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
+    return out
+
+
+def read_ranks(out):
     ranks = []
     for rank in range(WORLD):
         with open(out / f"rank{rank}.json") as f:
@@ -54,9 +103,9 @@ needs_distributed = pytest.mark.skipif(
 
 
 @needs_distributed
-def test_ddp_gradients_equal_the_unsharded_reference_on_every_rank(tmp_path):
+def test_ddp_gradients_equal_the_unsharded_reference_on_every_rank(torchrun_out):
     worst = 0.0
-    for stored, reference, clip in run_ranks("ddp", tmp_path):
+    for stored, reference, clip in read_ranks(torchrun_out / "ddp"):
         assert set(stored) == set(reference)
         worst = max(worst, max(relative_error(stored[k], v) for k, v in reference.items()))
         for step, total in clip.items():
@@ -67,12 +116,10 @@ def test_ddp_gradients_equal_the_unsharded_reference_on_every_rank(tmp_path):
 
 
 @needs_distributed
-def test_fsdp2_local_shards_combine_to_the_unsharded_reference(tmp_path):
-    try:
-        from torch.distributed.fsdp import fully_shard  # noqa: F401  (torch 2.6+)
-    except ImportError:
+def test_fsdp2_local_shards_combine_to_the_unsharded_reference(torchrun_out):
+    if not has_fully_shard():
         pytest.skip(f"torch {torch.__version__} has no torch.distributed.fsdp.fully_shard")
-    ranks = run_ranks("fsdp2", tmp_path)
+    ranks = read_ranks(torchrun_out / "fsdp2")
     reference, clip = ranks[0][1], ranks[0][2]
     shards = [stored for stored, _, _ in ranks]
     assert all(set(s) == set(reference) for s in shards)
@@ -89,33 +136,13 @@ def test_fsdp2_local_shards_combine_to_the_unsharded_reference(tmp_path):
 
 @needs_distributed
 @pytest.mark.parametrize("mode", ["fsdp2", "ddp"])
-def test_gradients_merged_by_a_tensortap_group_under_mpirun(mode, tmp_path):
+def test_gradients_merged_by_a_tensortap_group_under_mpirun(mode, mpirun_out):
     """The same ranks under mpirun, made one tensortap group (set_group; the roles come from the
     binding: DTensor shards sharded, DDP gradients replicated): rank 0's one store holds the
     merged summaries, whose l2 is the whole gradient's."""
-    mpirun = shutil.which("mpirun")
-    try:
-        import mpi4py  # noqa: F401
-    except ImportError:
-        mpi4py = None
-    if mpirun is None or mpi4py is None:
-        pytest.skip("needs mpirun (openmpi-bin) and mpi4py in this environment")
-    if mode == "fsdp2":
-        try:
-            from torch.distributed.fsdp import fully_shard  # noqa: F401
-        except ImportError:
-            pytest.skip(f"torch {torch.__version__} has no torch.distributed.fsdp.fully_shard")
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([HERE, env.get("PYTHONPATH", "")])
-    env["OMP_NUM_THREADS"] = "1"
-    env["OMPI_MCA_orte_tmpdir_base"] = str(tmp_path)
-    env["OMPI_MCA_btl_vader_single_copy_mechanism"] = "none"
-    env["GLOO_SOCKET_IFNAME"] = "lo"
-    root = ["--allow-run-as-root"] if os.getuid() == 0 else []
-    done = subprocess.run([mpirun, *root, "--oversubscribe", "-np", str(WORLD), sys.executable,
-                           PROGRAM, mode, str(tmp_path)],
-                          env=env, capture_output=True, text=True, timeout=1200)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
+    if mode not in modes():
+        pytest.skip(f"torch {torch.__version__} has no torch.distributed.fsdp.fully_shard")
+    tmp_path = mpirun_out / mode
     with open(tmp_path / "rank0.json") as f:
         result = json.load(f)
     reference = {(int(k.split()[0]), k.split()[1]): v for k, v in result["reference"].items()}
