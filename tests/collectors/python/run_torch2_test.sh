@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Runs one pytest file of the binding's tests under current PyTorch from PyPI (with Lightning and
-# transformers): the environment of scripts/torch2-venv.sh, created on first use and reused.
+# Runs pytest files of the binding's tests, in one process, under current PyTorch from PyPI (with
+# Lightning and transformers): the environment of scripts/torch2-venv.sh, created on first use and
+# reused.
 # Exit 77 (ctest: skipped) when it does not exist and the package registry cannot be reached.
-# usage: run_torch2_test.sh SOURCE_DIR TEST_FILE
+# usage: run_torch2_test.sh SOURCE_DIR TEST_FILE...
 set -euo pipefail
 source_dir=$1
-test_file=$2
+shift
 
 status=0
 python=$(bash "$source_dir/scripts/torch2-venv.sh") || status=$?
@@ -18,4 +19,4 @@ elif [ "$status" -ne 0 ]; then
   exit 1
 fi
 "$python" -c 'import torch; print("torch", torch.__version__)'
-exec "$python" -m pytest -q -p no:cacheprovider "$test_file"
+exec "$python" -m pytest -q -p no:cacheprovider "$@"
