@@ -338,6 +338,11 @@ struct exp_counter {
 
 // ---- The chunk loop ----
 
+// min and max of values that are never NaN (NaNs never enter the accumulators): plain compares,
+// inline, where std::fmin and std::fmax are calls into libm.
+inline double lesser(double a, double b) { return b < a ? b : a; }
+inline double greater(double a, double b) { return b > a ? b : a; }
+
 // Largest finite magnitude among `groups` groups starting at element i, as fp32 bits (0 if none).
 template <class Loader>
 uint32_t max_finite_magnitude(const Loader &load, uint64_t i, int groups) {
@@ -610,12 +615,12 @@ __attribute__((always_inline)) inline void summarize_narrow(const Loader &load, 
   s.pos_inf += redone.pos_inf;
   s.neg_inf += redone.neg_inf;
   s.zero += (end - begin) - redone.nan - redone.pos_inf - redone.neg_inf - binned;
-  double min_value = std::fmin(double(_mm512_reduce_min_ps(chunk_min)), redone.min);
-  double max_value = std::fmax(double(_mm512_reduce_max_ps(chunk_max)), redone.max);
+  double min_value = lesser(double(_mm512_reduce_min_ps(chunk_min)), redone.min);
+  double max_value = greater(double(_mm512_reduce_max_ps(chunk_max)), redone.max);
   if (min_value <= max_value) {  // some finite value was seen
-    s.min = std::fmin(s.min, min_value);
-    s.max = std::fmax(s.max, max_value);
-    s.abs_max = std::fmax(s.abs_max, std::fmax(-min_value, max_value));
+    s.min = lesser(s.min, min_value);
+    s.max = greater(s.max, max_value);
+    s.abs_max = greater(s.abs_max, greater(-min_value, max_value));
   }
   s.sum += _mm512_reduce_add_pd(sum) + redone.sum;
   s.sum_abs += _mm512_reduce_add_pd(sum_abs) + redone.sum_abs;
@@ -802,13 +807,13 @@ __attribute__((always_inline)) inline void summarize_bf16_dot(const tensor_view 
   };
   double min_value = redone.min, max_value = redone.max;
   if (key_lo <= key_hi) {
-    min_value = std::fmin(min_value, value_of_key(key_lo));
-    max_value = std::fmax(max_value, value_of_key(key_hi));
+    min_value = lesser(min_value, value_of_key(key_lo));
+    max_value = greater(max_value, value_of_key(key_hi));
   }
   if (min_value <= max_value) {
-    s.min = std::fmin(s.min, min_value);
-    s.max = std::fmax(s.max, max_value);
-    s.abs_max = std::fmax(s.abs_max, std::fmax(-min_value, max_value));
+    s.min = lesser(s.min, min_value);
+    s.max = greater(s.max, max_value);
+    s.abs_max = greater(s.abs_max, greater(-min_value, max_value));
   }
   s.sum += _mm512_reduce_add_pd(sum) + redone.sum;
   s.sum_abs += _mm512_reduce_add_pd(sum_abs) + redone.sum_abs;
