@@ -48,9 +48,11 @@ class straggler_detector final : public group_detector {
       const double z = (logs[i] - c.median) / c.scale;
       // Slower only: a rank that is faster than the rest is not holding anyone up.
       const double excess = std::exp(logs[i]) - std::exp(c.median);
-      if (!(z > m_config.straggler_threshold) ||
-          !(excess >= m_config.straggler_min_excess_seconds)) {
-        m_flagged[r] = 0;
+      const bool margin = excess >= m_config.straggler_min_excess_seconds;
+      if (!(z > m_config.straggler_threshold) || !margin) {
+        // Named again only after it recovered (no longer the margin slower): with few ranks, the
+        // others' spread under CPU contention moves z across the threshold while it stays slow.
+        if (!margin) m_flagged[r] = 0;
         continue;
       }
       if (m_flagged[r]) continue;

@@ -251,5 +251,24 @@ TEST(Straggler, MillisecondsOfSchedulerNoiseAreNotAStraggler) {
   EXPECT_EQ(run(0.1, 0.6).size(), 1u);  // the same ratio on 100 ms steps
 }
 
+// The other ranks' step times spread under contention (a wider scale, a lower z) while the
+// straggler stays as slow: it is named once, not again each time z crosses the threshold.
+TEST(Straggler, NamedOnceWhileTheOthersSpreadUnderContention) {
+  auto d = detector_named("straggler");
+  std::vector<alert> alerts;
+  for (int i = 0; i < 20; ++i) {
+    sample_builder b(4, {tensor_role::contribution}, i);
+    const bool spread = i >= 6 && i % 2 == 0;
+    b.g.ranks[0].step_seconds = 0.004;
+    b.g.ranks[2].step_seconds = spread ? 0.002 : 0.004;
+    b.g.ranks[3].step_seconds = spread ? 0.012 : 0.004;
+    b.g.ranks[1].step_seconds = 0.3;
+    auto a = feed(*d, b);
+    alerts.insert(alerts.end(), a.begin(), a.end());
+  }
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].rank, 1);
+}
+
 }  // namespace
 }  // namespace ttap
