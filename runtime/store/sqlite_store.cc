@@ -360,12 +360,6 @@ class sqlite_store final : public store {
   std::string m_error;
 };
 
-// Tensor ids a session may use; a later session of the same rank starts its ids past the earlier
-// ones' range (2^20 tensors each, up to 2047 sessions of one rank in int32): 64 ranges per writer
-// file, so that (rank, id) is unique across every file of the run directory.
-constexpr int32_t kTensorIdsPerSession = int32_t(1) << 20;
-constexpr int kSessionsPerWriter = 64;
-
 // Why `dir` may not take a new run: it holds store files that no live writer is writing (a run
 // that finished, or crashed). Store files with a live writer are the same run (another rank, the
 // hooks next to the program's session): joining them is what a multi-process run does.

@@ -15,6 +15,18 @@ inline constexpr const char *kStoreFileName = "ttap.db";
 // "ttap.db" (rank 0, first writer), "ttap.rank-3.db", "ttap.rank-3.2.db" (writer 2 of rank 3).
 std::string store_file_name(int32_t rank, int writer);
 
+// Tensor ids a session may use; a later session of the same rank in a file (mode=append) starts its
+// ids past the earlier ones' range (2^20 tensors each, up to 2047 sessions of one rank in int32):
+// 64 ranges per writer file, so that (rank, id) is unique across every file of the run directory.
+inline constexpr int32_t kTensorIdsPerSession = int32_t(1) << 20;
+inline constexpr int kSessionsPerWriter = 64;
+
+// Which of its rank's sessions in its store file registered tensor `id`: 1 for the first, 2 for
+// the first one added with mode=append, and so on.
+inline int session_ordinal_of_tensor(int32_t id) {
+  return id < 0 ? 1 : id / kTensorIdsPerSession % kSessionsPerWriter + 1;
+}
+
 // One database file of a run, as found in its directory.
 struct store_file {
   std::string path;  // DIR/NAME
@@ -53,7 +65,8 @@ class writer_lock {
 };
 
 // Whether `dir` holds store files of which none has a live writer: a run that finished or died
-// there. *first names one of them. `own_file` (the caller's, whose lock it holds) does not count as live.
+// there. *first names one of them. `own_file` (the caller's, whose lock it holds) does not count as
+// live.
 bool holds_earlier_run(const std::string &dir, std::string *first = nullptr,
                        const std::string &own_file = "");
 

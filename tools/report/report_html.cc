@@ -104,6 +104,11 @@ std::string facts_section(const run_digest &digest, const html_options &options)
   add_fact(&out, "host", esc(f.host) + (f.pid ? " (pid " + std::to_string(f.pid) + ")" : ""));
   add_fact(&out, "options", "<code>" + esc(f.options.empty() ? "-" : f.options) + "</code>");
   add_fact(&out, "version", esc(f.version));
+  const run_state state = state_of(digest);
+  add_fact(&out, "state",
+           state == run_state::not_closed
+               ? "<span class=\"bad\">" + esc(state_text(digest)) + "</span>"
+               : esc(state_text(digest)));
   add_fact(&out, "latest step",
            digest.latest_step() >= 0 ? std::to_string(digest.latest_step()) : "-");
   add_fact(&out, "samples stored",
@@ -128,6 +133,50 @@ std::string callout(const run_digest &digest) {
          " alerts, none non-finite; see the table below.</p>\n";
 }
 
+// Per rank, what the run is missing (the text form's gap lines): said near the top, since every
+// figure below is read off what was stored.
+std::string gaps_section(const run_digest &digest) {
+  std::string out = "<h2 id=\"gaps\">What is missing</h2>\n";
+  const std::vector<run_gap> gaps = gaps_of(digest);
+  if (gaps.empty()) {
+    return out +
+           "<p id=\"ttap-no-gaps\">Nothing: every rank of the run stored its rows, no store "
+           "failed and no record was dropped.</p>\n";
+  }
+  out +=
+      "<p class=\"note\">Ranks with no store file or no samples, store failures (how often, "
+      "the first one, records lost), records dropped by a full queue, samples rejected.</p>\n"
+      "<table id=\"ttap-gaps\">\n<thead><tr><th>rank</th><th class=\"text\">what</th></tr>"
+      "</thead>\n<tbody>\n";
+  for (const run_gap &g : gaps) {
+    out += "<tr class=\"bad\"><td>" + (g.rank >= 0 ? std::to_string(g.rank) : "-") +
+           "</td><td class=\"message\">" + esc(g.what) + "</td></tr>\n";
+  }
+  return out + "</tbody>\n</table>\n";
+}
+
+// A run continued with mode=append: its sessions, which the alert and tensor tables name.
+std::string sessions_section(const run_digest &digest) {
+  if (!has_appended_sessions(digest)) return "";
+  std::string out =
+      "<h2 id=\"sessions\">Sessions</h2>\n<p class=\"note\">This run was continued with "
+      "<code>mode=append</code>: each rank's first session is 1, the later ones 2, 3, ...; the "
+      "alert and tensor tables name the session of each row.</p>\n<table id=\"ttap-sessions\">"
+      "\n<thead><tr><th>session</th><th class=\"text\">started</th><th>duration</th>"
+      "<th class=\"text\">ranks</th><th class=\"text\">pids</th></tr></thead>\n<tbody>\n";
+  for (const session_span &s : session_spans(digest)) {
+    std::string ranks, pids;
+    for (size_t i = 0; i < s.ranks.size(); ++i)
+      ranks += (i ? ", " : "") + std::to_string(s.ranks[i]);
+    for (size_t i = 0; i < s.pids.size(); ++i) pids += (i ? ", " : "") + std::to_string(s.pids[i]);
+    out += "<tr><td>" + std::to_string(s.ordinal) + "</td><td class=\"text\">" +
+           esc(format_utc(s.start_time)) + "</td><td" + (s.end_time ? "" : " class=\"bad\"") + ">" +
+           esc(s.end_time ? format_duration(*s.end_time - s.start_time) : "not closed") +
+           "</td><td class=\"text\">" + ranks + "</td><td class=\"text\">" + pids + "</td></tr>\n";
+  }
+  return out + "</tbody>\n</table>\n";
+}
+
 std::string plot_block(const svg_plot &plot) {
   std::string out = plot.svg;
   if (!plot.note.empty()) out += "<p class=\"note\">" + esc(plot.note) + "</p>\n";
@@ -139,9 +188,13 @@ std::string alerts_section(const run_digest &digest, const html_options &options
   if (digest.alerts().empty()) return out + "<p>No alerts.</p>\n";
   out +=
       "<p class=\"note\">The first non-finite alert first, then every alert in time order.</p>\n"
-      "<table id=\"ttap-alerts\">\n<thead><tr><th>step</th><th>rank</th><th class=\"text\">"
-      "type</th><th class=\"text\">tensor</th><th class=\"text\">message</th></tr></thead>"
-      "\n<tbody>\n";
+      "<table id=\"ttap-alerts\">\n<thead><tr><th>step</th><th>rank</th>";
+  const bool by_session = has_appended_sessions(digest);
+  if (by_session) out += "<th>session</th>";
+  out +=
+      "<th class=\"text\">type</th><th class=\"text\">tensor</th><th class=\"text\">message"
+      "</th></tr></thead>\n<tbody>\n";
+  const std::vector<int> sessions = by_session ? alert_sessions(digest) : std::vector<int>();
   const std::vector<size_t> order = digest.alert_order();
   size_t shown = 0;
   for (size_t i : order) {
@@ -150,9 +203,10 @@ std::string alerts_section(const run_digest &digest, const html_options &options
     const bool bad =
         a.type == "nonfinite" || a.type == "nonfinite_source" || a.type == "divergence";
     out += "<tr" + std::string(bad ? " class=\"bad\"" : "") + "><td>" + std::to_string(a.step) +
-           "</td><td>" + std::to_string(a.rank) + "</td><td class=\"text\">" + esc(a.type) +
-           "</td><td class=\"text name\">" + esc(a.tensor) + "</td><td class=\"message\">" +
-           esc(a.message) + "</td></tr>\n";
+           "</td><td>" + std::to_string(a.rank) +
+           (by_session ? "</td><td>" + std::to_string(sessions[i]) : std::string()) +
+           "</td><td class=\"text\">" + esc(a.type) + "</td><td class=\"text name\">" +
+           esc(a.tensor) + "</td><td class=\"message\">" + esc(a.message) + "</td></tr>\n";
   }
   out += "</tbody>\n</table>\n";
   if (order.size() > options.max_alert_rows) {
@@ -187,9 +241,12 @@ std::string tensors_section(const run_digest &digest, const html_options &option
       "every sample's finite values; fp8 risks (underflow/overflow, % of finite nonzero values, "
       "unscaled cast) from the last sample.</p>\n"
       "<table id=\"ttap-tensors\">\n<thead><tr><th class=\"text\">name</th><th "
-      "class=\"text\">kind</th><th class=\"text\">dtype</th><th>rank</th><th>numel</th>"
-      "<th>samples</th><th>steps</th><th>last l2</th><th>max l2</th><th>at step</th>"
-      "<th>min</th><th>max</th><th>NaN/Inf</th><th>e4m3 u/o %</th><th>e5m2 u/o %</th></tr>"
+      "class=\"text\">kind</th><th class=\"text\">dtype</th><th>rank</th>";
+  const bool by_session = has_appended_sessions(digest);
+  if (by_session) out += "<th>session</th>";
+  out +=
+      "<th>numel</th><th>samples</th><th>steps</th><th>last l2</th><th>max l2</th><th>at step"
+      "</th><th>min</th><th>max</th><th>NaN/Inf</th><th>e4m3 u/o %</th><th>e5m2 u/o %</th></tr>"
       "</thead>\n<tbody>\n";
   size_t shown = 0;
   for (const tensor_digest &t : digest.tensors()) {
@@ -198,8 +255,8 @@ std::string tensors_section(const run_digest &digest, const html_options &option
     out +=
         "<tr><td class=\"text name\">" + esc(t.name) + "</td><td class=\"text\">" + esc(t.kind) +
         "</td><td class=\"text\">" + esc(t.dtype) + "</td><td>" + std::to_string(t.rank) +
-        "</td><td>" + std::to_string(t.numel) + "</td><td>" + std::to_string(t.samples) +
-        "</td><td>" +
+        (by_session ? "</td><td>" + std::to_string(t.session) : std::string()) + "</td><td>" +
+        std::to_string(t.numel) + "</td><td>" + std::to_string(t.samples) + "</td><td>" +
         (sampled ? std::to_string(t.first_step) + "&ndash;" + std::to_string(t.last_step) : "-") +
         "</td><td>" + (sampled ? label_number(t.last_l2) : "-") + "</td><td>" +
         value_or_dash(t.max_l2) + "</td><td>" + (t.max_l2 ? std::to_string(t.max_l2_step) : "-") +
@@ -279,6 +336,8 @@ std::string report_html(const run_digest &digest, const html_options &options) {
       "</head>\n<body data-render=\"pending\">\n<h1>ttap report</h1>\n";
   out += facts_section(digest, options);
   out += callout(digest);
+  out += gaps_section(digest);
+  out += sessions_section(digest);
 
   out += "<h2 id=\"heatmap\">l2 of every tensor over steps</h2>\n";
   out += plot_block(l2_heatmap_svg(digest, options.limits));

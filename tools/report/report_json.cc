@@ -23,6 +23,7 @@ ordered_json tensor_json(const tensor_digest &t) {
   ordered_json j;
   j["name"] = t.name;
   j["rank"] = t.rank;
+  j["session"] = t.session;
   j["kind"] = t.kind;
   j["dtype"] = t.dtype;
   j["numel"] = t.numel;
@@ -51,6 +52,19 @@ ordered_json report_json(const run_digest &digest, const std::string &run_dir) {
   run["ranks"] = facts.ranks;
   run["world"] = facts.world;
   run["sessions"] = facts.sessions;
+  // By ordinal (1: each rank's first session; 2, ...: added with mode=append); tensors and alerts
+  // name theirs.
+  ordered_json spans = ordered_json::array();
+  for (const session_span &s : session_spans(digest)) {
+    spans.push_back({{"session", s.ordinal},
+                     {"start_time", number(s.start_time)},
+                     {"start_time_utc", format_utc(s.start_time)},
+                     {"end_time", number(s.end_time)},
+                     {"closed", s.end_time.has_value()},
+                     {"ranks", s.ranks},
+                     {"pids", s.pids}});
+  }
+  run["session_list"] = std::move(spans);
   run["host"] = facts.host;
   run["pid"] = facts.pid;
   run["options"] = facts.options;
@@ -61,7 +75,8 @@ ordered_json report_json(const run_digest &digest, const std::string &run_dir) {
                                                        : "not_closed";
   ordered_json gaps = ordered_json::array();
   for (const run_gap &g : gaps_of(digest))
-    gaps.push_back({{"rank", g.rank >= 0 ? ordered_json(g.rank) : ordered_json()}, {"what", g.what}});
+    gaps.push_back(
+        {{"rank", g.rank >= 0 ? ordered_json(g.rank) : ordered_json()}, {"what", g.what}});
   run["gaps"] = gaps;
   run["collectives"] = summarized_collectives(digest);
   run["start_time_utc"] =
@@ -86,9 +101,12 @@ ordered_json report_json(const run_digest &digest, const std::string &run_dir) {
   run["group"] = std::move(group);
 
   ordered_json alerts = ordered_json::array();
-  for (const alert_row &a : digest.alerts()) {
+  const std::vector<int> alert_session = alert_sessions(digest);
+  for (size_t i = 0; i < digest.alerts().size(); ++i) {
+    const alert_row &a = digest.alerts()[i];
     alerts.push_back({{"step", a.step},
                       {"rank", a.rank},
+                      {"session", alert_session[i]},
                       {"time", number(a.time)},
                       {"tensor", a.tensor},
                       {"type", a.type},

@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
 #include <cstdio>
 #include <ctime>
+#include <map>
+
+#include "runtime/store/store_files.h"
 
 namespace ttap::report {
 
@@ -83,6 +85,7 @@ tensor_digest &run_digest::tensor_for(int32_t rank, int32_t id) {
     m_tensors.emplace_back();
     m_tensors.back().rank = rank;
     m_tensors.back().id = id;
+    m_tensors.back().session = session_ordinal_of_tensor(id);
     if (auto unlisted = m_unlisted.find({rank, id}); unlisted != m_unlisted.end()) {
       m_tensors.back().name = unlisted->second.name;
       m_tensors.back().kind = unlisted->second.kind;
@@ -277,7 +280,8 @@ std::string default_hist_tensor(const std::vector<alert_row> &alerts,
 run_state state_of(const run_digest &digest) {
   bool live = false, open_left = false;
   for (const store_file_status &f : digest.files()) {
-    if (f.live) live = true;
+    if (f.live)
+      live = true;
     else if (f.problem.empty() && f.version >= 3 && f.closed_sessions < f.sessions)
       open_left = true;
   }
@@ -319,8 +323,9 @@ std::vector<run_gap> gaps_of(const run_digest &digest) {
   if (world > 1) {
     for (int32_t r = 0; r < world; ++r) {
       if (!has_session[r])
-        gaps.push_back({r, "no store file and no rows: the rank never opened a session here (or "
-                           "its store could not be created)"});
+        gaps.push_back({r,
+                        "no store file and no rows: the rank never opened a session here (or "
+                        "its store could not be created)"});
       else if (samples[r] == 0 && !group_member[r])
         gaps.push_back({r, "no samples stored"});
     }
@@ -353,13 +358,86 @@ std::vector<run_gap> gaps_of(const run_digest &digest) {
   return gaps;
 }
 
+namespace {
+// Each session's ordinal among its rank's sessions in its store file (session ids grow in a file).
+std::vector<int> session_ordinals(const std::vector<run_session_info> &sessions) {
+  std::map<std::pair<size_t, int32_t>, std::vector<int64_t>> ids;  // (file, rank) -> session ids
+  for (const run_session_info &s : sessions) ids[{s.file, s.rank}].push_back(s.session);
+  for (auto &[key, list] : ids) std::sort(list.begin(), list.end());
+  std::vector<int> ordinals;
+  for (const run_session_info &s : sessions) {
+    const std::vector<int64_t> &list = ids[{s.file, s.rank}];
+    ordinals.push_back(int(std::lower_bound(list.begin(), list.end(), s.session) - list.begin()) +
+                       1);
+  }
+  return ordinals;
+}
+}  // namespace
+
+std::vector<session_span> session_spans(const run_digest &digest) {
+  const std::vector<run_session_info> &sessions = digest.sessions();
+  const std::vector<int> ordinals = session_ordinals(sessions);
+  std::map<int, session_span> spans;
+  std::map<int, bool> all_closed;
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    const run_session_info &s = sessions[i];
+    auto [it, added] = spans.try_emplace(ordinals[i]);
+    session_span &span = it->second;
+    if (added) {
+      span.ordinal = ordinals[i];
+      span.start_time = s.start_time;
+      all_closed[span.ordinal] = true;
+    }
+    span.start_time = std::min(span.start_time, s.start_time);
+    if (s.end_time) span.end_time = std::max(span.end_time.value_or(*s.end_time), *s.end_time);
+    all_closed[span.ordinal] = all_closed[span.ordinal] && s.end_time.has_value();
+    if (std::find(span.ranks.begin(), span.ranks.end(), s.rank) == span.ranks.end())
+      span.ranks.push_back(s.rank);
+    if (std::find(span.pids.begin(), span.pids.end(), s.pid) == span.pids.end())
+      span.pids.push_back(s.pid);
+  }
+  std::vector<session_span> out;
+  for (auto &[ordinal, span] : spans) {
+    if (!all_closed[ordinal]) span.end_time.reset();
+    std::sort(span.ranks.begin(), span.ranks.end());
+    out.push_back(std::move(span));
+  }
+  return out;
+}
+
+bool has_appended_sessions(const run_digest &digest) {
+  for (int ordinal : session_ordinals(digest.sessions()))
+    if (ordinal > 1) return true;
+  return false;
+}
+
+std::vector<int> alert_sessions(const run_digest &digest) {
+  const std::vector<run_session_info> &sessions = digest.sessions();
+  const std::vector<int> ordinals = session_ordinals(sessions);
+  // (file, rank) -> (start time, ordinal) in start order
+  std::map<std::pair<size_t, int32_t>, std::vector<std::pair<double, int>>> starts;
+  for (size_t i = 0; i < sessions.size(); ++i)
+    starts[{sessions[i].file, sessions[i].rank}].push_back({sessions[i].start_time, ordinals[i]});
+  for (auto &[key, list] : starts) std::sort(list.begin(), list.end());
+  std::vector<int> out;
+  out.reserve(digest.alerts().size());
+  for (const alert_row &a : digest.alerts()) {
+    int ordinal = 1;
+    if (auto it = starts.find({a.file, a.rank}); it != starts.end()) {
+      for (const auto &[start, o] : it->second)
+        if (start <= a.time) ordinal = o;
+    }
+    out.push_back(ordinal);
+  }
+  return out;
+}
+
 std::vector<std::string> summarized_collectives(const run_digest &digest) {
   std::vector<std::string> names;
   for (const tensor_digest &t : digest.tensors()) {
-    const bool hooked = t.kind == "collective" || t.name.rfind("mpi.", 0) == 0 ||
-                        t.name.rfind("nccl.", 0) == 0 ||
-                        t.name.find("/mpi.") != std::string::npos ||
-                        t.name.find("/nccl.") != std::string::npos;
+    const bool hooked =
+        t.kind == "collective" || t.name.rfind("mpi.", 0) == 0 || t.name.rfind("nccl.", 0) == 0 ||
+        t.name.find("/mpi.") != std::string::npos || t.name.find("/nccl.") != std::string::npos;
     if (hooked && std::find(names.begin(), names.end(), t.name) == names.end())
       names.push_back(t.name);
   }

@@ -1,6 +1,7 @@
 // What `ttap report` and `ttap watch` know about a run: its facts, counters and alerts, and each
 // tensor's samples folded into a few numbers and a compact l2 history. Built from the run reader
-// and updated incrementally (rows after the last ones seen in each store file), so a live run is followed cheaply.
+// and updated incrementally (rows after the last ones seen in each store file), so a live run is
+// followed cheaply.
 #pragma once
 
 #include <cstdint>
@@ -35,6 +36,9 @@ struct hist_column {
 
 struct tensor_digest {
   int32_t rank = 0, id = 0;
+  // Which of its rank's sessions registered it: 1, or 2, 3, ... in a run continued with
+  // mode=append (session_ordinal_of_tensor).
+  int session = 1;
   std::string name, kind, dtype;  // from the tensors table; empty while the row is missing
   uint64_t numel = 0;
   uint64_t samples = 0;
@@ -167,10 +171,28 @@ struct run_gap {
 // queue, samples rejected, sessions that did not close. Empty when nothing is missing.
 std::vector<run_gap> gaps_of(const run_digest &digest);
 
+// A run continued with mode=append holds more than one session per rank; the reports keep them
+// apart by ordinal: 1 is each rank's first session in its store file, 2 the first appended one,
+// and so on. One span gathers that ordinal's sessions over the ranks.
+struct session_span {
+  int ordinal = 1;
+  double start_time = 0;           // the earliest start among its ranks
+  std::optional<double> end_time;  // the latest clean close; nullopt when one did not close
+  std::vector<int32_t> ranks;
+  std::vector<int64_t> pids;
+};
+// In ordinal order; empty without sessions.
+std::vector<session_span> session_spans(const run_digest &digest);
+// Whether some rank has more than one session in its store file: the reports then label tensors
+// and alerts with their session.
+bool has_appended_sessions(const run_digest &digest);
+// The session each alert was raised in, by index into alerts(): the latest of its rank's sessions
+// in its store file that had started by then.
+std::vector<int> alert_sessions(const run_digest &digest);
+
 // The reductions the hooks summarized (tensors stored by libttap_inject: mpi.* and nccl.* names,
 // and any under an NVTX path), by name; empty without hooks.
 std::vector<std::string> summarized_collectives(const run_digest &digest);
-
 
 // "2026-11-22 01:16:42 UTC"
 std::string format_utc(double epoch_seconds);

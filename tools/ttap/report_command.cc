@@ -11,12 +11,12 @@
 #include <map>
 #include <memory>
 
+#include "runtime/store/run_reader.h"
 #include "runtime/text/printable.h"
 #include "tools/report/report_html.h"
 #include "tools/report/report_json.h"
 #include "tools/report/run_digest.h"
 #include "tools/report/text_table.h"
-#include "runtime/store/run_reader.h"
 #include "tools/ttap/report_runs.h"
 #include "tools/ttap/stats_command.h"
 #include "tools/ttap/stats_report.h"
@@ -47,6 +47,30 @@ std::string plural(uint64_t n, const char *one, const char *many) {
 
 std::string seconds_text(double s) { return format_value(s) + " s"; }
 
+std::string list_text(const std::vector<int64_t> &values) {
+  std::string out;
+  for (size_t i = 0; i < values.size(); ++i) out += (i ? "," : "") + std::to_string(values[i]);
+  return out;
+}
+
+// A run continued with mode=append: one line per session, which the tensor and alert tables then
+// name in their session column, so the sessions' rows are never mistaken for one another.
+std::string sessions_text(const report::run_digest &digest) {
+  if (!report::has_appended_sessions(digest)) return "";
+  std::string out;
+  for (const report::session_span &s : report::session_spans(digest)) {
+    out += "session   " + std::to_string(s.ordinal) + ": started " +
+           report::format_utc(s.start_time) + ", " +
+           (s.end_time ? "closed after " + report::format_duration(*s.end_time - s.start_time)
+                       : std::string("not closed")) +
+           ", " + (s.ranks.size() == 1 ? "rank " : "ranks ") +
+           list_text(std::vector<int64_t>(s.ranks.begin(), s.ranks.end())) + ", " +
+           (s.pids.size() == 1 ? "pid " : "pids ") + list_text(s.pids) +
+           (s.ordinal > 1 ? " (mode=append)" : "") + "\n";
+  }
+  return out;
+}
+
 std::string facts_text(const report::run_digest &digest, const std::string &run_dir) {
   const report::run_facts f = report::facts_of(digest);
   std::string ranks;
@@ -76,7 +100,7 @@ std::string facts_text(const report::run_digest &digest, const std::string &run_
   for (const report::run_gap &g : report::gaps_of(digest))
     out += "gap       " + (g.rank >= 0 ? "rank " + std::to_string(g.rank) + ": " : std::string()) +
            printable(g.what) + "\n";
-  return out;
+  return out + sessions_text(digest);
 }
 
 // Which reductions the hooks summarized (the rest were below TTAP_HOOKS_MIN_ELEMENTS, or not
@@ -105,24 +129,31 @@ std::string alerts_text(const report::run_digest &digest, bool color) {
   }
   out += digest.first_nonfinite_alert() ? " (first non-finite first, then in time order)\n"
                                         : " (in time order)\n";
-  const std::vector<text_column> columns = {{"step", false, false},
-                                            {"rank", false, false},
-                                            {"type", true, true},
-                                            {"tensor", true, false},
-                                            {"message", true, false}};
+  std::vector<text_column> columns = {{"step", false, false},
+                                      {"rank", false, false},
+                                      {"type", true, true},
+                                      {"tensor", true, false},
+                                      {"message", true, false}};
+  const bool by_session = report::has_appended_sessions(digest);
+  if (by_session) columns.insert(columns.begin() + 2, {"session", false, false});
+  const std::vector<int> sessions =
+      by_session ? report::alert_sessions(digest) : std::vector<int>();
   std::vector<std::vector<text_cell>> rows;
   const std::vector<size_t> order = digest.alert_order();
   for (size_t i : order) {
     if (rows.size() == kTextAlertRows) break;
     const alert_row &a = alerts[i];
-    rows.push_back({{std::to_string(a.step)},
-                    {std::to_string(a.rank)},
-                    {printable(a.type),
-                     a.type == "nonfinite" || a.type == "nonfinite_source" || a.type == "divergence"
-                         ? cell_mark::error
-                         : cell_mark::none},
-                    {printable(a.tensor)},
-                    {printable(a.message)}});
+    std::vector<text_cell> row = {
+        {std::to_string(a.step)},
+        {std::to_string(a.rank)},
+        {printable(a.type),
+         a.type == "nonfinite" || a.type == "nonfinite_source" || a.type == "divergence"
+             ? cell_mark::error
+             : cell_mark::none},
+        {printable(a.tensor)},
+        {printable(a.message)}};
+    if (by_session) row.insert(row.begin() + 2, {std::to_string(sessions[i])});
+    rows.push_back(std::move(row));
   }
   out += report::render_table(columns, rows, color, "  ");
   if (order.size() > kTextAlertRows) {
@@ -186,6 +217,8 @@ std::string tensors_text(const report::run_digest &digest, bool color, bool *any
       {"max l2", false, false},  {"at step", false, false}, {"min", false, false},
       {"max", false, false},     {"nan/inf", false, true},  {"e4m3 u/o%", false, true}};
   if (multi_rank) columns.insert(columns.begin() + 1, {"rank", false, false});
+  const bool by_session = report::has_appended_sessions(digest);
+  if (by_session) columns.insert(columns.begin() + (multi_rank ? 2 : 1), {"session", false, false});
   std::vector<std::vector<text_cell>> rows;
   for (const auto &t : tensors) {
     const bool sampled = t.samples > 0;
@@ -208,6 +241,7 @@ std::string tensors_text(const report::run_digest &digest, bool color, bool *any
         {format_count(t.nonfinite_total), t.nonfinite_total ? cell_mark::error : cell_mark::none},
         fp8_cell(t.e4m3)};
     if (multi_rank) row.insert(row.begin() + 1, {std::to_string(t.rank)});
+    if (by_session) row.insert(row.begin() + (multi_rank ? 2 : 1), {std::to_string(t.session)});
     for (const auto &cell : row) *any_mark = *any_mark || cell.mark != cell_mark::none;
     rows.push_back(std::move(row));
   }

@@ -68,9 +68,12 @@ inline double l2_of(const std::vector<float> &v) {
 class run_writer {
  public:
   // Opens the session and watches the four tensors. flush_ms: the store's commit interval; group:
-  // a ttap_set_group kind that needs no communicator ("single"), or null for none.
-  run_writer(const std::string &dir, int flush_ms = 1000, const char *group = nullptr) {
-    const std::string options = "backend=cpu,budget=0,flush_ms=" + std::to_string(flush_ms);
+  // a ttap_set_group kind that needs no communicator ("single"), or null for none; more_options:
+  // further session options ("mode=append", "world=2").
+  run_writer(const std::string &dir, int flush_ms = 1000, const char *group = nullptr,
+             const std::string &more_options = "") {
+    const std::string options = "backend=cpu,budget=0,flush_ms=" + std::to_string(flush_ms) +
+                                (more_options.empty() ? "" : "," + more_options);
     check(ttap_open(dir.c_str(), options.c_str(), &m_session), "ttap_open");
     if (group) check(ttap_set_group(m_session, group, nullptr), "ttap_set_group");
     int32_t h;

@@ -3,6 +3,7 @@
 // still being written, and every way the directory can be wrong (exit 2, one line on stderr).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -262,6 +263,137 @@ TEST(ReportCommand, ListsActionsUnderTheAlertsInEveryFormat) {
   EXPECT_LT(page.find("<table id=\"ttap-alerts\">"), table);
   EXPECT_TRUE(contains(page.substr(table), dump_dir));
   EXPECT_TRUE(contains(page.substr(table), "<td class=\"text\">skip</td>"));
+}
+
+// The same script run twice into one directory, the second time with mode=append: the report
+// keeps the two sessions apart in every format (a session list, and a session column in the
+// tensor and alert tables), instead of listing every tensor and alert twice as if they were one.
+TEST(ReportCommand, AppendedSessionsAreKeptApartInEveryFormat) {
+  temp_dir dir;
+  const std::string run = dir.path("run");
+  write_run(run);
+  {
+    run_writer second(run, 1000, nullptr, "mode=append");
+    for (int64_t s = 0; s < kSteps; ++s) second.step(s);
+    second.close();
+  }
+
+  const tool_run text = run_ttap({"report", run}, dir);
+  ASSERT_EQ(text.status, 0) << text.err;
+  EXPECT_TRUE(contains(text.out, "\nsession   1: started ")) << text.out;
+  EXPECT_TRUE(std::regex_search(text.out, std::regex("\nsession   2: started [^\n]*, closed "
+                                                     "after [^\n]*, rank 0, pid [0-9]+ "
+                                                     "\\(mode=append\\)\n")))
+      << text.out;
+  // Tensor table: name, session, kind, ...; each tensor once per session.
+  std::vector<std::string> nan_tensor_sessions, alert_sessions;
+  const size_t tensors_at = text.out.find("\ntensors ");
+  ASSERT_NE(tensors_at, std::string::npos) << text.out;
+  for (const std::string &line : lines_of(text.out.substr(tensors_at))) {
+    const auto cells = cells_of(line);
+    if (cells.size() > 2 && cells[0] == "name") EXPECT_EQ(cells[1], "session") << line;
+    if (cells.size() > 2 && cells[0] == kNanTensor) nan_tensor_sessions.push_back(cells[1]);
+  }
+  EXPECT_EQ(nan_tensor_sessions, (std::vector<std::string>{"1", "2"})) << text.out;
+  // Alert table: step, rank, session, type, ...: the NaN of each session under its own session.
+  const size_t alerts_at = text.out.find("\nalerts ");
+  ASSERT_NE(alerts_at, std::string::npos) << text.out;
+  for (const std::string &line : lines_of(text.out.substr(alerts_at, tensors_at - alerts_at))) {
+    const auto cells = cells_of(line);
+    if (cells.size() > 3 && cells[0] == "step") EXPECT_EQ(cells[2], "session") << line;
+    if (cells.size() > 3 && cells[0] == std::to_string(kNanStep) && cells[3] == "nonfinite!")
+      alert_sessions.push_back(cells[2]);
+  }
+  std::sort(alert_sessions.begin(), alert_sessions.end());
+  EXPECT_EQ(alert_sessions, (std::vector<std::string>{"1", "2"})) << text.out;
+
+  const tool_run json = run_ttap({"report", run, "--format", "json"}, dir);
+  ASSERT_EQ(json.status, 0) << json.err;
+  const auto j = nlohmann::json::parse(json.out);
+  const auto &spans = j["run"]["session_list"];
+  ASSERT_EQ(spans.size(), 2u) << json.out;
+  EXPECT_EQ(spans[0]["session"], 1);
+  EXPECT_EQ(spans[1]["session"], 2);
+  EXPECT_EQ(spans[1]["closed"], true);
+  EXPECT_EQ(spans[1]["ranks"], nlohmann::json::array({0}));
+  EXPECT_LE(spans[0]["start_time"].get<double>(), spans[1]["start_time"].get<double>());
+  std::vector<int> json_tensor_sessions, json_alert_sessions;
+  for (const auto &t : j["tensors"])
+    if (t["name"] == kNanTensor) json_tensor_sessions.push_back(t["session"].get<int>());
+  for (const auto &a : j["alerts"])
+    if (a["type"] == "nonfinite") json_alert_sessions.push_back(a["session"].get<int>());
+  std::sort(json_alert_sessions.begin(), json_alert_sessions.end());
+  EXPECT_EQ(json_tensor_sessions, (std::vector<int>{1, 2})) << json.out;
+  EXPECT_EQ(json_alert_sessions, (std::vector<int>{1, 2})) << json.out;
+
+  const std::string html = dir.path("page.html");
+  ASSERT_EQ(run_ttap({"report", run, "--format", "html", "-o", html}, dir).status, 0);
+  const std::string page = read_whole_file(html);
+  const size_t sessions_table = page.find("<table id=\"ttap-sessions\">");
+  ASSERT_NE(sessions_table, std::string::npos);
+  EXPECT_TRUE(contains(page.substr(sessions_table), "<tr><td>2</td>"));
+  for (const char *table : {"<table id=\"ttap-alerts\">", "<table id=\"ttap-tensors\">"}) {
+    const size_t at = page.find(table);
+    ASSERT_NE(at, std::string::npos) << table;
+    EXPECT_TRUE(contains(page.substr(at, page.find("</thead>", at) - at), "<th>session</th>"))
+        << table;
+  }
+}
+
+// A run of one session has no session labels anywhere.
+TEST(ReportCommand, OneSessionHasNoSessionColumn) {
+  temp_dir dir;
+  const std::string run = dir.path("run");
+  write_run(run);
+  const tool_run text = run_ttap({"report", run}, dir);
+  ASSERT_EQ(text.status, 0) << text.err;
+  EXPECT_FALSE(contains(text.out, "session   ")) << text.out;
+  EXPECT_FALSE(contains(row_of(text.out, "name"), "session")) << text.out;
+  const std::string html = dir.path("page.html");
+  ASSERT_EQ(run_ttap({"report", run, "--format", "html", "-o", html}, dir).status, 0);
+  const std::string page = read_whole_file(html);
+  EXPECT_FALSE(contains(page, "ttap-sessions"));
+  EXPECT_FALSE(contains(page, "<th>session</th>"));
+}
+
+// A rank of the job that never stored anything is named in every format, the HTML page included;
+// a complete run says nothing is missing.
+TEST(ReportCommand, GapsAreInEveryFormat) {
+  temp_dir dir;
+  const std::string run = dir.path("run");
+  {
+    run_writer rank0(run, 1000, nullptr, "rank=0,world=2");  // rank 1 never opens its store
+    for (int64_t s = 0; s < kSteps; ++s) rank0.step(s);
+    rank0.close();
+  }
+  const tool_run text = run_ttap({"report", run}, dir);
+  ASSERT_EQ(text.status, 0) << text.err;
+  EXPECT_TRUE(contains(text.out, "\ngap       rank 1: no store file and no rows")) << text.out;
+
+  const tool_run json = run_ttap({"report", run, "--format", "json"}, dir);
+  ASSERT_EQ(json.status, 0) << json.err;
+  const auto j = nlohmann::json::parse(json.out);
+  ASSERT_EQ(j["run"]["gaps"].size(), 1u) << json.out;
+  EXPECT_EQ(j["run"]["gaps"][0]["rank"], 1);
+
+  const std::string html = dir.path("page.html");
+  ASSERT_EQ(run_ttap({"report", run, "--format", "html", "-o", html}, dir).status, 0);
+  const std::string page = read_whole_file(html);
+  const size_t table = page.find("<table id=\"ttap-gaps\">");
+  ASSERT_NE(table, std::string::npos) << page.substr(0, 3000);
+  const std::string gaps = page.substr(table, page.find("</table>", table) - table);
+  EXPECT_TRUE(contains(gaps, "<td>1</td>")) << gaps;
+  EXPECT_TRUE(contains(gaps, "no store file and no rows")) << gaps;
+  EXPECT_LT(table, page.find("id=\"heatmap\"")) << "the gaps come before the plots";
+  EXPECT_FALSE(contains(page, "ttap-no-gaps"));
+
+  const std::string complete = dir.path("complete");
+  write_run(complete);
+  ASSERT_EQ(run_ttap({"report", complete, "--format", "html", "-o", html}, dir).status, 0);
+  const std::string clean = read_whole_file(html);
+  EXPECT_TRUE(contains(clean, "<p id=\"ttap-no-gaps\">")) << clean.substr(0, 3000);
+  EXPECT_FALSE(contains(clean, "ttap-gaps\""));
+  EXPECT_TRUE(contains(clean, "<th>state</th><td>closed</td>"));
 }
 
 TEST(ReportCommand, WritesToTheOutputFile) {
