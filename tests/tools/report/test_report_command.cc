@@ -291,7 +291,9 @@ TEST(ReportCommand, AppendedSessionsAreKeptApartInEveryFormat) {
   ASSERT_NE(tensors_at, std::string::npos) << text.out;
   for (const std::string &line : lines_of(text.out.substr(tensors_at))) {
     const auto cells = cells_of(line);
-    if (cells.size() > 2 && cells[0] == "name") EXPECT_EQ(cells[1], "session") << line;
+    if (cells.size() > 2 && cells[0] == "name") {
+      EXPECT_EQ(cells[1], "session") << line;
+    }
     if (cells.size() > 2 && cells[0] == kNanTensor) nan_tensor_sessions.push_back(cells[1]);
   }
   EXPECT_EQ(nan_tensor_sessions, (std::vector<std::string>{"1", "2"})) << text.out;
@@ -300,7 +302,9 @@ TEST(ReportCommand, AppendedSessionsAreKeptApartInEveryFormat) {
   ASSERT_NE(alerts_at, std::string::npos) << text.out;
   for (const std::string &line : lines_of(text.out.substr(alerts_at, tensors_at - alerts_at))) {
     const auto cells = cells_of(line);
-    if (cells.size() > 3 && cells[0] == "step") EXPECT_EQ(cells[2], "session") << line;
+    if (cells.size() > 3 && cells[0] == "step") {
+      EXPECT_EQ(cells[2], "session") << line;
+    }
     if (cells.size() > 3 && cells[0] == std::to_string(kNanStep) && cells[3] == "nonfinite!")
       alert_sessions.push_back(cells[2]);
   }
