@@ -57,7 +57,7 @@ collector::collector(const session_config &config, std::unique_ptr<store> st,
       m_store(std::move(st)),
       m_launcher(launcher),
       m_counters(counters),
-      m_detectors(make_detectors(detector_config{})),
+      m_detectors(make_detectors(config.detectors)),
       m_printer(std::make_unique<alert_printer>(stderr, config.rank, config.world)),
       m_webhook(std::move(webhook)) {
   m_last_commit_ns = monotonic_ns();
@@ -352,7 +352,7 @@ void collector::process(item &it) {
     case item::group:
       m_group = std::move(it.group_value);
       m_group_writer = m_group->comm().rank() == 0;
-      if (m_group_writer) m_group_detectors = make_group_detectors(detector_config{});
+      if (m_group_writer) m_group_detectors = make_group_detectors(m_config.detectors);
       if (!m_store->set_group(it.group_info_value)) store_failed("writing the group");
       m_dirty = true;
       break;

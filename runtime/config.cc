@@ -1,4 +1,5 @@
-// The knob table, the cached environment and the options-string parser.
+// The knob registry (each knob declared once, below), the cached environment, and the resolution
+// of a session's configuration: defaults, then the environment, then ttap_open's options string.
 #include "runtime/config.h"
 
 #include <cerrno>
@@ -8,152 +9,184 @@
 #include <map>
 #include <mutex>
 #include <sstream>
-#include <vector>
 
+#include "runtime/log.h"
 #include "runtime/sinks/redacted_url.h"
 
 namespace ttap {
 namespace {
 
-constexpr knob kKnobs[] = {
-    {"TTAP_RUN_DIR", nullptr, "ttap-run",
-     "run directory when ttap_open gets NULL (ttap run sets it)"},
-    {"TTAP_EVERY", "every", "1", "sample every N steps"},
-    {"TTAP_INTERVAL_MS", "interval_ms", "0", "minimum milliseconds between two samples"},
-    {"TTAP_BUDGET", "budget", "0.01",
-     "tensortap's time on the training thread as a fraction of step time; sampling slows to stay "
-     "under it (0: off)"},
-    {"TTAP_BACKEND", "backend", "auto", "auto|cpu|emulated|cuda: who summarizes the tensors"},
-    {"TTAP_FLUSH_MS", "flush_ms", "1000",
-     "commit the store at least this often (non-finite alerts at once)"},
-    {"TTAP_ON_NONFINITE", "on_nonfinite", "warn",
-     "warn|abort: abort exits with status 3 once the alert is stored"},
-    {"TTAP_RANK", "rank", "0", "this process's rank (else RANK, OMPI_COMM_WORLD_RANK)"},
-    {"TTAP_WORLD", "world", "1", "ranks in the group (else WORLD_SIZE, OMPI_COMM_WORLD_SIZE)"},
-    {"TTAP_MODE", "mode", "new",
-     "new|append: new refuses a run directory that holds an earlier run; append adds to it"},
-    {"TTAP_REPLICATED", "replicated", "",
-     "in a group (ttap_set_group): tensors that must be identical on every rank, as globs "
-     "joined by '|' (default: kind param)"},
-    {"TTAP_SHARDED", "sharded", "",
-     "in a group: tensors each rank holds a different part of (tensor parallel, FSDP), as globs "
-     "joined by '|'; never compared across ranks (default: none; wins over replicated)"},
-    {"TTAP_ALERT_WEBHOOK", "alert_webhook", "",
-     "POST every alert as JSON (Slack/Mattermost-ready `text`) to this http(s) URL, from a "
-     "separate thread, rate-limited per alert type"},
-    {"TTAP_ALERT_WEBHOOK_TIMEOUT_MS", "alert_webhook_timeout_ms", "5000",
-     "alert webhook: limit of one POST attempt, and of the wait at close for undelivered alerts"},
-    {"TTAP_STEP_RANGE", nullptr, "",
-     "hooks: an NVTX range name; each time it opens, a training step begins (default: steps "
-     "inferred from the repeating pattern of collectives)"},
-    {"TTAP_HOOKS_RECV", nullptr, "0",
-     "hooks: 1 also summarizes each reduction's result after the collective (<name>.out)"},
-    {"TTAP_FLIGHT_ENTRIES", nullptr, "1024",
-     "hooks: flight recorder entries kept per communicator (16..1048576)"},
-    {"TTAP_HOOKS_MIN_ELEMENTS", nullptr, "4096",
-     "hooks: reductions of fewer elements are not summarized (no cost on small messages)"},
-    {"TTAP_HOOKS_GRAD", nullptr, "",
-     "hooks: stored names of reductions that are gradients (globs joined by '|', e.g. "
-     "'mpi.allreduce.*'); others are kind collective, without the gradient detectors"},
-    {"TTAP_DEBUG", nullptr, "WARN", "log level: WARN|INFO|TRACE"},
-    {"NO_COLOR", nullptr, "", "any non-empty value turns off colored output"},
-};
+constexpr double kMaxEvery = double(int64_t(1) << 40);
+constexpr double kMaxRanks = double(1 << 24);
 
-// Plain variables read as fallbacks (launchers set them), listed by `ttap env` too.
-constexpr const char *kFallbackVars[] = {"RANK", "WORLD_SIZE", "OMPI_COMM_WORLD_RANK",
-                                         "OMPI_COMM_WORLD_SIZE", "TERM"};
+const char *check_globs(const std::string &v) {
+  // fnmatch patterns cannot be malformed, but an empty one between two '|' is a slip.
+  if (v.empty() || v.front() == '|' || v.back() == '|' || v.find("||") != std::string::npos)
+    return "globs joined by '|', none empty";
+  return nullptr;
+}
+
+const char *check_path(const std::string &v) { return v.empty() ? "a file path" : nullptr; }
+
+const char *check_url(const std::string &v) {
+  return v.rfind("http://", 0) == 0 || v.rfind("https://", 0) == 0 ? nullptr
+                                                                    : "an http:// or https:// URL";
+}
+
+// Shorthands for the table: a session knob's setter is a captureless lambda on the config.
+using K = knob_type;
+using S = knob_scope;
+#define TTAP_SET(body) [](session_config &c, const knob_value &v) { body; }
+
+const knob kKnobs[] = {
+    {"run_dir", "TTAP_RUN_DIR", K::text, S::process, "ttap-run", 0, 0, nullptr,
+     "run directory when ttap_open gets NULL (ttap run sets it)", nullptr, check_path},
+    {"every", "TTAP_EVERY", K::integer, S::session, "1", 1, kMaxEvery, nullptr,
+     "sample every N steps", TTAP_SET(c.every = v.integer), nullptr},
+    {"interval_ms", "TTAP_INTERVAL_MS", K::real, S::session, "0", 0, 1e12, nullptr,
+     "minimum milliseconds between two samples", TTAP_SET(c.interval_ms = v.real), nullptr},
+    {"budget", "TTAP_BUDGET", K::real, S::session, "0.01", 0, 1, nullptr,
+     "tensortap's time on the training thread as a fraction of step time; sampling slows to stay "
+     "under it (0: off)",
+     TTAP_SET(c.budget = v.real), nullptr},
+    {"backend", "TTAP_BACKEND", K::choice, S::session, "auto", 0, 0, "auto|cpu|emulated|cuda",
+     "who summarizes the tensors (auto: cuda for device pointers when a GPU answers, cpu for host "
+     "pointers)",
+     TTAP_SET(c.backend = backend_choice(v.integer)), nullptr},
+    {"flush_ms", "TTAP_FLUSH_MS", K::real, S::session, "1000", 1, 1e9, nullptr,
+     "commit the store at least this often (non-finite alerts at once)",
+     TTAP_SET(c.flush_ms = v.real), nullptr},
+    {"on_nonfinite", "TTAP_ON_NONFINITE", K::choice, S::session, "warn", 0, 0, "warn|abort",
+     "abort exits with status 3 once the alert is stored",
+     TTAP_SET(c.on_nonfinite = nonfinite_action(v.integer)), nullptr},
+    {"rank", "TTAP_RANK", K::integer, S::session, "0", 0, kMaxRanks, nullptr,
+     "this process's rank (else RANK, OMPI_COMM_WORLD_RANK)", TTAP_SET(c.rank = int32_t(v.integer)),
+     nullptr},
+    {"world", "TTAP_WORLD", K::integer, S::session, "1", 1, kMaxRanks, nullptr,
+     "ranks in the group (else WORLD_SIZE, OMPI_COMM_WORLD_SIZE)",
+     TTAP_SET(c.world = int32_t(v.integer)), nullptr},
+    {"mode", "TTAP_MODE", K::choice, S::session, "new", 0, 0, "new|append",
+     "new refuses a run directory that holds an earlier run; append adds to it",
+     TTAP_SET(c.append = v.integer == 1), nullptr},
+    {"replicated", "TTAP_REPLICATED", K::text, S::session, "", 0, 0, nullptr,
+     "in a group (ttap_set_group): tensors that must be identical on every rank, as globs "
+     "joined by '|' (default: kind param)",
+     TTAP_SET(c.replicated = v.text), check_globs},
+    {"sharded", "TTAP_SHARDED", K::text, S::session, "", 0, 0, nullptr,
+     "in a group: tensors each rank holds a different part of (tensor parallel, FSDP), as globs "
+     "joined by '|'; never compared across ranks (default: none; wins over replicated)",
+     TTAP_SET(c.sharded = v.text), check_globs},
+    {"alert_webhook", "TTAP_ALERT_WEBHOOK", K::text, S::session, "", 0, 0, nullptr,
+     "POST every alert as JSON (Slack/Mattermost-ready `text`) to this http(s) URL, from a "
+     "separate thread, rate-limited per alert type (the store keeps the host only)",
+     TTAP_SET(c.alert_webhook = v.text), check_url},
+    {"alert_webhook_timeout_ms", "TTAP_ALERT_WEBHOOK_TIMEOUT_MS", K::real, S::session, "5000", 1,
+     3.6e6, nullptr,
+     "alert webhook: limit of one POST attempt, and of the wait at close for undelivered alerts",
+     TTAP_SET(c.alert_webhook_timeout_ms = v.real), nullptr},
+    // The detectors' thresholds (see the README's alert table).
+    {"spike_threshold", "TTAP_SPIKE_THRESHOLD", K::real, S::session, "8", 1, 1e6, nullptr,
+     "spike alert: robust z-score of a gradient's l2 against its recent median above this",
+     TTAP_SET(c.detectors.spike_threshold = v.real), nullptr},
+    {"spike_window", "TTAP_SPIKE_WINDOW", K::integer, S::session, "50", 3, 100000, nullptr,
+     "spike and loss_spike alerts: samples in the median/MAD window",
+     TTAP_SET(c.detectors.spike_window = int(v.integer)), nullptr},
+    {"spike_min_samples", "TTAP_SPIKE_MIN_SAMPLES", K::integer, S::session, "10", 2, 100000,
+     nullptr, "spike and loss_spike alerts: no verdict before this many samples of a series",
+     TTAP_SET(c.detectors.spike_min_samples = int(v.integer)), nullptr},
+    {"loss_spike_threshold", "TTAP_LOSS_SPIKE_THRESHOLD", K::real, S::session, "8", 1, 1e6,
+     nullptr, "loss_spike alert: robust z-score of the scalar \"loss\" above this",
+     TTAP_SET(c.detectors.loss_spike_threshold = v.real), nullptr},
+    {"vanishing_floor", "TTAP_VANISHING_FLOOR", K::real, S::session, "1e-12", 0, 1, nullptr,
+     "vanishing alert: a gradient's l2 below this (or all zeros) counts as vanished",
+     TTAP_SET(c.detectors.vanishing_floor = v.real), nullptr},
+    {"vanishing_samples", "TTAP_VANISHING_SAMPLES", K::integer, S::session, "5", 1, 1000000,
+     nullptr, "vanishing alert: after this many vanished samples in a row",
+     TTAP_SET(c.detectors.vanishing_samples = int(v.integer)), nullptr},
+    {"fp8_underflow", "TTAP_FP8_UNDERFLOW", K::real, S::session, "0.5", 0, 1, nullptr,
+     "fp8_range alert: fraction of finite nonzero values e4m3 loses to underflow after amax "
+     "scaling above this",
+     TTAP_SET(c.detectors.fp8_underflow_threshold = v.real), nullptr},
+    {"fp8_overflow", "TTAP_FP8_OVERFLOW", K::real, S::session, "0.001", 0, 1, nullptr,
+     "fp8_range alert: fraction of values above e4m3's range when cast unscaled above this",
+     TTAP_SET(c.detectors.fp8_overflow_threshold = v.real), nullptr},
+    {"group_min_ranks", "TTAP_GROUP_MIN_RANKS", K::integer, S::session, "3", 3, kMaxRanks,
+     nullptr, "outlier_rank and straggler alerts: only in groups of at least this many ranks",
+     TTAP_SET(c.detectors.group_min_ranks = int(v.integer)), nullptr},
+    {"outlier_threshold", "TTAP_OUTLIER_THRESHOLD", K::real, S::session, "8", 1, 1e6, nullptr,
+     "outlier_rank alert: robust z-score of a rank's log gradient norm against the others' above "
+     "this",
+     TTAP_SET(c.detectors.outlier_threshold = v.real), nullptr},
+    {"outlier_min_scale", "TTAP_OUTLIER_MIN_SCALE", K::real, S::session, "0.1", 0.001, 10,
+     nullptr, "outlier_rank alert: floor of the score's scale, in log units (0.1: 2.2x off at 8)",
+     TTAP_SET(c.detectors.outlier_min_scale = v.real), nullptr},
+    {"straggler_threshold", "TTAP_STRAGGLER_THRESHOLD", K::real, S::session, "8", 1, 1e6, nullptr,
+     "straggler alert: robust z-score of a rank's log step time against the others' above this",
+     TTAP_SET(c.detectors.straggler_threshold = v.real), nullptr},
+    {"straggler_min_scale", "TTAP_STRAGGLER_MIN_SCALE", K::real, S::session, "0.1", 0.001, 10,
+     nullptr, "straggler alert: floor of the score's scale, in log units",
+     TTAP_SET(c.detectors.straggler_min_scale = v.real), nullptr},
+    // Process knobs: the hooks and logging.
+    {"step_range", "TTAP_STEP_RANGE", K::text, S::process, "", 0, 0, nullptr,
+     "hooks: an NVTX range name; each time it opens, a training step begins (default: steps "
+     "inferred from the repeating pattern of collectives)",
+     nullptr, nullptr},
+    {"hooks_recv", "TTAP_HOOKS_RECV", K::integer, S::process, "0", 0, 1, nullptr,
+     "hooks: 1 also summarizes each reduction's result after the collective (<name>.out)",
+     nullptr, nullptr},
+    {"flight_entries", "TTAP_FLIGHT_ENTRIES", K::integer, S::process, "1024", 16, 1 << 20,
+     nullptr, "hooks: flight recorder entries kept per communicator", nullptr, nullptr},
+    {"hooks_min_elements", "TTAP_HOOKS_MIN_ELEMENTS", K::integer, S::process, "4096", 0, 1e18,
+     nullptr, "hooks: reductions of fewer elements are not summarized (no cost on small messages)",
+     nullptr, nullptr},
+    {"hooks_grad", "TTAP_HOOKS_GRAD", K::text, S::process, "", 0, 0, nullptr,
+     "hooks: stored names of reductions that are gradients (globs joined by '|', e.g. "
+     "'mpi.allreduce.*'); others are kind collective, without the gradient detectors",
+     nullptr, nullptr},
+    {"debug", "TTAP_DEBUG", K::choice, S::process, "WARN", 0, 0, "WARN|INFO|TRACE",
+     "log level", nullptr, nullptr},
+};
+#undef TTAP_SET
+
+// Plain variables read as fallbacks (launchers and terminals set them), listed by `ttap env` too.
+constexpr const char *kFallbackVars[] = {
+    "RANK", "WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "TERM", "NO_COLOR"};
 
 std::mutex g_env_mutex;
 std::map<std::string, std::optional<std::string>> g_env_cache;
 
-bool parse_int(const std::string &s, int64_t lo, int64_t hi, int64_t *out) {
-  if (s.empty()) return false;
-  errno = 0;
-  char *end = nullptr;
-  long long v = std::strtoll(s.c_str(), &end, 10);
-  if (errno || *end != '\0' || v < lo || v > hi) return false;
-  *out = v;
-  return true;
-}
-
-bool parse_double(const std::string &s, double lo, double hi, double *out) {
-  if (s.empty()) return false;
-  errno = 0;
-  char *end = nullptr;
-  double v = std::strtod(s.c_str(), &end);
-  if (errno || *end != '\0' || !std::isfinite(v) || v < lo || v > hi) return false;
-  *out = v;
-  return true;
+std::string format_number(double x) {
+  std::ostringstream s;
+  s.precision(15);
+  s << x;
+  return s.str();
 }
 
 // Applies one key=value to the config; `source` names where it came from for messages.
 bool apply(session_config &c, const std::string &key, const std::string &value,
            const std::string &source, std::string *error) {
-  auto bad = [&](const char *expected) {
-    *error = source + ": " + key + "=" + value + " is not valid (expected " + expected + ")";
-    return false;
-  };
-  int64_t i = 0;
-  if (key == "every") {
-    if (!parse_int(value, 1, int64_t(1) << 40, &i)) return bad("an integer >= 1");
-    c.every = i;
-  } else if (key == "interval_ms") {
-    if (!parse_double(value, 0, 1e12, &c.interval_ms)) return bad("milliseconds >= 0");
-  } else if (key == "budget") {
-    if (!parse_double(value, 0, 1, &c.budget)) return bad("a fraction between 0 and 1");
-  } else if (key == "backend") {
-    if (value == "auto")
-      c.backend = backend_choice::automatic;
-    else if (value == "cpu")
-      c.backend = backend_choice::cpu;
-    else if (value == "emulated")
-      c.backend = backend_choice::emulated;
-    else if (value == "cuda")
-      c.backend = backend_choice::cuda;
-    else
-      return bad("auto, cpu, emulated or cuda");
-  } else if (key == "flush_ms") {
-    if (!parse_double(value, 1, 1e9, &c.flush_ms)) return bad("milliseconds >= 1");
-  } else if (key == "on_nonfinite") {
-    if (value == "warn")
-      c.on_nonfinite = nonfinite_action::warn;
-    else if (value == "abort")
-      c.on_nonfinite = nonfinite_action::abort;
-    else
-      return bad("warn or abort");
-  } else if (key == "rank") {
-    if (!parse_int(value, 0, 1 << 24, &i)) return bad("an integer >= 0");
-    c.rank = int32_t(i);
-  } else if (key == "world") {
-    if (!parse_int(value, 1, 1 << 24, &i)) return bad("an integer >= 1");
-    c.world = int32_t(i);
-  } else if (key == "mode") {
-    if (value == "new")
-      c.append = false;
-    else if (value == "append")
-      c.append = true;
-    else
-      return bad("new or append");
-  } else if (key == "replicated" || key == "sharded") {
-    // fnmatch patterns cannot be malformed, but an empty one between two '|' is a slip.
-    if (value.empty() || value.front() == '|' || value.back() == '|' ||
-        value.find("||") != std::string::npos)
-      return bad("globs joined by '|', none empty");
-    (key == "replicated" ? c.replicated : c.sharded) = value;
-  } else if (key == "alert_webhook") {
-    if (value.rfind("http://", 0) != 0 && value.rfind("https://", 0) != 0)
-      return bad("an http:// or https:// URL");
-    c.alert_webhook = value;
-  } else if (key == "alert_webhook_timeout_ms") {
-    if (!parse_double(value, 1, 3.6e6, &c.alert_webhook_timeout_ms))
-      return bad("milliseconds between 1 and 3600000");
-  } else {
+  const knob *k = find_knob(key);
+  if (!k) {
     std::string known;
-    for (const knob &k : kKnobs) {
-      if (k.option) known += (known.empty() ? "" : ", ") + std::string(k.option);
+    for (const knob &each : kKnobs) {
+      if (each.scope == knob_scope::session) known += (known.empty() ? "" : ", ") + std::string(each.name);
     }
     *error = source + ": unknown option '" + key + "' (known: " + known + ")";
     return false;
+  }
+  if (k->scope != knob_scope::session) {
+    *error = source + ": '" + key + "' is read from the environment only (set " + k->env + ")";
+    return false;
+  }
+  knob_value v;
+  std::string why;
+  if (!parse_knob(*k, value, &v, &why)) {
+    *error = source + ": " + why;
+    return false;
+  }
+  k->apply(c, v);
+  for (auto &[name, text] : c.knob_text) {
+    if (name == key) text = value;
   }
   return true;
 }
@@ -161,6 +194,96 @@ bool apply(session_config &c, const std::string &key, const std::string &value,
 }  // namespace
 
 std::span<const knob> knobs() { return kKnobs; }
+
+const knob *find_knob(const std::string &name) {
+  for (const knob &k : kKnobs) {
+    if (name == k.name) return &k;
+  }
+  return nullptr;
+}
+
+std::string knob_range(const knob &k) {
+  switch (k.type) {
+    case knob_type::integer:
+      return "an integer from " + format_number(k.min) + " to " + format_number(k.max);
+    case knob_type::real:
+      return "a number from " + format_number(k.min) + " to " + format_number(k.max);
+    case knob_type::choice: {
+      std::string c = k.choices, out;
+      for (size_t start = 0;;) {
+        size_t bar = c.find('|', start);
+        std::string choice = c.substr(start, bar - start);
+        out += (out.empty() ? "" : bar == std::string::npos ? " or " : ", ") + choice;
+        if (bar == std::string::npos) break;
+        start = bar + 1;
+      }
+      return out;
+    }
+    case knob_type::text:
+      if (k.check_text) return k.check_text("") ? k.check_text("") : "text";
+      return "text";
+  }
+  return "";
+}
+
+bool parse_knob(const knob &k, const std::string &value, knob_value *out, std::string *error) {
+  auto refuse = [&](const char *problem) {
+    *error = std::string(k.name) + "=" + value + " " + problem + ": " + k.name + " (" + k.env +
+             ") takes " + knob_range(k);
+    return false;
+  };
+  knob_value v;
+  v.text = value;
+  switch (k.type) {
+    case knob_type::integer: {
+      errno = 0;
+      char *end = nullptr;
+      long long x = value.empty() ? 0 : std::strtoll(value.c_str(), &end, 10);
+      if (value.empty() || errno == ERANGE || *end != '\0') return refuse("is not an integer");
+      if (double(x) < k.min || double(x) > k.max) return refuse("is out of range");
+      v.integer = x;
+      break;
+    }
+    case knob_type::real: {
+      errno = 0;
+      char *end = nullptr;
+      double x = value.empty() ? 0 : std::strtod(value.c_str(), &end);
+      if (value.empty() || *end != '\0' || !std::isfinite(x)) return refuse("is not a number");
+      if (x < k.min || x > k.max) return refuse("is out of range");
+      v.real = x;
+      break;
+    }
+    case knob_type::choice: {
+      std::string c = std::string("|") + k.choices + "|";
+      auto at = c.find("|" + value + "|");
+      if (value.empty() || value.find('|') != std::string::npos || at == std::string::npos)
+        return refuse("is not valid");
+      int index = 0;
+      for (size_t i = 0; i < at; ++i) index += c[i] == '|';
+      v.integer = index;
+      break;
+    }
+    case knob_type::text:
+      if (k.check_text && k.check_text(value)) return refuse("is not valid");
+      break;
+  }
+  *out = std::move(v);
+  return true;
+}
+
+knob_value process_knob(const char *name) {
+  const knob *k = find_knob(name);
+  knob_value v;
+  if (!k) return v;  // a misspelt name in tensortap's own code: the tests catch it
+  std::string error;
+  if (auto text = env_value(k->env); text && parse_knob(*k, *text, &v, &error)) return v;
+  else if (text)
+    warn_once(k->env, "%s: using the default %s", error.c_str(),
+              *k->default_value ? k->default_value : "(none)");
+  parse_knob(*k, k->default_value, &v, &error);
+  if (k->type == knob_type::text) v.text = k->default_value;
+  return v;
+}
 
 std::optional<std::string> env_value(const char *name) {
   std::lock_guard<std::mutex> lock(g_env_mutex);
@@ -188,24 +311,21 @@ const char *backend_name(backend_choice b) {
 }
 
 std::string session_config::to_string() const {
-  std::ostringstream s;
-  s << "every=" << every << ",interval_ms=" << interval_ms << ",budget=" << budget
-    << ",backend=" << backend_name(backend) << ",flush_ms=" << flush_ms
-    << ",on_nonfinite=" << (on_nonfinite == nonfinite_action::abort ? "abort" : "warn")
-    << ",rank=" << rank << ",world=" << world;
-  if (!replicated.empty()) s << ",replicated=" << replicated;
-  if (!sharded.empty()) s << ",sharded=" << sharded;
-  if (append) s << ",mode=append";
-  // The URL's path is often its secret (Slack's tokens): the store keeps the host only.
-  if (!alert_webhook.empty())
-    s << ",alert_webhook=" << redacted_url(alert_webhook)
-      << ",alert_webhook_timeout_ms=" << alert_webhook_timeout_ms;
-  return s.str();
+  std::string s;
+  for (const auto &[name, text] : knob_text) {
+    if (text.empty()) continue;
+    // The URL's path is often its secret (Slack's tokens): the store keeps the host only.
+    s += (s.empty() ? "" : ",") + name + "=" + (name == "alert_webhook" ? redacted_url(text) : text);
+  }
+  return s;
 }
 
 bool make_session_config(const char *run_dir, const char *options, session_config *out,
                          std::string *error) {
   session_config c;
+  for (const knob &k : kKnobs) {
+    if (k.scope == knob_scope::session) c.knob_text.emplace_back(k.name, k.default_value);
+  }
   // Rank and world from the launcher's variables, then tensortap's own.
   for (const char *name : {"OMPI_COMM_WORLD_RANK", "RANK"}) {
     if (auto v = env_value(name); v && !apply(c, "rank", *v, name, error)) return false;
@@ -214,8 +334,8 @@ bool make_session_config(const char *run_dir, const char *options, session_confi
     if (auto v = env_value(name); v && !apply(c, "world", *v, name, error)) return false;
   }
   for (const knob &k : kKnobs) {
-    if (!k.option) continue;
-    if (auto v = env_value(k.env); v && !apply(c, k.option, *v, k.env, error)) return false;
+    if (k.scope != knob_scope::session) continue;
+    if (auto v = env_value(k.env); v && !apply(c, k.name, *v, k.env, error)) return false;
   }
   if (auto v = env_value("TTAP_RUN_DIR")) {
     c.run_dir = *v;
@@ -246,7 +366,7 @@ bool make_session_config(const char *run_dir, const char *options, session_confi
     *error = "rank " + std::to_string(c.rank) + " is not below world " + std::to_string(c.world);
     return false;
   }
-  *out = c;
+  *out = std::move(c);
   return true;
 }
 

@@ -1,33 +1,18 @@
-// Configuration in one place: every TTAP_* environment knob is declared here with its default and
-// a one-line description, read once (cached), and overridden by a session's options string. No
-// other file calls getenv.
+// Configuration in one place: the knob registry. Every knob is declared once (name, TTAP_*
+// variable, type, default, range, one-line meaning) and that one declaration serves ttap_open's
+// options string, the environment, the hooks, `ttap run` and `ttap env`. No other file calls getenv.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
+#include <vector>
+
+#include "runtime/detectors/detector.h"
 
 namespace ttap {
-
-// One environment knob, as `ttap env` lists it.
-struct knob {
-  const char *env;     // "TTAP_EVERY"
-  const char *option;  // the options-string key ("every"), or null when env-only
-  const char *default_value;
-  const char *description;
-};
-
-// Every knob, in the order `ttap env` prints them.
-std::span<const knob> knobs();
-
-// Variables set by launchers (RANK, WORLD_SIZE, OMPI_COMM_WORLD_*) or terminals (TERM) that
-// tensortap reads as fallbacks; `ttap env` shows them too.
-std::span<const char *const> fallback_variables();
-
-// The environment value of a knob (or of a plain variable such as RANK), read once per process and
-// cached; nullopt when unset or empty.
-std::optional<std::string> env_value(const char *name);
 
 enum class backend_choice { automatic, cpu, emulated, cuda };
 enum class nonfinite_action { warn, abort };
@@ -53,14 +38,72 @@ struct session_config {
   // attempt (and close()'s wait for the queue) bounded by alert_webhook_timeout_ms.
   std::string alert_webhook;
   double alert_webhook_timeout_ms = 5000;
+  // The detectors' thresholds.
+  detector_config detectors;
+  // Every session knob as name and value text, in registry order, for the store's record of the
+  // run (filled by make_session_config).
+  std::vector<std::pair<std::string, std::string>> knob_text;
 
   // "every=1,interval_ms=0,..." for the store's record of the run.
   std::string to_string() const;
 };
 
+enum class knob_type { integer, real, choice, text };
+// session: per session, from the environment or ttap_open's options (options win).
+// process: read from the environment once per process (run directory default, hooks, logging).
+enum class knob_scope { session, process };
+
+// A parsed knob value; which member holds it follows the knob's type (choice: the index of the
+// choice in `choices`).
+struct knob_value {
+  int64_t integer = 0;
+  double real = 0;
+  std::string text;
+};
+
+// One knob. Integer and real knobs are checked against [min, max]; choice knobs against their
+// '|'-separated choices; text knobs by `check_text` when set.
+struct knob {
+  const char *name;  // the options key and `ttap run --set` key: "every"
+  const char *env;   // "TTAP_EVERY"
+  knob_type type;
+  knob_scope scope;
+  const char *default_value;
+  double min, max;
+  const char *choices;  // choice knobs: "warn|abort"
+  const char *meaning;  // one line, for `ttap env`, --help and the README
+  // Session knobs: stores the value into the configuration.
+  void (*apply)(session_config &, const knob_value &);
+  // Text knobs: null when the value is fine, else what is expected.
+  const char *(*check_text)(const std::string &);
+};
+
+// Every knob, in the order `ttap env` prints them.
+std::span<const knob> knobs();
+// The knob named `name` (options key), or null.
+const knob *find_knob(const std::string &name);
+// Parses `value` for `k`. False with *error naming the knob, the value and the allowed range
+// ("every=0 is out of range: every (TTAP_EVERY) takes an integer from 1 to 1099511627776").
+bool parse_knob(const knob &k, const std::string &value, knob_value *out, std::string *error);
+// What a knob accepts, for messages and --help: "an integer from 1 to 1099511627776".
+std::string knob_range(const knob &k);
+
+// A process knob's value from the environment (cached), its default when unset; a value that does
+// not parse is reported once (warn_once, naming the knob and its range) and the default used:
+// a process knob is read inside other programs (the hooks), which must never fail for it.
+knob_value process_knob(const char *name);
+
+// Variables set by launchers (RANK, WORLD_SIZE, OMPI_COMM_WORLD_*) or terminals (TERM, NO_COLOR)
+// that tensortap reads as fallbacks; `ttap env` shows them too.
+std::span<const char *const> fallback_variables();
+
+// The environment value of a knob's variable or of a plain variable such as RANK, read once per
+// process and cached; nullopt when unset or empty.
+std::optional<std::string> env_value(const char *name);
+
 // Builds the configuration for a session. run_dir: the argument of ttap_open (null: environment or
 // default). options: null or "key=value,key=value". Returns false with *error naming the key or
-// value that does not parse.
+// value that does not parse, or the unknown key with the known ones.
 bool make_session_config(const char *run_dir, const char *options, session_config *out,
                          std::string *error);
 

@@ -1,6 +1,7 @@
 // Log level, message formatting and the warn-once set.
 #include "runtime/log.h"
 
+#include <cctype>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -46,9 +47,14 @@ log_level current_log_level() {
   int level = g_level.load(std::memory_order_relaxed);
   if (level < 0) {
     level = int(log_level::warn);
-    if (auto v = env_value("TTAP_DEBUG")) {
-      if (*v == "INFO" || *v == "info") level = int(log_level::info);
-      if (*v == "TRACE" || *v == "trace") level = int(log_level::trace);
+    // Parsed here rather than by process_knob(): a bad value must not log before the level is set.
+    const knob *k = find_knob("debug");
+    knob_value v;
+    std::string ignored;
+    if (auto text = env_value(k->env)) {
+      std::string upper = *text;
+      for (char &ch : upper) ch = char(std::toupper(static_cast<unsigned char>(ch)));
+      if (parse_knob(*k, upper, &v, &ignored)) level = int(v.integer);  // WARN|INFO|TRACE in order
     }
     g_level.store(level, std::memory_order_relaxed);
   }

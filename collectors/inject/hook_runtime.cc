@@ -159,31 +159,16 @@ class hook_runtime {
   std::mutex m_dump_mutex;
 };
 
-size_t flight_entries_knob() {
-  constexpr size_t kDefault = 1024;
-  auto v = env_value("TTAP_FLIGHT_ENTRIES");
-  if (!v) return kDefault;
-  char *end = nullptr;
-  long long n = std::strtoll(v->c_str(), &end, 10);
-  if (*end != '\0' || n < 16 || n > (1 << 20)) {
-    warn_once("flight-entries", "TTAP_FLIGHT_ENTRIES=%s is not valid (16..1048576): using %zu",
-              v->c_str(), kDefault);
-    return kDefault;
-  }
-  return size_t(n);
-}
-
-hook_runtime::hook_runtime() : m_flight(flight_entries_knob(), 64), m_pid(getpid()) {
+hook_runtime::hook_runtime()
+    : m_flight(size_t(process_knob("flight_entries").integer), 64), m_pid(getpid()) {
   std::string error;
   m_config_ok = make_session_config(nullptr, nullptr, &m_config, &error);
   if (!m_config_ok) warn_once("hooks-config", "hooks: %s: summaries off", error.c_str());
   m_sampler = std::make_unique<sampler>(m_config);
-  if (auto v = env_value("TTAP_STEP_RANGE")) {
-    m_step_range = *v;
-    m_steps.use_step_range();
-  }
-  if (auto v = env_value("TTAP_HOOKS_RECV")) m_summarize_results = *v == "1";
-  if (auto v = env_value("TTAP_HOOKS_GRAD")) m_grad_globs = *v;
+  m_step_range = process_knob("step_range").text;
+  if (!m_step_range.empty()) m_steps.use_step_range();
+  m_summarize_results = process_knob("hooks_recv").integer == 1;
+  m_grad_globs = process_knob("hooks_grad").text;
 }
 
 // Whether a stored name is one the user mapped as a gradient (TTAP_HOOKS_GRAD).
@@ -499,18 +484,7 @@ uint64_t hooks_min_elements() {
   // Small messages are latency-bound and are rarely gradients (a benchmark's timings, a loss, a
   // flag): the hooks leave them alone entirely.
   static const uint64_t value = [] {
-    constexpr uint64_t kDefault = 4096;
-    uint64_t n = kDefault;
-    if (auto v = env_value("TTAP_HOOKS_MIN_ELEMENTS")) {
-      char *end = nullptr;
-      long long parsed = std::strtoll(v->c_str(), &end, 10);
-      if (*end != '\0' || parsed < 0)
-        warn_once("hooks-min-elements",
-                  "TTAP_HOOKS_MIN_ELEMENTS=%s is not valid (>= 0): using %llu", v->c_str(),
-                  (unsigned long long)kDefault);
-      else
-        n = uint64_t(parsed);
-    }
+    const uint64_t n = uint64_t(process_knob("hooks_min_elements").integer);
     detail::g_known_min_elements.store(n, std::memory_order_relaxed);
     return n;
   }();

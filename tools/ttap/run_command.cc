@@ -32,18 +32,27 @@ namespace {
 struct run_args {
   std::string out_dir;
   bool force = false;
-  int64_t every = 0;  // 0: the library's default / environment
-  double budget = -1;
-  std::string on_nonfinite;
+  // Session knobs given on the command line (name, value text), passed on as TTAP_* variables.
+  std::vector<std::pair<const knob *, std::string>> knobs;
   std::string prometheus;
   double prometheus_linger = 0;
   std::string prometheus_sd_dir;
-  std::string alert_webhook;
   bool no_hooks = false;
   std::vector<std::string> command;
 };
 
 namespace fs = std::filesystem;
+
+// A CLI11 check of a knob's value by the registry (the message names the knob and its range).
+CLI::Validator knob_validator(const knob &k) {
+  return CLI::Validator(
+      [&k](std::string &value) -> std::string {
+        knob_value v;
+        std::string error;
+        return parse_knob(k, value, &v, &error) ? "" : error;
+      },
+      knob_range(k));
+}
 
 // The rank and world this `ttap run` was started with (torchrun / mpirun set them per process).
 int32_t launcher_rank() {
@@ -285,10 +294,7 @@ int run(const run_args &args) {
   }
 
   std::vector<std::string> env{"TTAP_RUN_DIR=" + dir};
-  if (args.every > 0) env.push_back("TTAP_EVERY=" + std::to_string(args.every));
-  if (args.budget >= 0) env.push_back("TTAP_BUDGET=" + std::to_string(args.budget));
-  if (!args.on_nonfinite.empty()) env.push_back("TTAP_ON_NONFINITE=" + args.on_nonfinite);
-  if (!args.alert_webhook.empty()) env.push_back("TTAP_ALERT_WEBHOOK=" + args.alert_webhook);
+  for (const auto &[k, value] : args.knobs) env.push_back(std::string(k->env) + "=" + value);
   if (!args.no_hooks) add_hook_environment(env, leader);
 
   std::unique_ptr<metrics_exporter> exporter;
@@ -391,14 +397,36 @@ void add_run_command(CLI::App &app) {
   cmd->add_option("-o,--output", args->out_dir,
                   "Run directory (default: ttap-run-1, ttap-run-2, ...)");
   cmd->add_flag("--force", args->force, "Replace the store of an existing run directory");
-  cmd->add_option("--every", args->every, "Sample every N steps (TTAP_EVERY)")
-      ->check(CLI::Range(int64_t(1), int64_t(1) << 40));
-  cmd->add_option("--budget", args->budget,
-                  "Overhead budget as a fraction of step time (TTAP_BUDGET)")
-      ->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--on-nonfinite", args->on_nonfinite,
-                  "warn, or abort: stop the command at the first NaN/Inf")
-      ->check(CLI::IsMember({"warn", "abort"}));
+  // Flags for the most used knobs, and --set for any session knob; each checked by the registry.
+  for (const char *name : {"every", "budget", "on_nonfinite", "alert_webhook"}) {
+    const knob *k = find_knob(name);
+    std::string flag = "--" + std::string(name);
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    cmd->add_option_function<std::string>(
+           flag, [args, k](const std::string &v) { args->knobs.emplace_back(k, v); },
+           std::string(k->meaning) + " (" + k->env + ")")
+        ->check(knob_validator(*k));
+  }
+  cmd->add_option_function<std::vector<std::string>>(
+         "--set",
+         [args](const std::vector<std::string> &items) {
+           for (const std::string &item : items) {
+             const size_t eq = item.find('=');
+             args->knobs.emplace_back(find_knob(item.substr(0, eq)), item.substr(eq + 1));
+           }
+         },
+         "KEY=VALUE: set any session knob (`ttap env` lists them), e.g. --set spike_threshold=6")
+      ->check(CLI::Validator(
+          [](std::string &item) -> std::string {
+            const size_t eq = item.find('=');
+            const knob *k = eq == std::string::npos ? nullptr : find_knob(item.substr(0, eq));
+            if (!k || k->scope != knob_scope::session)
+              return "'" + item + "' is not KEY=VALUE of a session knob (see `ttap env`)";
+            knob_value v;
+            std::string error;
+            return parse_knob(*k, item.substr(eq + 1), &v, &error) ? "" : error;
+          },
+          "KEY=VALUE"));
   cmd->add_option("--prometheus", args->prometheus,
                   "Serve live metrics at HOST:PORT, :PORT or PORT (loopback by default)");
   cmd->add_option("--prometheus-linger", args->prometheus_linger,
@@ -409,14 +437,6 @@ void add_run_command(CLI::App &app) {
                   "Also list this run's endpoint in DIR/RUN-HOST-PID.json while it is live (a "
                   "shared directory a Prometheus file_sd globs: DIR/*.json)")
       ->check(CLI::ExistingDirectory);
-  cmd->add_option("--alert-webhook", args->alert_webhook,
-                  "POST each alert as JSON to this http(s) URL (TTAP_ALERT_WEBHOOK; Slack and "
-                  "Mattermost incoming webhooks show its `text`)")
-      ->check([](const std::string &url) {
-        return url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0
-                   ? std::string()
-                   : std::string("expected an http:// or https:// URL");
-      });
   cmd->add_flag("--no-hooks", args->no_hooks,
                 "Do not preload libttap_inject (MPI/NCCL interposers, NVTX and CUPTI injection)");
   // Everything from the first positional (or after --) on is CMD and its arguments, untouched.

@@ -104,6 +104,8 @@ TTAP_API ttap_status ttap_get_version(int *version);
  *   on_nonfinite=A   warn|abort (abort: exit status 3 once the alert is stored)
  *   rank=R,world=W   this process's place in a group (default from RANK/WORLD_SIZE or
  *                    OMPI_COMM_WORLD_RANK/SIZE, else 0 and 1)
+ *   and the detectors' thresholds (spike_threshold=8, vanishing_samples=5, ...: `ttap env`).
+ * An unknown key or a value out of range is refused with the knob's name and allowed range.
  * Blocks while it creates the directory and the store. Statuses: OK, INVALID_ARGUMENT (NULL out,
  * options that do not parse), IO (directory or store not writable), NO_DEVICE (backend=cuda without
  * a GPU). On failure *out is set to NULL. */

@@ -136,7 +136,20 @@ TEST(RunCommand, OptionsReachTheCommandAsEnvironment) {
                           " run -o e --every 4 --budget 0.25 --on-nonfinite abort -- sh -c "
                           "'echo $TTAP_RUN_DIR $TTAP_EVERY $TTAP_BUDGET $TTAP_ON_NONFINITE'");
   ASSERT_EQ(r.status, 0) << r.out;
-  EXPECT_NE(r.out.find("e 4 0.250000 abort"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("e 4 0.25 abort"), std::string::npos) << r.out;
+  // Any session knob through --set; values are checked by the knob registry before CMD starts.
+  r = shell(dir.path, kTtap + " run -o s --set spike_threshold=5 --set vanishing_samples=2 -- sh -c "
+                              "'echo $TTAP_SPIKE_THRESHOLD $TTAP_VANISHING_SAMPLES'");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("5 2"), std::string::npos) << r.out;
+  r = shell(dir.path, kTtap + " run -o t --set spike_window=1 -- true");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("spike_window (TTAP_SPIKE_WINDOW) takes an integer from 3 to 100000"),
+            std::string::npos)
+      << r.out;
+  r = shell(dir.path, kTtap + " run -o u --every 0 -- true");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("every=0 is out of range"), std::string::npos) << r.out;
   // on_nonfinite=abort ends the command at the NaN with status 3.
   r = shell(dir.path,
             kTtap + " run -o a --budget 0 --on-nonfinite abort -- " + kTarget + " 50 0 5 0");
