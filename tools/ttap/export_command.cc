@@ -12,15 +12,13 @@
 #include "tools/export/run_export.h"
 #include "runtime/store/run_reader.h"
 #include "tools/ttap/stats_command.h"
+#include "tools/ttap/verb_errors.h"
 
 namespace ttap::cli {
 namespace {
 
-// One line whatever the message holds: it may quote store or file text.
-int fail(std::FILE *err, const std::string &message) {
-  std::fprintf(err, "ttap export: error: %s\n", text::printable(message).c_str());
-  return kExitUsage;
-}
+// One line whatever the message holds (verb_error escapes it).
+int fail(std::FILE *err, const std::string &message) { return verb_error(err, "export", message); }
 
 constexpr const char *kFooter = R"(Formats:
   --tensorboard OUTDIR  TensorBoard event files: OUTDIR/events.out.tfevents.<start>.<host> for a
@@ -68,7 +66,7 @@ int run_export(const export_options &options, std::FILE *err) {
   if (format == exports::export_format::tensorboard && path == "-")
     return fail(err, "--tensorboard needs a directory, not stdout");
 
-  try {
+  return run_verb(err, "export", options.run_dir, [&] {
     std::string error;
     auto run = run_reader::open(options.run_dir, &error);
     if (!run) return fail(err, error);
@@ -86,11 +84,7 @@ int run_export(const export_options &options, std::FILE *err) {
                    static_cast<unsigned long long>(progress.alerts()), path.c_str());
     }
     return kExitOk;
-  } catch (const std::bad_alloc &) {
-    return fail(err, options.run_dir + ": out of memory while exporting");
-  } catch (const std::exception &e) {
-    return fail(err, options.run_dir + ": " + e.what());
-  }
+  });
 }
 
 void add_export_command(CLI::App &app) {

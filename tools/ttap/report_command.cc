@@ -19,6 +19,7 @@
 #include "tools/report/text_table.h"
 #include "tools/ttap/report_runs.h"
 #include "tools/ttap/stats_command.h"
+#include "tools/ttap/verb_errors.h"
 #include "tools/ttap/stats_report.h"
 #include "tools/ttap/terminal.h"
 
@@ -34,12 +35,8 @@ constexpr size_t kTextAlertRows = 20;
 
 using text::printable;
 
-// One line whatever the message holds: SQLite quotes schema text (newlines, any bytes) in its
-// errors, and paths and tensor names come from the user's files.
-int fail(std::FILE *err, const std::string &message) {
-  std::fprintf(err, "ttap report: error: %s\n", printable(message).c_str());
-  return kExitUsage;
-}
+// One line whatever the message holds (verb_error escapes it).
+int fail(std::FILE *err, const std::string &message) { return verb_error(err, "report", message); }
 
 std::string plural(uint64_t n, const char *one, const char *many) {
   return std::to_string(n) + " " + (n == 1 ? one : many);
@@ -407,13 +404,8 @@ int run_report_or_throw(const report_options &options, std::FILE *out, std::FILE
 }  // namespace
 
 int run_report(const report_options &options, std::FILE *out, std::FILE *err) {
-  try {
-    return run_report_or_throw(options, out, err);
-  } catch (const std::bad_alloc &) {
-    return fail(err, options.run_dir + ": out of memory while reading the run");
-  } catch (const std::exception &e) {
-    return fail(err, options.run_dir + ": " + e.what());
-  }
+  return run_verb(err, "report", options.run_dir,
+                  [&] { return run_report_or_throw(options, out, err); });
 }
 
 void add_report_command(CLI::App &app) {

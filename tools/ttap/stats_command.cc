@@ -16,6 +16,7 @@
 #include "tools/ttap/backend.h"
 #include "tools/ttap/stats_report.h"
 #include "tools/ttap/terminal.h"
+#include "tools/ttap/verb_errors.h"
 
 namespace ttap::cli {
 namespace {
@@ -51,11 +52,8 @@ const CLI::Validator kNotNegative(
     },
     "", "not negative");
 
-// One line whatever the message holds: it may quote store or file text.
-int fail(std::FILE *err, const std::string &message) {
-  std::fprintf(err, "ttap stats: error: %s\n", text::printable(message).c_str());
-  return kExitUsage;
-}
+// One line whatever the message holds (verb_error escapes it).
+int fail(std::FILE *err, const std::string &message) { return verb_error(err, "stats", message); }
 
 int run_stats_or_throw(const stats_options &options, std::FILE *out, std::FILE *err) {
   // Option checks first, so a typo is reported before a large file is touched.
@@ -121,17 +119,7 @@ int run_stats_or_throw(const stats_options &options, std::FILE *out, std::FILE *
 }  // namespace
 
 int run_stats(const stats_options &options, std::FILE *out, std::FILE *err) {
-  try {
-    return run_stats_or_throw(options, out, err);
-  } catch (const formats::file_error &e) {
-    return fail(err, e.what());
-  } catch (const backend_error &e) {
-    return fail(err, e.what());
-  } catch (const std::bad_alloc &) {
-    return fail(err, options.file + ": out of memory while reading the file");
-  } catch (const std::exception &e) {
-    return fail(err, options.file + ": " + e.what());
-  }
+  return run_verb(err, "stats", options.file, [&] { return run_stats_or_throw(options, out, err); });
 }
 
 void add_stats_command(CLI::App &app) {

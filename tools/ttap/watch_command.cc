@@ -23,6 +23,7 @@
 #include "tools/report/text_table.h"
 #include "runtime/store/run_reader.h"
 #include "tools/ttap/stats_command.h"
+#include "tools/ttap/verb_errors.h"
 #include "tools/ttap/stats_report.h"
 #include "tools/ttap/terminal.h"
 
@@ -81,11 +82,8 @@ class hidden_cursor {
 
 using text::printable;
 
-// One line whatever the message holds (SQLite quotes schema text in its errors).
-int fail(std::FILE *err, const std::string &message) {
-  std::fprintf(err, "ttap watch: error: %s\n", printable(message).c_str());
-  return kExitUsage;
-}
+// One line whatever the message holds (verb_error escapes it).
+int fail(std::FILE *err, const std::string &message) { return verb_error(err, "watch", message); }
 
 // The run has finished when no writer holds any of its store files any more (each live writer
 // holds its file's lock; the kernel drops it when the process ends, however it ends).
@@ -321,11 +319,7 @@ int run_watch_or_throw(const watch_options &options, std::FILE *out, std::FILE *
 }  // namespace
 
 int run_watch(const watch_options &options, std::FILE *out, std::FILE *err) {
-  try {
-    return run_watch_or_throw(options, out, err);
-  } catch (const std::exception &e) {
-    return fail(err, options.run_dir + ": " + e.what());
-  }
+  return run_verb(err, "watch", options.run_dir, [&] { return run_watch_or_throw(options, out, err); });
 }
 
 void add_watch_command(CLI::App &app) {
