@@ -1,17 +1,13 @@
 // The collector thread's loop: drain the queue into an in-order backlog, wait on a device sample
-// by polling (never blocking the training thread), then detectors, alert lines and store writes;
-// commit at once after a non-finite alert, otherwise every flush interval. In a group, it also runs
+// by polling (never blocking the training thread), then detectors and the sinks; flush them at
+// once after a non-finite alert, otherwise every flush interval. In a group, it also runs
 // the group's rounds: the training thread never waits for another rank.
 #include "runtime/collector.h"
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
-#include <cstdlib>
 
-#include "runtime/detectors/alert_printer.h"
 #include "runtime/log.h"
-#include "runtime/sinks/webhook_sink.h"
 
 namespace ttap {
 namespace {
@@ -50,16 +46,13 @@ struct collector::item {
   bool *flush_done = nullptr;
 };
 
-collector::collector(const session_config &config, std::unique_ptr<store> st,
-                     fused_stats_launcher *launcher, pipeline_counters *counters,
-                     std::unique_ptr<webhook_sink> webhook)
+collector::collector(const session_config &config, std::unique_ptr<sink> sinks,
+                     fused_stats_launcher *launcher, pipeline_counters *counters)
     : m_config(config),
-      m_store(std::move(st)),
+      m_sinks(std::move(sinks)),
       m_launcher(launcher),
       m_counters(counters),
-      m_detectors(make_detectors(config.detectors)),
-      m_printer(std::make_unique<alert_printer>(stderr, config.rank, config.world)),
-      m_webhook(std::move(webhook)) {
+      m_detectors(make_detectors(config.detectors)) {
   m_last_commit_ns = monotonic_ns();
   m_thread = std::thread([this] { run(); });
 }
@@ -130,45 +123,25 @@ bool collector::flush(std::string *error) {
   bool done = false;
   {
     std::unique_lock<std::mutex> lock(m_mutex);
-    if (!m_thread.joinable()) {
-      if (error) *error = m_store_error;
-      return m_store_ok;
+    if (m_thread.joinable()) {
+      m_queue.emplace_back(item::flush).flush_done = &done;
+      m_wake.notify_one();
+      m_flushed.wait(lock, [&] { return done; });
     }
-    m_queue.emplace_back(item::flush).flush_done = &done;
-    m_wake.notify_one();
-    m_flushed.wait(lock, [&] { return done; });
   }
-  if (!m_store_ok && error) *error = m_store_error;
-  return m_store_ok;
+  return m_sinks->healthy(error);
 }
 
 bool collector::close(std::string *error) {
   {
     std::lock_guard<std::mutex> lock(m_mutex);
-    if (!m_thread.joinable()) {
-      if (error) *error = m_store_error;
-      return m_store_ok;
+    if (m_thread.joinable()) {
+      m_stopping = true;
+      m_wake.notify_all();
     }
-    m_stopping = true;
-    m_wake.notify_all();
   }
-  m_thread.join();
-  if (!m_store_ok && error) *error = m_store_error;
-  return m_store_ok;
-}
-
-void collector::store_failed(const char *what) {
-  m_store_ok = false;
-  m_store_error = std::string(what) + ": " + m_store->last_error();
-  // The trainer goes on, and so does the store: it keeps what it could not write, retries with
-  // backoff and counts what it had to drop (runtime/store/store.h). Said once per process.
-  warn_once("store", "the store failed (%s); it keeps the rows and retries, and counts any it loses",
-            m_store_error.c_str());
-}
-
-void collector::announce(const alert &a) {
-  m_printer->print(a);
-  if (m_webhook) m_webhook->offer(a);
+  if (m_thread.joinable()) m_thread.join();
+  return m_sinks->healthy(error);
 }
 
 void collector::commit(bool force) {
@@ -179,12 +152,10 @@ void collector::commit(bool force) {
   c.samples_taken = m_counters->samples_taken.load();
   c.samples_skipped = m_counters->samples_skipped.load();
   c.records_dropped = m_counters->records_dropped.load();
-  c.alerts_suppressed = m_printer->suppressed();
   c.overhead_seconds = double(m_counters->overhead_ns.load()) * 1e-9;
   c.step_seconds = double(m_counters->step_ns.load()) * 1e-9;
-  if (!m_store->set_counters(c)) return store_failed("writing counters");
-  if (!m_store->commit(force)) return store_failed("commit");
-  m_store_ok = true;
+  m_sinks->count(c);
+  m_sinks->flush(c, force);
   m_last_commit_ns = now;
   m_dirty = false;
 }
@@ -198,26 +169,20 @@ void collector::handle_records(std::vector<sample_record> &records, const group_
   if (group) {
     for (auto &d : m_group_detectors) d->on_group_sample(*group, m_tensors, m_alerts);
   }
-  if (!m_store->add_samples(records)) store_failed("writing samples");
-  if (group && !m_store->add_group_sample(*group)) store_failed("writing ranks");
+  m_sinks->on_records(records, group);
   m_dirty = true;
+  hand_alerts();
+}
+
+void collector::hand_alerts() {
   bool nonfinite = false;
   for (const alert &a : m_alerts) {
-    announce(a);
-    if (!m_store->add_alert(a)) store_failed("writing an alert");
+    m_sinks->on_alert(a);
     nonfinite =
         nonfinite || a.type == alert_type::nonfinite || a.type == alert_type::nonfinite_source;
   }
-  if (nonfinite) {
-    commit(true);  // the process may be about to die: the alert must be on disk
-    if (m_config.on_nonfinite == nonfinite_action::abort) {
-      // The alert that explains the stop goes out first (bounded by the webhook's timeout).
-      if (m_webhook) m_webhook->close();
-      std::fprintf(stderr, "ttap: on_nonfinite=abort: stopping the process (exit status 3)\n");
-      std::fflush(stderr);
-      std::_Exit(3);
-    }
-  }
+  // The process may be about to die: a non-finite alert is flushed (stored) at once.
+  if (nonfinite) commit(true);
 }
 
 group_round collector::group_round_with(const group_proposal &p, double time) {
@@ -353,7 +318,7 @@ void collector::process(item &it) {
       m_group = std::move(it.group_value);
       m_group_writer = m_group->comm().rank() == 0;
       if (m_group_writer) m_group_detectors = make_group_detectors(m_config.detectors);
-      if (!m_store->set_group(it.group_info_value)) store_failed("writing the group");
+      m_sinks->on_group(it.group_info_value);
       m_dirty = true;
       break;
     case item::layout: {
@@ -367,7 +332,7 @@ void collector::process(item &it) {
       if (size_t(it.tensor_value.id) >= m_tensors.size())
         m_tensors.resize(size_t(it.tensor_value.id) + 1);
       m_tensors[size_t(it.tensor_value.id)] = it.tensor_value;
-      if (!m_store->add_tensor(it.tensor_value)) store_failed("writing a tensor");
+      m_sinks->on_tensor(it.tensor_value);
       m_dirty = true;
       break;
     case item::sample: {
@@ -413,12 +378,9 @@ void collector::process(item &it) {
     case item::scalar:
       m_alerts.clear();
       for (auto &d : m_detectors) d->on_scalar(it.scalar_value, m_alerts);
-      if (!m_store->add_scalar(it.scalar_value)) store_failed("writing a scalar");
+      m_sinks->on_scalar(it.scalar_value);
       m_dirty = true;
-      for (const alert &a : m_alerts) {
-        announce(a);
-        if (!m_store->add_alert(a)) store_failed("writing an alert");
-      }
+      hand_alerts();
       break;
     case item::flush:
       m_dirty = true;  // the counters are written at every flush
@@ -479,13 +441,9 @@ void collector::run() {
     commit(false);
     if (stopping && backlog.empty()) {
       if (m_group) close_group();
-      m_printer->finalize();
-      if (m_webhook) m_webhook->close();
       m_dirty = true;
       commit(true);
-      // Retries a failing last write for a bounded time, marks the session closed and folds the
-      // WAL into the database file.
-      if (!m_store->close()) store_failed("closing the store");
+      m_sinks->close();
       return;
     }
     if (stopping) std::this_thread::sleep_for(kDevicePollInterval);

@@ -1,6 +1,7 @@
 // The collector thread: takes samples off the training thread through a bounded queue, waits for
-// device samples by polling their events, runs the detectors, prints alerts and writes the store in
-// batched transactions. The training thread only ever posts (never waits, never blocks on I/O).
+// device samples by polling their events, assembles records, runs the detectors and hands records,
+// scalars and alerts to the sinks (runtime/sinks/), flushing them in batches. The training thread
+// only ever posts (never waits, never blocks on I/O).
 #pragma once
 
 #include <atomic>
@@ -18,12 +19,9 @@
 #include "runtime/config.h"
 #include "runtime/detectors/detector.h"
 #include "runtime/group/group_reducer.h"
-#include "runtime/store/store.h"
+#include "runtime/sinks/sink.h"
 
 namespace ttap {
-
-class alert_printer;
-class webhook_sink;
 
 // One sample as posted by the training thread: host tensors already summarized, device tensors
 // pending in a launcher slot (slot < 0: none). Records are re-assembled in watch order.
@@ -66,12 +64,10 @@ class collector {
   static constexpr size_t kMaxQueuedRecords = 16384;
   static constexpr size_t kMaxQueuedItems = 4096;
 
-  // The collector owns the store; the launcher (may be null) is shared with the training thread,
+  // The collector owns the sinks; the launcher (may be null) is shared with the training thread,
   // which only submits. `counters` outlives the collector.
-  // `webhook` (may be null) receives every alert after the stderr printer; it is closed, and its
-  // summary line written, when the collector closes.
-  collector(const session_config &config, std::unique_ptr<store> st, fused_stats_launcher *launcher,
-            pipeline_counters *counters, std::unique_ptr<webhook_sink> webhook = nullptr);
+  collector(const session_config &config, std::unique_ptr<sink> sinks,
+            fused_stats_launcher *launcher, pipeline_counters *counters);
   ~collector();
 
   // All post functions are non-blocking and return false when the queue is full (the caller counts
@@ -94,8 +90,8 @@ class collector {
   // The group's agreed stride (0: not in a group), read by the training thread's sampler.
   int64_t group_stride() const { return m_group_stride.load(std::memory_order_relaxed); }
 
-  // Blocks until everything posted before the call is processed and committed. False when the
-  // store has failed (the message in *error).
+  // Blocks until everything posted before the call is processed and flushed. False when a sink
+  // (the store) has failed (the message in *error).
   bool flush(std::string *error);
   // Flushes, writes the counters, commits and stops the thread.
   bool close(std::string *error);
@@ -112,17 +108,14 @@ class collector {
   void settle_group(int64_t reached);
   void close_group();
   void commit(bool force);
-  void store_failed(const char *what);
-  void announce(const alert &a);  // stderr line, then the webhook
+  void hand_alerts();
 
   session_config m_config;
-  std::unique_ptr<store> m_store;
+  std::unique_ptr<sink> m_sinks;
   fused_stats_launcher *m_launcher;
   pipeline_counters *m_counters;
   std::vector<std::unique_ptr<detector>> m_detectors;
   std::vector<std::unique_ptr<group_detector>> m_group_detectors;
-  std::unique_ptr<alert_printer> m_printer;
-  std::unique_ptr<webhook_sink> m_webhook;
 
   mutable std::mutex m_mutex;
   // Two condition variables, so that a post's notify_one always reaches the collector and never a
@@ -137,9 +130,7 @@ class collector {
   std::vector<tensor_info> m_tensors;  // by id
   std::vector<alert> m_alerts;         // scratch
   int64_t m_last_commit_ns = 0;
-  bool m_store_ok = true;
-  std::string m_store_error;
-  bool m_dirty = false;
+  bool m_dirty = false;  // handed to the sinks since their last flush
 
   // Group state (collector thread), and what the training thread shares with it.
   std::unique_ptr<group_reducer> m_group;

@@ -29,8 +29,10 @@ const char *check_globs(const std::string &v) {
 const char *check_path(const std::string &v) { return v.empty() ? "a file path" : nullptr; }
 
 const char *check_url(const std::string &v) {
-  return v.rfind("http://", 0) == 0 || v.rfind("https://", 0) == 0 ? nullptr
-                                                                    : "an http:// or https:// URL";
+  const bool http = v.rfind("http://", 0) == 0 || v.rfind("https://", 0) == 0;
+  return http && v.find_first_of(" \t\r\n") == std::string::npos
+             ? nullptr
+             : "an http:// or https:// URL without white space";
 }
 
 // Shorthands for the table: a session knob's setter is a captureless lambda on the config.
@@ -84,6 +86,10 @@ const knob kKnobs[] = {
      3.6e6, nullptr,
      "alert webhook: limit of one POST attempt, and of the wait at close for undelivered alerts",
      TTAP_SET(c.alert_webhook_timeout_ms = v.real), nullptr},
+    {"jsonl", "TTAP_JSONL", K::text, S::session, "", 0, 0, nullptr,
+     "also write every record and alert as one JSON line to this file (for tail -f and log "
+     "shippers)",
+     TTAP_SET(c.jsonl = v.text), check_path},
     // The detectors' thresholds (see the README's alert table).
     {"spike_threshold", "TTAP_SPIKE_THRESHOLD", K::real, S::session, "8", 1, 1e6, nullptr,
      "spike alert: robust z-score of a gradient's l2 against its recent median above this",

@@ -38,6 +38,8 @@ struct session_config {
   // attempt (and close()'s wait for the queue) bounded by alert_webhook_timeout_ms.
   std::string alert_webhook;
   double alert_webhook_timeout_ms = 5000;
+  // A JSON-lines copy of every record, scalar and alert (empty: none; see runtime/sinks/).
+  std::string jsonl;
   // The detectors' thresholds.
   detector_config detectors;
   // Every session knob as name and value text, in registry order, for the store's record of the

@@ -16,7 +16,7 @@
 #include "runtime/errors.h"
 #include "runtime/group/tensor_roles.h"
 #include "runtime/log.h"
-#include "runtime/sinks/webhook_sink.h"
+#include "runtime/sinks/sink.h"
 #include "runtime/store/store_files.h"
 
 #ifndef TTAP_VERSION_STRING
@@ -121,20 +121,10 @@ ttap_status session::open(const char *run_dir, const char *options, std::unique_
   info.append = c.append;
   std::unique_ptr<store> st = store::open(info, &error);
   if (!st) return fail(TTAP_ERR_IO, "cannot open the store in '" + c.run_dir + "': " + error);
-  std::unique_ptr<webhook_sink> webhook;
-  if (!c.alert_webhook.empty()) {
-    webhook_options w;
-    w.url = c.alert_webhook;
-    w.run = run_name(c.run_dir);
-    w.host = info.host;
-    w.rank = c.rank;
-    w.world = c.world;
-    w.timeout_s = c.alert_webhook_timeout_ms * 1e-3;
-    webhook = webhook_sink::start(w, &error);
-    if (!webhook) return fail(TTAP_ERR_INVALID_ARGUMENT, error);
-  }
-  s->m_collector = std::make_unique<collector>(c, std::move(st), s->m_launcher.get(),
-                                               &s->m_counters, std::move(webhook));
+  std::unique_ptr<sink> sinks = make_sinks(c, info.host, std::move(st), &error);
+  if (!sinks) return fail(TTAP_ERR_IO, error);
+  s->m_collector =
+      std::make_unique<collector>(c, std::move(sinks), s->m_launcher.get(), &s->m_counters);
   *out = std::move(s);
   return TTAP_OK;
 }

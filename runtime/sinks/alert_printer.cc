@@ -1,6 +1,6 @@
 // The stderr alert sink: formats each alert into one stack buffer and writes it with one call,
 // behind a token bucket. Alerts are rare, so the cost that matters is that a flood stays cheap.
-#include "runtime/detectors/alert_printer.h"
+#include "runtime/sinks/alert_printer.h"
 
 #include <chrono>
 #include <cinttypes>

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "runtime/record.h"
+#include "runtime/sinks/sink.h"
 
 namespace ttap {
 
@@ -28,7 +29,7 @@ struct alert_rate_limit {
 // Never throws or allocates; write errors are ignored (a closed stderr must not stop training).
 // A null `out` prints nothing and suppresses nothing. Not thread-safe: the collector thread is its
 // only caller.
-class alert_printer {
+class alert_printer final : public sink {
  public:
   explicit alert_printer(FILE *out = stderr, int32_t rank = 0, int32_t world = 1,
                          alert_rate_limit limit = {}) noexcept;
@@ -39,6 +40,13 @@ class alert_printer {
   void print(const alert &a, double now_s) noexcept;
   // Reports suppressed alerts not yet reported (call once at the end of the run).
   void finalize() noexcept;
+
+  // As a sink: prints every alert, counts the suppressed ones for the run, and reports the last
+  // suppressed ones at the end of the run.
+  const char *name() const override { return "alert_printer"; }
+  void on_alert(const alert &a) override { print(a); }
+  void count(run_counters &c) const override { c.alerts_suppressed += m_suppressed; }
+  void close() override { finalize(); }
 
   uint64_t printed() const { return m_printed; }        // alert lines written
   uint64_t suppressed() const { return m_suppressed; }  // alerts not printed, over the whole run

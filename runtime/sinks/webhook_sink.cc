@@ -1,6 +1,6 @@
 // The webhook sink's two sides: offer() (collector thread: rate limit, bounded queue, never the
 // network) and the sender thread (libcurl's multi interface, so that a transfer in flight can be
-// abandoned the moment close()'s deadline passes instead of when curl's own timeout fires).
+// abandoned the moment finish()'s deadline passes instead of when curl's own timeout fires).
 #include "runtime/sinks/webhook_sink.h"
 
 #include <curl/curl.h>
@@ -11,6 +11,8 @@
 #include <cmath>
 #include <mutex>
 #include <nlohmann/json.hpp>
+
+#include "runtime/config.h"
 
 namespace ttap {
 namespace {
@@ -30,7 +32,7 @@ bool curl_ready() {
 
 size_t discard_body(char *, size_t size, size_t count, void *) { return size * count; }
 
-// A post() that did not finish because close()'s deadline passed.
+// A post() that did not finish because finish()'s deadline passed.
 constexpr long kAbandoned = -2;
 constexpr long kNoAnswer = -1;
 
@@ -84,7 +86,7 @@ std::unique_ptr<webhook_sink> webhook_sink::start(const webhook_options &options
 }
 
 webhook_sink::~webhook_sink() {
-  close();
+  finish();
   if (m_multi) curl_multi_cleanup(static_cast<CURLM *>(m_multi));
   if (m_curl) curl_easy_cleanup(static_cast<CURL *>(m_curl));
 }
@@ -193,7 +195,7 @@ long webhook_sink::post(const std::string &body, double timeout_s, std::string *
       abandoned = true;
       break;
     }
-    // Short polls: close() also wakes this with curl_multi_wakeup.
+    // Short polls: finish() also wakes this with curl_multi_wakeup.
     curl_multi_poll(multi, nullptr, 0, 50, nullptr);
   }
   curl_multi_remove_handle(multi, curl);
@@ -292,7 +294,7 @@ webhook_counts webhook_sink::counts() const {
   return m_counts;
 }
 
-webhook_counts webhook_sink::close() noexcept {
+webhook_counts webhook_sink::finish() noexcept {
   if (m_closed) return counts();
   m_closed = true;
   {
@@ -316,6 +318,18 @@ webhook_counts webhook_sink::close() noexcept {
     std::fflush(m_options.log);
   }
   return c;
+}
+
+std::unique_ptr<sink> make_webhook_sink(const session_config &config, const std::string &host,
+                                        std::string *error) {
+  webhook_options w;
+  w.url = config.alert_webhook;
+  w.run = run_name(config.run_dir);
+  w.host = host;
+  w.rank = config.rank;
+  w.world = config.world;
+  w.timeout_s = config.alert_webhook_timeout_ms * 1e-3;
+  return webhook_sink::start(w, error);
 }
 
 }  // namespace ttap

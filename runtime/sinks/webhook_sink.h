@@ -12,9 +12,10 @@
 #include <string>
 #include <thread>
 
-#include "runtime/detectors/alert_printer.h"
+#include "runtime/sinks/alert_printer.h"
 #include "runtime/record.h"
 #include "runtime/sinks/redacted_url.h"
+#include "runtime/sinks/sink.h"
 
 namespace ttap {
 
@@ -24,7 +25,7 @@ struct webhook_options {
   std::string run, host;
   int32_t rank = 0;
   int32_t world = 1;
-  // One POST attempt may take this long (connect included); close() waits at most this long for
+  // One POST attempt may take this long (connect included); finish() waits at most this long for
   // the queue to drain before it gives up on what is left.
   double timeout_s = 5.0;
   // Attempts per alert while the receiver answers: a failed attempt (no answer, 5xx, 429) is
@@ -47,16 +48,16 @@ struct webhook_counts {
   uint64_t offered = 0;
   uint64_t delivered = 0;   // a 2xx answer
   uint64_t suppressed = 0;  // rate limit: never queued
-  uint64_t dropped = 0;     // queue full, or still queued when close() gave up
+  uint64_t dropped = 0;     // queue full, or still queued when finish() gave up
   uint64_t failed = 0;      // every attempt failed, or the receiver refused it (4xx)
   size_t peak_queue = 0;
 };
 
-class webhook_sink {
+class webhook_sink final : public sink {
  public:
   // Null with *error when the URL is not http(s) or libcurl cannot start.
   static std::unique_ptr<webhook_sink> start(const webhook_options &options, std::string *error);
-  ~webhook_sink();  // close()
+  ~webhook_sink() override;  // finish()
   webhook_sink(const webhook_sink &) = delete;
   webhook_sink &operator=(const webhook_sink &) = delete;
 
@@ -71,7 +72,13 @@ class webhook_sink {
   // summary line to `log`: `ttap: alert webhook URL: N delivered, N suppressed (rate limit), N
   // dropped (queue full or closing), N failed; queue peak N of N`. Idempotent; returns the final
   // counts.
-  webhook_counts close() noexcept;
+  webhook_counts finish() noexcept;
+
+  // As a sink: every alert is offered; the end of the run, or an abort, finishes the queue.
+  const char *name() const override { return "alert_webhook"; }
+  void on_alert(const alert &a) override { offer(a); }
+  void before_exit() override { finish(); }
+  void close() override { finish(); }
 
   webhook_counts counts() const;
   // The JSON body posted for `a` (also used by tests).
@@ -106,7 +113,7 @@ class webhook_sink {
   std::condition_variable m_wake;
   std::deque<queued_alert> m_queue;
   bool m_closing = false;
-  double m_deadline = 0;  // steady seconds; close() sets it, under m_mutex
+  double m_deadline = 0;  // steady seconds; finish() sets it, under m_mutex
   webhook_counts m_counts;
 
   // Offer-side state (the single offering thread).

@@ -104,6 +104,7 @@ TTAP_API ttap_status ttap_get_version(int *version);
  *   on_nonfinite=A   warn|abort (abort: exit status 3 once the alert is stored)
  *   rank=R,world=W   this process's place in a group (default from RANK/WORLD_SIZE or
  *                    OMPI_COMM_WORLD_RANK/SIZE, else 0 and 1)
+ *   jsonl=PATH       also append every record, scalar and alert as one JSON line to PATH
  *   and the detectors' thresholds (spike_threshold=8, vanishing_samples=5, ...: `ttap env`).
  * An unknown key or a value out of range is refused with the knob's name and allowed range.
  * Blocks while it creates the directory and the store. Statuses: OK, INVALID_ARGUMENT (NULL out,

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <string>
 
-#include "runtime/detectors/alert_printer.h"
+#include "runtime/sinks/alert_printer.h"
 #include "tests/runtime/detectors/detector_test_support.h"
 
 namespace ttap {

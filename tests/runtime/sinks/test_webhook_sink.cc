@@ -1,5 +1,5 @@
 // The webhook sink against a local receiver: the JSON it posts, the per-type rate limit, the bound
-// on its queue, retries and refusals, one warning for a dead receiver, close() bounded by the
+// on its queue, retries and refusals, one warning for a dead receiver, finish() bounded by the
 // timeout when the receiver never answers, and the alert_webhook knob through the C API.
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -88,7 +88,7 @@ TEST(WebhookSink, PostsEachAlertAsJsonWithSlackText) {
   ASSERT_TRUE(sink) << error;
   sink->offer(make_alert(alert_type::nonfinite, 200, "fc1.weight.grad"));
   sink->offer(make_alert(alert_type::loss_spike, 201, "loss"));
-  const webhook_counts c = sink->close();
+  const webhook_counts c = sink->finish();
   EXPECT_EQ(c.delivered, 2u);
   EXPECT_EQ(c.failed + c.dropped + c.suppressed, 0u);
   auto bodies = r->bodies();
@@ -136,7 +136,7 @@ TEST(WebhookSink, RateLimitIsPerTypeAndReportsWhatWasHeldBack) {
   // Two seconds later the spike bucket holds two tokens again; the first spike sent then says how
   // many were held back before it.
   sink->offer(make_alert(alert_type::spike, 30, "t"), 102.0);
-  const webhook_counts c = sink->close();
+  const webhook_counts c = sink->finish();
   EXPECT_EQ(c.offered, 22u);
   EXPECT_EQ(c.suppressed, 17u);
   EXPECT_EQ(c.delivered, 5u);
@@ -169,7 +169,7 @@ TEST(WebhookSink, FirstNonFiniteOfAStepIsNeverSuppressed) {
   sink->offer(make_alert(alert_type::nonfinite, 5, "a"), 1.0);  // the token
   sink->offer(make_alert(alert_type::nonfinite, 5, "b"), 1.0);  // same step: suppressed
   sink->offer(make_alert(alert_type::nonfinite, 6, "c"), 1.0);  // a new step: exempt
-  const webhook_counts c = sink->close();
+  const webhook_counts c = sink->finish();
   EXPECT_EQ(c.delivered, 2u);
   EXPECT_EQ(c.suppressed, 1u);
 }
@@ -197,7 +197,7 @@ TEST(WebhookSink, QueueIsBoundedAndDropsAreCounted) {
   const webhook_counts before = sink->counts();
   EXPECT_EQ(before.peak_queue, 4u);
   EXPECT_EQ(before.dropped, 200u - 1u - 4u);
-  const webhook_counts c = sink->close();
+  const webhook_counts c = sink->finish();
   EXPECT_EQ(c.offered, 200u);
   EXPECT_EQ(c.delivered, 0u);
   EXPECT_EQ(c.dropped + c.failed, 200u);
@@ -219,7 +219,7 @@ TEST(WebhookSink, NeverAnsweringReceiverCostsOneWarningAndCloseKeepsItsTimeout) 
   // Long enough for the first alert's three attempts to time out (the warning), then close.
   std::this_thread::sleep_for(std::chrono::milliseconds(2000));
   const auto t0 = std::chrono::steady_clock::now();
-  const webhook_counts c = sink->close();
+  const webhook_counts c = sink->finish();
   const double close_s = seconds_since(t0);
   // The configured 0.5 s, plus scheduling slack on a loaded machine.
   EXPECT_LT(close_s, 0.5 + 1.0) << close_s;
@@ -246,7 +246,7 @@ TEST(WebhookSink, UnreachableUrlWarnsOnceAndCountsFailures) {
   ASSERT_TRUE(sink) << error;
   for (int i = 0; i < 5; ++i) sink->offer(make_alert(alert_type::spike, i, "t"));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  const webhook_counts c = sink->close();
+  const webhook_counts c = sink->finish();
   EXPECT_EQ(c.delivered, 0u);
   EXPECT_EQ(c.failed + c.dropped, 5u);
   EXPECT_EQ(count_of(log.text(), "cannot deliver"), 1u) << log.text();
@@ -263,7 +263,7 @@ TEST(WebhookSink, ServerErrorsAreRetriedRefusalsAreNot) {
   auto sink = webhook_sink::start(o, &error);
   ASSERT_TRUE(sink) << error;
   sink->offer(make_alert(alert_type::spike, 1, "t"));
-  webhook_counts c = sink->close();
+  webhook_counts c = sink->finish();
   EXPECT_EQ(c.failed, 1u);
   EXPECT_EQ(r503->requests(), 3u);
 
@@ -273,7 +273,7 @@ TEST(WebhookSink, ServerErrorsAreRetriedRefusalsAreNot) {
   sink = webhook_sink::start(options_for(r400->url(), nullptr), &error);
   ASSERT_TRUE(sink) << error;
   sink->offer(make_alert(alert_type::spike, 1, "t"));
-  c = sink->close();
+  c = sink->finish();
   EXPECT_EQ(c.failed, 1u);
   EXPECT_EQ(r400->requests(), 1u);
 }

@@ -1,0 +1,285 @@
+// The sinks one by one: the fan-out's order and failure reporting, the store sink (and a store
+// that fails), the JSONL stream's lines, the non-finite policy's exit, and a session writing
+// jsonl=PATH end to end.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "runtime/config.h"
+#include "runtime/sinks/alert_printer.h"
+#include "runtime/sinks/sink.h"
+#include "tests/runtime/store_query.h"
+#include "tests/temp_dir.h"
+#include "ttap/ttap.h"
+
+namespace {
+
+using namespace ttap;
+using ttap::testing::temp_dir;
+
+// Records the calls it gets into a shared log.
+class logging_sink final : public sink {
+ public:
+  logging_sink(std::string tag, std::vector<std::string> *log, bool healthy = true)
+      : m_tag(std::move(tag)), m_log(log), m_healthy(healthy) {}
+  const char *name() const override { return m_tag.c_str(); }
+  void on_alert(const alert &a) override { m_log->push_back(m_tag + ":alert:" + a.message); }
+  void flush(const run_counters &c, bool now) override {
+    m_log->push_back(m_tag + ":flush:" + std::to_string(c.alerts_suppressed) + (now ? "!" : ""));
+  }
+  // Said on stderr: the death tests below see it only in the child's output.
+  void before_exit() override { std::fprintf(stderr, "%s:before_exit\n", m_tag.c_str()); }
+  void count(run_counters &c) const override { c.alerts_suppressed += 1; }
+  bool healthy(std::string *why) const override {
+    if (!m_healthy) *why = m_tag + " broke";
+    return m_healthy;
+  }
+
+ private:
+  std::string m_tag;
+  std::vector<std::string> *m_log;
+  bool m_healthy;
+};
+
+alert make_alert(alert_type type, const char *message, int64_t step = 3) {
+  alert a;
+  a.step = step;
+  a.tensor_id = 0;
+  a.tensor = "w.grad";
+  a.type = type;
+  a.message = message;
+  return a;
+}
+
+sample_record make_record(int32_t id, int64_t step, float value) {
+  sample_record r;
+  r.tensor_id = id;
+  r.step = step;
+  r.sample_size = 1;
+  summary_clear(r.stats);
+  r.stats.count = 4;
+  r.stats.min = r.stats.max = r.stats.abs_max = value;
+  r.stats.sum = 4 * value;
+  r.stats.sum_abs = 4 * std::fabs(value);
+  r.stats.sum_sq = 4 * value * value;
+  return r;
+}
+
+TEST(SinkFanout, HandsEverythingToEverySinkInOrderAndReportsTheFirstFailure) {
+  std::vector<std::string> log;
+  sink_fanout fanout;
+  fanout.add(std::make_unique<logging_sink>("a", &log));
+  fanout.add(std::make_unique<logging_sink>("b", &log, false));
+  fanout.add(std::make_unique<logging_sink>("c", &log, false));
+  fanout.on_alert(make_alert(alert_type::spike, "x"));
+  run_counters c;
+  fanout.count(c);
+  EXPECT_EQ(c.alerts_suppressed, 3u);
+  fanout.flush(c, true);
+  EXPECT_EQ(log, (std::vector<std::string>{"a:alert:x", "b:alert:x", "c:alert:x", "a:flush:3!",
+                                           "b:flush:3!", "c:flush:3!"}));
+  std::string why;
+  EXPECT_FALSE(fanout.healthy(&why));
+  EXPECT_EQ(why, "b broke");
+}
+
+run_info info_for(const std::string &dir) {
+  run_info info;
+  info.run_dir = dir;
+  info.version = "test";
+  return info;
+}
+
+TEST(StoreSink, WritesWhatItIsHandedAndCommitsAtFlush) {
+  temp_dir dir;
+  std::string error;
+  auto st = store::open(info_for(dir.path), &error);
+  ASSERT_TRUE(st) << error;
+  auto s = make_store_sink(std::move(st));
+  tensor_info t;
+  t.id = 0;
+  t.name = "w.grad";
+  t.numel = 4;
+  s->on_tensor(t);
+  std::vector<sample_record> records{make_record(0, 3, 2.0f)};
+  s->on_records(records, nullptr);
+  s->on_alert(make_alert(alert_type::spike, "spike in w.grad"));
+  run_counters c;
+  c.samples_taken = 7;
+  s->flush(c, false);
+  EXPECT_EQ(ttap::testing::query(dir.path, "select step, tensor, l2 from samples_v"),
+            (std::vector<std::vector<std::string>>{{"3", "w.grad", "4.0"}}));
+  EXPECT_EQ(ttap::testing::query(dir.path, "select message from alerts_v").size(), 1u);
+  EXPECT_TRUE(s->healthy(&error));
+}
+
+// A store whose commits fail while `full` is set (a full disk, say), as the SQLite store's do: it
+// keeps the rows and retries at the next commit.
+class failing_store final : public store {
+ public:
+  explicit failing_store(const bool *full) : m_full(full) {}
+  bool add_tensor(const tensor_info &) override { return true; }
+  bool add_samples(std::span<const sample_record>) override { return true; }
+  bool add_scalar(const scalar_record &) override { return true; }
+  bool add_alert(const alert &) override { return true; }
+  bool set_counters(const run_counters &) override { return true; }
+  bool set_group(const group_info &) override { return true; }
+  bool add_group_sample(const group_sample &) override { return true; }
+  bool commit(bool) override { return !*m_full; }
+  bool close() override { return !*m_full; }
+  const std::string &last_error() const override { return m_error; }
+  const std::string &path() const override { return m_path; }
+  uint64_t size_bytes() const override { return 0; }
+
+ private:
+  const bool *m_full;
+  std::string m_error = "database or disk is full";
+  std::string m_path = "ttap.db";
+};
+
+TEST(StoreSink, AFailingCommitIsReportedUntilACommitSucceedsAgain) {
+  bool full = true;
+  auto s = make_store_sink(std::make_unique<failing_store>(&full));
+  std::vector<sample_record> records{make_record(0, 1, 1.0f)};
+  s->on_records(records, nullptr);
+  s->on_alert(make_alert(alert_type::nonfinite, "NaN"));
+  std::string why;
+  EXPECT_TRUE(s->healthy(&why)) << "nothing failed before the flush";
+  s->flush(run_counters{}, true);
+  EXPECT_FALSE(s->healthy(&why));
+  EXPECT_EQ(why, "commit: database or disk is full");
+  full = false;  // space freed: the store's retry succeeds
+  s->flush(run_counters{}, false);
+  EXPECT_TRUE(s->healthy(&why)) << why;
+  full = true;
+  s->close();
+  EXPECT_FALSE(s->healthy(&why));
+  EXPECT_EQ(why, "closing the store: database or disk is full");
+}
+
+std::vector<nlohmann::json> read_lines(const std::string &path) {
+  std::vector<nlohmann::json> lines;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
+  return lines;
+}
+
+TEST(JsonlSink, OneLinePerRecordScalarAndAlertFlushedAtEachFlush) {
+  temp_dir dir;
+  const std::string path = dir.path + "/out.jsonl";
+  std::string error;
+  auto s = make_jsonl_sink(path, &error);
+  ASSERT_TRUE(s) << error;
+  tensor_info t;
+  t.id = 0;
+  t.name = "w.grad";
+  t.kind = tensor_kind::grad;
+  t.type = dtype::bf16;
+  s->on_tensor(t);
+  sample_record nan_record = make_record(0, 5, 3.0f);
+  nan_record.stats.nan = 1;
+  std::vector<sample_record> records{make_record(0, 4, 3.0f), nan_record};
+  s->on_records(records, nullptr);
+  scalar_record loss;
+  loss.step = 5;
+  loss.name = "loss";
+  loss.value = std::nan("");
+  s->on_scalar(loss);
+  s->on_alert(make_alert(alert_type::nonfinite, "NaN in w.grad", 5));
+  EXPECT_TRUE(read_lines(path).empty()) << "buffered until the flush";
+  s->flush(run_counters{}, false);
+  auto lines = read_lines(path);
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[0]["record"], "sample");
+  EXPECT_EQ(lines[0]["tensor"], "w.grad");
+  EXPECT_EQ(lines[0]["kind"], "grad");
+  EXPECT_EQ(lines[0]["dtype"], "BF16");
+  EXPECT_EQ(lines[0]["step"], 4);
+  EXPECT_DOUBLE_EQ(lines[0]["l2"].get<double>(), 6.0);
+  EXPECT_EQ(lines[1]["nan"], 1);
+  EXPECT_EQ(lines[2]["record"], "scalar");
+  EXPECT_TRUE(lines[2]["value"].is_null()) << "NaN has no JSON spelling";
+  EXPECT_EQ(lines[3]["record"], "alert");
+  EXPECT_EQ(lines[3]["type"], "nonfinite");
+  EXPECT_EQ(lines[3]["message"], "NaN in w.grad");
+  EXPECT_TRUE(s->healthy(&error));
+}
+
+TEST(JsonlSink, APathThatCannotBeOpenedIsRefusedWithItsReason) {
+  std::string error;
+  EXPECT_FALSE(make_jsonl_sink("/proc/no-such-dir/x.jsonl", &error));
+  EXPECT_NE(error.find("jsonl=/proc/no-such-dir/x.jsonl: cannot open for writing"),
+            std::string::npos)
+      << error;
+}
+
+TEST(NonfinitePolicy, AbortExitsWithStatus3AtTheFlushAfterTheAlert) {
+  session_config c;
+  c.on_nonfinite = nonfinite_action::abort;
+  std::vector<std::string> log;
+  logging_sink others("webhook", &log);
+  auto policy = make_nonfinite_policy(c, &others);
+  policy->on_alert(make_alert(alert_type::spike, "spike"));
+  policy->flush(run_counters{}, false);  // not a non-finite alert: goes on
+  policy->on_alert(make_alert(alert_type::nonfinite, "NaN"));
+  // The other sinks hand on what they hold (the webhook its queue) before the process ends.
+  EXPECT_EXIT(policy->flush(run_counters{}, true), ::testing::ExitedWithCode(3),
+              "webhook:before_exit\n.*on_nonfinite=abort: stopping the process");
+  c.on_nonfinite = nonfinite_action::warn;
+  auto warn = make_nonfinite_policy(c, &others);
+  warn->on_alert(make_alert(alert_type::nonfinite, "NaN"));
+  warn->flush(run_counters{}, true);
+  SUCCEED() << "warn does not exit";
+}
+
+TEST(AlertPrinterSink, CountsSuppressedLinesIntoTheRunCounters) {
+  alert_printer printer(nullptr);
+  run_counters c;
+  printer.count(c);
+  EXPECT_EQ(c.alerts_suppressed, 0u);
+  std::FILE *sink_file = std::tmpfile();
+  alert_printer limited(sink_file, 0, 1, alert_rate_limit{1.0, 2.0});
+  for (int i = 0; i < 5; ++i) limited.print(make_alert(alert_type::spike, "s", i), 100.0);
+  limited.count(c);
+  EXPECT_EQ(c.alerts_suppressed, 3u);
+  std::fclose(sink_file);
+}
+
+// A session with jsonl=PATH streams its samples and its NaN alert.
+TEST(JsonlSink, ASessionStreamsItsSamplesAndAlerts) {
+  temp_dir dir;
+  const std::string path = dir.path + "/run.jsonl";
+  ttap_session *s = nullptr;
+  const std::string options = "backend=cpu,budget=0,jsonl=" + path;
+  ASSERT_EQ(ttap_open((dir.path + "/run").c_str(), options.c_str(), &s), TTAP_OK)
+      << ttap_last_error();
+  std::vector<float> w(16, 1.0f);
+  int32_t h;
+  ASSERT_EQ(ttap_watch(s, "w", w.data(), TTAP_F32, w.size(), TTAP_PARAM, &h), TTAP_OK);
+  ASSERT_EQ(ttap_step(s, 0, nullptr), TTAP_OK);
+  w[3] = std::nanf("");
+  ASSERT_EQ(ttap_step(s, 1, nullptr), TTAP_OK);
+  ASSERT_EQ(ttap_log_scalar(s, "loss", 0.5, 1), TTAP_OK);
+  ASSERT_EQ(ttap_close(s), TTAP_OK) << ttap_last_error();
+  int samples = 0, alerts = 0, scalars = 0;
+  for (const auto &line : read_lines(path)) {
+    samples += line["record"] == "sample";
+    scalars += line["record"] == "scalar";
+    if (line["record"] == "alert") {
+      ++alerts;
+      EXPECT_EQ(line["type"], "nonfinite");
+      EXPECT_EQ(line["step"], 1);
+    }
+  }
+  EXPECT_EQ(samples, 2);
+  EXPECT_EQ(scalars, 1);
+  EXPECT_EQ(alerts, 1);
+  EXPECT_EQ(ttap_open((dir.path + "/run2").c_str(), "jsonl=/proc/nope/x", &s), TTAP_ERR_IO);
+  EXPECT_NE(std::string(ttap_last_error()).find("jsonl=/proc/nope/x"), std::string::npos);
+}
+
+}  // namespace
