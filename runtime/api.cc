@@ -62,9 +62,9 @@ struct session_slot {
 constexpr uint32_t kSlotsPerChunk = 256;
 constexpr uint32_t kMaxChunks = 4096;
 std::atomic<session_slot *> g_chunks[kMaxChunks];
-std::mutex g_table_mutex;         // guards the free list and the high-water mark
-std::vector<uint32_t> g_free;     // slots whose session was closed
-uint32_t g_slots_used = 0;        // slots ever handed out
+std::mutex g_table_mutex;      // guards the free list and the high-water mark
+std::vector<uint32_t> g_free;  // slots whose session was closed
+uint32_t g_slots_used = 0;     // slots ever handed out
 
 ttap_session *encode(uint32_t index, uint32_t generation) {
   return reinterpret_cast<ttap_session *>((uint64_t(generation) << 32) | (uint64_t(index) + 1));
@@ -208,8 +208,7 @@ ttap_status ttap_log_scalar(ttap_session *s, const char *name, double value, int
 }
 
 ttap_status ttap_set_group(ttap_session *s, const char *kind, void *comm) {
-  return with_session(s,
-                      [&](session_slot &, ttap::session &x) { return x.set_group(kind, comm); });
+  return with_session(s, [&](session_slot &, ttap::session &x) { return x.set_group(kind, comm); });
 }
 
 ttap_status ttap_flush(ttap_session *s) {

@@ -100,8 +100,8 @@ const knob kKnobs[] = {
     {"spike_min_samples", "TTAP_SPIKE_MIN_SAMPLES", K::integer, S::session, "10", 2, 100000,
      nullptr, "spike and loss_spike alerts: no verdict before this many samples of a series",
      TTAP_SET(c.detectors.spike_min_samples = int(v.integer)), nullptr},
-    {"loss_spike_threshold", "TTAP_LOSS_SPIKE_THRESHOLD", K::real, S::session, "8", 1, 1e6,
-     nullptr, "loss_spike alert: robust z-score of the scalar \"loss\" above this",
+    {"loss_spike_threshold", "TTAP_LOSS_SPIKE_THRESHOLD", K::real, S::session, "8", 1, 1e6, nullptr,
+     "loss_spike alert: robust z-score of the scalar \"loss\" above this",
      TTAP_SET(c.detectors.loss_spike_threshold = v.real), nullptr},
     {"vanishing_floor", "TTAP_VANISHING_FLOOR", K::real, S::session, "1e-12", 0, 1, nullptr,
      "vanishing alert: a gradient's l2 below this (or all zeros) counts as vanished",
@@ -116,15 +116,15 @@ const knob kKnobs[] = {
     {"fp8_overflow", "TTAP_FP8_OVERFLOW", K::real, S::session, "0.001", 0, 1, nullptr,
      "fp8_range alert: fraction of values above e4m3's range when cast unscaled above this",
      TTAP_SET(c.detectors.fp8_overflow_threshold = v.real), nullptr},
-    {"group_min_ranks", "TTAP_GROUP_MIN_RANKS", K::integer, S::session, "3", 3, kMaxRanks,
-     nullptr, "outlier_rank and straggler alerts: only in groups of at least this many ranks",
+    {"group_min_ranks", "TTAP_GROUP_MIN_RANKS", K::integer, S::session, "3", 3, kMaxRanks, nullptr,
+     "outlier_rank and straggler alerts: only in groups of at least this many ranks",
      TTAP_SET(c.detectors.group_min_ranks = int(v.integer)), nullptr},
     {"outlier_threshold", "TTAP_OUTLIER_THRESHOLD", K::real, S::session, "8", 1, 1e6, nullptr,
      "outlier_rank alert: robust z-score of a rank's log gradient norm against the others' above "
      "this",
      TTAP_SET(c.detectors.outlier_threshold = v.real), nullptr},
-    {"outlier_min_scale", "TTAP_OUTLIER_MIN_SCALE", K::real, S::session, "0.1", 0.001, 10,
-     nullptr, "outlier_rank alert: floor of the score's scale, in log units (0.1: 2.2x off at 8)",
+    {"outlier_min_scale", "TTAP_OUTLIER_MIN_SCALE", K::real, S::session, "0.1", 0.001, 10, nullptr,
+     "outlier_rank alert: floor of the score's scale, in log units (0.1: 2.2x off at 8)",
      TTAP_SET(c.detectors.outlier_min_scale = v.real), nullptr},
     {"straggler_threshold", "TTAP_STRAGGLER_THRESHOLD", K::real, S::session, "8", 1, 1e6, nullptr,
      "straggler alert: robust z-score of a rank's log step time against the others' above this",
@@ -138,8 +138,8 @@ const knob kKnobs[] = {
      "inferred from the repeating pattern of collectives)",
      nullptr, nullptr},
     {"hooks_recv", "TTAP_HOOKS_RECV", K::integer, S::process, "0", 0, 1, nullptr,
-     "hooks: 1 also summarizes each reduction's result after the collective (<name>.out)",
-     nullptr, nullptr},
+     "hooks: 1 also summarizes each reduction's result after the collective (<name>.out)", nullptr,
+     nullptr},
     {"flight_entries", "TTAP_FLIGHT_ENTRIES", K::integer, S::process, "1024", 16, 1 << 20,
      nullptr, "hooks: flight recorder entries kept per communicator", nullptr, nullptr},
     {"hooks_min_elements", "TTAP_HOOKS_MIN_ELEMENTS", K::integer, S::process, "4096", 0, 1e18,
@@ -175,7 +175,8 @@ bool apply(session_config &c, const std::string &key, const std::string &value,
   if (!k) {
     std::string known;
     for (const knob &each : kKnobs) {
-      if (each.scope == knob_scope::session) known += (known.empty() ? "" : ", ") + std::string(each.name);
+      if (each.scope == knob_scope::session)
+        known += (known.empty() ? "" : ", ") + std::string(each.name);
     }
     *error = source + ": unknown option '" + key + "' (known: " + known + ")";
     return false;
@@ -282,7 +283,8 @@ knob_value process_knob(const char *name) {
   knob_value v;
   if (!k) return v;  // a misspelt name in tensortap's own code: the tests catch it
   std::string error;
-  if (auto text = env_value(k->env); text && parse_knob(*k, *text, &v, &error)) return v;
+  if (auto text = env_value(k->env); text && parse_knob(*k, *text, &v, &error))
+    return v;
   else if (text)
     warn_once(k->env, "%s: using the default %s", error.c_str(),
               *k->default_value ? k->default_value : "(none)");

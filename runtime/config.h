@@ -1,6 +1,7 @@
 // Configuration in one place: the knob registry. Every knob is declared once (name, TTAP_*
 // variable, type, default, range, one-line meaning) and that one declaration serves ttap_open's
-// options string, the environment, the hooks, `ttap run` and `ttap env`. No other file calls getenv.
+// options string, the environment, the hooks, `ttap run` and `ttap env`. No other file calls
+// getenv.
 #pragma once
 
 #include <cstdint>

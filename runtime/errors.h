@@ -23,9 +23,9 @@ ttap_status note_failure_site(ttap_status st, const char *file, int line);
 
 // Evaluates a ttap_status expression; unless TTAP_OK, notes the file and line in the message and
 // returns the status from the enclosing function.
-#define TTAP_CHECK(expr)                                                               \
-  do {                                                                                 \
-    ttap_status ttap_check_status_ = (expr);                                           \
-    if (ttap_check_status_ != TTAP_OK)                                                 \
-      return ::ttap::note_failure_site(ttap_check_status_, __FILE__, __LINE__);        \
+#define TTAP_CHECK(expr)                                                        \
+  do {                                                                          \
+    ttap_status ttap_check_status_ = (expr);                                    \
+    if (ttap_check_status_ != TTAP_OK)                                          \
+      return ::ttap::note_failure_site(ttap_check_status_, __FILE__, __LINE__); \
   } while (0)

@@ -94,8 +94,7 @@ TEST(Knobs, OptionsSetDetectorThresholdsAndAreRecordedForTheRun) {
   session_config c;
   std::string error;
   ASSERT_TRUE(make_session_config(
-      nullptr, "spike_threshold=6.5,vanishing_samples=2,straggler_threshold=3,every=4", &c,
-      &error))
+      nullptr, "spike_threshold=6.5,vanishing_samples=2,straggler_threshold=3,every=4", &c, &error))
       << error;
   EXPECT_EQ(c.detectors.spike_threshold, 6.5);
   EXPECT_EQ(c.detectors.vanishing_samples, 2);
@@ -153,8 +152,8 @@ int vanishing_alerts(const char *options) {
   EXPECT_EQ(ttap_watch(s, "w.grad", zeros.data(), TTAP_F32, zeros.size(), TTAP_GRAD, &h), TTAP_OK);
   for (int step = 0; step < 3; ++step) EXPECT_EQ(ttap_step(s, step, nullptr), TTAP_OK);
   EXPECT_EQ(ttap_close(s), TTAP_OK) << ttap_last_error();
-  return int(ttap::testing::query(dir.path, "select 1 from alerts_v where type = 'vanishing'")
-                 .size());
+  return int(
+      ttap::testing::query(dir.path, "select 1 from alerts_v where type = 'vanishing'").size());
 }
 
 TEST(Knobs, DetectorThresholdsReachTheSessionsDetectors) {

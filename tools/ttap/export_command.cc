@@ -8,9 +8,9 @@
 #include <memory>
 #include <new>
 
+#include "runtime/store/run_reader.h"
 #include "runtime/text/printable.h"
 #include "tools/export/run_export.h"
-#include "runtime/store/run_reader.h"
 #include "tools/ttap/stats_command.h"
 #include "tools/ttap/verb_errors.h"
 

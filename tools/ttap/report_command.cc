@@ -19,9 +19,9 @@
 #include "tools/report/text_table.h"
 #include "tools/ttap/report_runs.h"
 #include "tools/ttap/stats_command.h"
-#include "tools/ttap/verb_errors.h"
 #include "tools/ttap/stats_report.h"
 #include "tools/ttap/terminal.h"
+#include "tools/ttap/verb_errors.h"
 
 namespace ttap::cli {
 namespace {

@@ -119,7 +119,8 @@ int run_stats_or_throw(const stats_options &options, std::FILE *out, std::FILE *
 }  // namespace
 
 int run_stats(const stats_options &options, std::FILE *out, std::FILE *err) {
-  return run_verb(err, "stats", options.file, [&] { return run_stats_or_throw(options, out, err); });
+  return run_verb(err, "stats", options.file,
+                  [&] { return run_stats_or_throw(options, out, err); });
 }
 
 void add_stats_command(CLI::App &app) {

@@ -18,14 +18,14 @@
 #include <memory>
 #include <thread>
 
+#include "runtime/store/run_reader.h"
 #include "runtime/text/printable.h"
 #include "tools/report/run_digest.h"
 #include "tools/report/text_table.h"
-#include "runtime/store/run_reader.h"
 #include "tools/ttap/stats_command.h"
-#include "tools/ttap/verb_errors.h"
 #include "tools/ttap/stats_report.h"
 #include "tools/ttap/terminal.h"
+#include "tools/ttap/verb_errors.h"
 
 namespace ttap::cli {
 namespace {
@@ -319,7 +319,8 @@ int run_watch_or_throw(const watch_options &options, std::FILE *out, std::FILE *
 }  // namespace
 
 int run_watch(const watch_options &options, std::FILE *out, std::FILE *err) {
-  return run_verb(err, "watch", options.run_dir, [&] { return run_watch_or_throw(options, out, err); });
+  return run_verb(err, "watch", options.run_dir,
+                  [&] { return run_watch_or_throw(options, out, err); });
 }
 
 void add_watch_command(CLI::App &app) {

@@ -31,7 +31,7 @@ extern "C" {
 #define TTAP_VERSION_MAJOR 0
 #define TTAP_VERSION_MINOR 1
 #define TTAP_VERSION_PATCH 0
-#define TTAP_VERSION(major, minor, patch) ((major) * 10000 + (minor) * 100 + (patch))
+#define TTAP_VERSION(major, minor, patch) ((major)*10000 + (minor)*100 + (patch))
 #define TTAP_VERSION_CODE TTAP_VERSION(TTAP_VERSION_MAJOR, TTAP_VERSION_MINOR, TTAP_VERSION_PATCH)
 
 /* An opened session. The handle is opaque: it is never dereferenced by the caller, and ttap_close

@@ -138,8 +138,9 @@ TEST(RunCommand, OptionsReachTheCommandAsEnvironment) {
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("e 4 0.25 abort"), std::string::npos) << r.out;
   // Any session knob through --set; values are checked by the knob registry before CMD starts.
-  r = shell(dir.path, kTtap + " run -o s --set spike_threshold=5 --set vanishing_samples=2 -- sh -c "
-                              "'echo $TTAP_SPIKE_THRESHOLD $TTAP_VANISHING_SAMPLES'");
+  r = shell(dir.path, kTtap +
+                          " run -o s --set spike_threshold=5 --set vanishing_samples=2 -- sh -c "
+                          "'echo $TTAP_SPIKE_THRESHOLD $TTAP_VANISHING_SAMPLES'");
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("5 2"), std::string::npos) << r.out;
   r = shell(dir.path, kTtap + " run -o t --set spike_window=1 -- true");
