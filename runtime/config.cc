@@ -132,6 +132,11 @@ const knob kKnobs[] = {
     {"straggler_min_scale", "TTAP_STRAGGLER_MIN_SCALE", K::real, S::session, "0.1", 0.001, 10,
      nullptr, "straggler alert: floor of the score's scale, in log units",
      TTAP_SET(c.detectors.straggler_min_scale = v.real), nullptr},
+    {"straggler_min_excess_seconds", "TTAP_STRAGGLER_MIN_EXCESS_SECONDS", K::real, S::session,
+     "0.05", 0, 3600, nullptr,
+     "straggler alert: a straggler is also this many seconds per step over the group median "
+     "(scheduler noise on millisecond steps is not one)",
+     TTAP_SET(c.detectors.straggler_min_excess_seconds = v.real), nullptr},
     // Process knobs: the hooks and logging.
     {"step_range", "TTAP_STEP_RANGE", K::text, S::process, "", 0, 0, nullptr,
      "hooks: an NVTX range name; each time it opens, a training step begins (default: steps "

@@ -44,6 +44,7 @@ TEST(Knobs, RegistryDefaultsAreTheConfigurationDefaults) {
   EXPECT_EQ(resolved.detectors.outlier_min_scale, d.outlier_min_scale);
   EXPECT_EQ(resolved.detectors.straggler_threshold, d.straggler_threshold);
   EXPECT_EQ(resolved.detectors.straggler_min_scale, d.straggler_min_scale);
+  EXPECT_EQ(resolved.detectors.straggler_min_excess_seconds, d.straggler_min_excess_seconds);
 }
 
 TEST(Knobs, EveryKnobIsDeclaredCompletelyAndItsDefaultParses) {

@@ -126,6 +126,7 @@ class failing_store final : public store {
   bool add_samples(std::span<const sample_record>) override { return true; }
   bool add_scalar(const scalar_record &) override { return true; }
   bool add_alert(const alert &) override { return true; }
+  bool add_action(const action_record &) override { return true; }
   bool set_counters(const run_counters &) override { return true; }
   bool set_group(const group_info &) override { return true; }
   bool add_group_sample(const group_sample &) override { return true; }
