@@ -37,9 +37,13 @@ fail() {
   exit 1
 }
 
-# 2,000 tensors every step fill 4 MiB within a few seconds (a few dozen samples); the trainer runs 15 s.
+# 2,000 tensors per sample (~300 KB) fill 4 MiB within a few dozen samples; the trainer runs 12 s.
+# At most 20 samples a second, committed every 100 ms, so that the first commits fit on the disk
+# however fast the machine steps (on an idle one the trainer makes ~350 steps a second, and one
+# commit of a second's worth of every-step samples would already overflow 4 MiB).
 status=0
-"$ttap" run --budget 0 -o "$run" -- "$trainer" 2000 12 > "$work/out" 2> "$work/err" || status=$?
+"$ttap" run --budget 0 --set interval_ms=50 flush_ms=100 -o "$run" -- "$trainer" 2000 12 \
+  > "$work/out" 2> "$work/err" || status=$?
 [ "$status" = 0 ] || fail "ttap run exited $status"
 grep -q '^soak_trainer: done: ' "$work/out" || fail "the trainer did not run to its end"
 steps=$(sed -n 's/^soak_trainer: done: \([0-9]*\) steps.*/\1/p' "$work/out")
