@@ -625,6 +625,11 @@ bool sqlite_store::add_tensor(const tensor_info &t) {
 
 bool sqlite_store::add_samples(std::span<const sample_record> samples) {
   if (!usable()) return false;
+  // A fast trainer can offer more rows between two timed commits than the pending cap holds (an
+  // idle 2-core machine: 2,000 tensors x 350 steps a second, 175 MB). Commit early once a quarter
+  // of the cap waits, so rows are lost only when the store cannot be written; meanwhile the
+  // collector's bounded queue drops whole samples and counts them. Not while backing off.
+  if (m_pending.bytes >= kMaxPendingBytes / 4) commit(false);
   // A rejected record is the caller's data breaking the step rule, not a failure of the store: it
   // is counted (and the first one described) in run_counters, and the call still succeeds, so one
   // repeated step cannot make the caller give up on the store.
