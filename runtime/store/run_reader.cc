@@ -448,18 +448,34 @@ bool run_reader::samples_of(const std::string &tensor, bool with_histograms,
   return ok;
 }
 
-bool run_reader::alerts(read_cursor *cursor, std::vector<alert_row> *out) {
+template <class Row, class Decode>
+bool run_reader::rows_after(const char *what, const std::string &sql, read_cursor *cursor,
+                            std::vector<Row> *out, Decode &&decode, int min_version) {
   out->clear();
   read_cursor from_start;
   if (!cursor) cursor = &from_start;
   bool ok = query_each(
+      what, sql, [&](sqlite3_stmt *st, size_t k) { sqlite3_bind_int64(st, 1, cursor->after(k)); },
+      [&](sqlite3_stmt *st, size_t k) {
+        Row r = decode(st);
+        r.file = k;
+        out->push_back(std::move(r));
+      },
+      min_version);
+  sort_rows(out, [](const Row &a, const Row &b) {
+    return std::tie(a.time, a.file, a.rowid) < std::tie(b.time, b.file, b.rowid);
+  });
+  for (const Row &r : *out) cursor->advance(r.file, r.rowid);
+  return ok;
+}
+
+bool run_reader::alerts(read_cursor *cursor, std::vector<alert_row> *out) {
+  return rows_after(
       "reading alerts",
       "SELECT rowid, rank, step, time, tensor, type, message FROM alerts WHERE rowid > ?1 "
       "ORDER BY time, rowid",
-      [&](sqlite3_stmt *st, size_t k) { sqlite3_bind_int64(st, 1, cursor->after(k)); },
-      [&](sqlite3_stmt *st, size_t k) {
+      cursor, out, [](sqlite3_stmt *st) {
         alert_row a;
-        a.file = k;
         a.rowid = sqlite3_column_int64(st, 0);
         a.rank = sqlite3_column_int(st, 1);
         a.step = sqlite3_column_int64(st, 2);
@@ -467,27 +483,18 @@ bool run_reader::alerts(read_cursor *cursor, std::vector<alert_row> *out) {
         a.tensor = column_text(st, 4);
         a.type = column_text(st, 5);
         a.message = column_text(st, 6);
-        out->push_back(a);
+        return a;
       });
-  sort_rows(out, [](const alert_row &a, const alert_row &b) {
-    return std::tie(a.time, a.file, a.rowid) < std::tie(b.time, b.file, b.rowid);
-  });
-  for (const alert_row &a : *out) cursor->advance(a.file, a.rowid);
-  return ok;
 }
 
 bool run_reader::actions(read_cursor *cursor, std::vector<action_row> *out) {
-  out->clear();
-  read_cursor from_start;
-  if (!cursor) cursor = &from_start;
-  bool ok = query_each(
+  return rows_after(
       "reading actions",
       "SELECT rowid, rank, step, time, action, reason, detail FROM actions WHERE rowid > ?1 "
       "ORDER BY time, rowid",
-      [&](sqlite3_stmt *st, size_t k) { sqlite3_bind_int64(st, 1, cursor->after(k)); },
-      [&](sqlite3_stmt *st, size_t k) {
+      cursor, out,
+      [](sqlite3_stmt *st) {
         action_row a;
-        a.file = k;
         a.rowid = sqlite3_column_int64(st, 0);
         a.rank = sqlite3_column_int(st, 1);
         a.step = sqlite3_column_int64(st, 2);
@@ -495,14 +502,9 @@ bool run_reader::actions(read_cursor *cursor, std::vector<action_row> *out) {
         a.action = column_text(st, 4);
         a.reason = column_text(st, 5);
         a.detail = column_text(st, 6);
-        out->push_back(a);
+        return a;
       },
       4);  // version 4 added actions
-  sort_rows(out, [](const action_row &a, const action_row &b) {
-    return std::tie(a.time, a.file, a.rowid) < std::tie(b.time, b.file, b.rowid);
-  });
-  for (const action_row &a : *out) cursor->advance(a.file, a.rowid);
-  return ok;
 }
 
 bool run_reader::scalars(const std::string &name, std::vector<scalar_row> *out) {

@@ -226,6 +226,11 @@ class run_reader {
   template <class Bind, class Row>
   bool query_each(const char *what, const std::string &sql, Bind &&bind, Row &&row,
                   int min_version = 1);
+  // The rows of `sql` (rowid > ?1) after the cursor, each read by decode(stmt), in (time, file,
+  // rowid) order; the cursor moves past them. Alerts and actions are read this way.
+  template <class Row, class Decode>
+  bool rows_after(const char *what, const std::string &sql, read_cursor *cursor,
+                  std::vector<Row> *out, Decode &&decode, int min_version = 1);
 
   std::string m_dir;
   std::vector<std::unique_ptr<file>> m_files;
