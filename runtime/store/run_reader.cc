@@ -425,8 +425,7 @@ bool run_reader::samples(read_cursor *cursor, bool with_histograms, std::vector<
       std::erase_if(*out, [&](const sample_row &r) { return r.rowid >= first_cut[r.file]; });
     }
   }
-  for (const sample_row &r : *out) cursor->advance(r.file, r.rowid);
-  return true;
+  return advance_past("reading samples", *out, cursor);
 }
 
 bool run_reader::samples_of(const std::string &tensor, bool with_histograms,
@@ -465,8 +464,22 @@ bool run_reader::rows_after(const char *what, const std::string &sql, read_curso
   sort_rows(out, [](const Row &a, const Row &b) {
     return std::tie(a.time, a.file, a.rowid) < std::tie(b.time, b.file, b.rowid);
   });
-  for (const Row &r : *out) cursor->advance(r.file, r.rowid);
-  return ok;
+  return ok && advance_past(what, *out, cursor);
+}
+
+template <class Row>
+bool run_reader::advance_past(const char *what, const std::vector<Row> &rows, read_cursor *cursor) {
+  // A b-tree with rowids out of order (a damaged file; fuzz_store found rowid 0 after rowid 8)
+  // answers "rowid > 8" with rows of rowid 0 every time.
+  for (const Row &r : rows) {
+    if (r.rowid > cursor->after(r.file)) continue;
+    m_error = m_status[r.file].path + ": " + what + ": rowid " + std::to_string(r.rowid) +
+              " out of order (after " + std::to_string(cursor->after(r.file)) +
+              "): the database file is damaged (sqlite3 FILE 'PRAGMA integrity_check' says where)";
+    return false;
+  }
+  for (const Row &r : rows) cursor->advance(r.file, r.rowid);
+  return true;
 }
 
 bool run_reader::alerts(read_cursor *cursor, std::vector<alert_row> *out) {
@@ -680,8 +693,7 @@ bool run_reader::sample_values(read_cursor *cursor, size_t limit,
         out->push_back(r);
       });
   if (!ok) return false;
-  for (const sample_values_row &r : *out) cursor->advance(r.file, r.rowid);
-  return true;
+  return advance_past("reading samples", *out, cursor);
 }
 
 bool run_reader::rank_parts(std::vector<rank_part_row> *out) {

@@ -231,6 +231,11 @@ class run_reader {
   template <class Row, class Decode>
   bool rows_after(const char *what, const std::string &sql, read_cursor *cursor,
                   std::vector<Row> *out, Decode &&decode, int min_version = 1);
+  // Moves the cursor past `rows` (read with rowid > the cursor). False (a damaged store named in
+  // last_error()) when a row is not after its file's cursor: a caller reading until no new rows
+  // come would otherwise be handed the same rows forever.
+  template <class Row>
+  bool advance_past(const char *what, const std::vector<Row> &rows, read_cursor *cursor);
 
   std::string m_dir;
   std::vector<std::unique_ptr<file>> m_files;
