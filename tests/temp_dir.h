@@ -10,9 +10,10 @@ namespace ttap::testing {
 
 struct temp_dir {
   std::string path;
-  temp_dir() {
-    char tmpl[] = "/tmp/ttap-test-XXXXXX";
-    path = mkdtemp(tmpl);
+  // under: the parent directory (another file system than /tmp's, e.g. a tmpfs).
+  explicit temp_dir(const std::string &under = "/tmp") {
+    std::string tmpl = under + "/ttap-test-XXXXXX";
+    path = mkdtemp(tmpl.data());
   }
   ~temp_dir() { std::filesystem::remove_all(path); }
   temp_dir(const temp_dir &) = delete;
