@@ -781,14 +781,31 @@ namespace {
 struct combined_name {
   const char *name;
   int since_version;
+  bool view;
 };
 constexpr combined_name kCombinedNames[] = {
-    {"samples_v", 1}, {"alerts_v", 1},     {"scalars_v", 1},    {"ranks_v", 2}, {"actions_v", 4},
-    {"run_info", 1},  {"run_counters", 1}, {"tensors", 1},      {"samples", 1}, {"scalars", 1},
-    {"alerts", 1},    {"rank_steps", 2},   {"rank_samples", 2}, {"actions", 4}};
+    {"samples_v", 1, true},     {"alerts_v", 1, true},      {"scalars_v", 1, true},
+    {"ranks_v", 2, true},       {"actions_v", 4, true},     {"run_info", 1, false},
+    {"run_counters", 1, false}, {"tensors", 1, false},      {"samples", 1, false},
+    {"scalars", 1, false},      {"alerts", 1, false},       {"rank_steps", 2, false},
+    {"rank_samples", 2, false}, {"actions", 4, false}};
 
-// SQLite's compile-time limit on attached databases (SQLITE_MAX_ATTACHED: 10 unless rebuilt).
-constexpr size_t kMaxAttached = 10;
+// How many databases SQLite attaches to one connection: SQLITE_LIMIT_ATTACHED, raised as far as
+// the library allows (its compile-time SQLITE_MAX_ATTACHED: 10 unless rebuilt, as in Debian's
+// library; 125 at most).
+constexpr int kAttachCeiling = 125;
+size_t raise_attach_limit(sqlite3 *db) {
+  sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, kAttachCeiling);  // clamped to the compiled maximum
+  return size_t(sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, -1));
+}
+size_t library_attach_limit() {
+  sqlite3 *probe = nullptr;
+  size_t limit = 10;
+  if (sqlite3_open_v2(":memory:", &probe, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK)
+    limit = raise_attach_limit(probe);
+  sqlite3_close_v2(probe);
+  return limit;
+}
 
 std::string sql_quoted(const std::string &text) {
   std::string q = "'";
@@ -826,13 +843,6 @@ bool readable_files(const std::string &run_dir, std::vector<readable_file> *path
   for (const auto &f : reader->files())
     if (f.problem.empty())
       paths->push_back({std::filesystem::absolute(f.path).string(), f.version});
-  if (paths->size() > kMaxAttached) {
-    *error = run_dir + ": " + std::to_string(paths->size()) +
-             " store files, and SQLite attaches at most " + std::to_string(kMaxAttached) +
-             " databases to one connection: query the files in groups (sqlite3 FILE), or export "
-             "the run (ttap export DIR --csv FILE)";
-    return false;
-  }
   return true;
 }
 
@@ -854,11 +864,109 @@ std::string views_script(const std::vector<readable_file> &paths) {
   return out;
 }
 
+bool exec_sql(sqlite3 *db, const std::string &sql, std::string *error) {
+  char *message = nullptr;
+  if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &message) == SQLITE_OK) return true;
+  *error = message ? message : sqlite3_errmsg(db);
+  sqlite3_free(message);
+  return false;
+}
+
+// The first column of every row of `sql`.
+bool first_column(sqlite3 *db, const std::string &sql, std::vector<std::string> *out,
+                  std::string *error) {
+  sqlite::statement st;
+  if (sqlite::prepare(db, sql.c_str(), &st) &&
+      sqlite::for_each_row(st.get(), [&](sqlite3_stmt *s) { out->push_back(column_text(s, 0)); }))
+    return true;
+  *error = sqlite3_errmsg(db);
+  return false;
+}
+
+// More files than SQLite attaches at once: each file's tables are copied into `db` (a temporary
+// database) in groups of `limit`, then the store's indexes and views are made over the copies
+// from the newest file's schema. The newest file gives each table its columns; an older file's
+// rows fill the columns it has (the others NULL).
+bool copy_files(sqlite3 *db, std::vector<readable_file> files, size_t limit, std::string *error) {
+  std::stable_sort(files.begin(), files.end(),
+                   [](const readable_file &a, const readable_file &b) {
+                     return a.version > b.version;
+                   });
+  // The copy is scratch: no journal, no syncs.
+  if (!exec_sql(db, "PRAGMA main.journal_mode = OFF; PRAGMA main.synchronous = OFF;", error))
+    return false;
+  std::vector<std::string> schema_sql;  // the newest file's indexes, then its views
+  std::set<std::string> created;
+  for (size_t begin = 0; begin < files.size(); begin += limit) {
+    const size_t end = std::min(files.size(), begin + limit);
+    for (size_t k = begin; k < end; ++k) {
+      if (!exec_sql(db,
+                    "ATTACH " + sql_quoted(read_only_uri(files[k].path)) + " AS f" +
+                        std::to_string(k - begin),
+                    error)) {
+        *error = files[k].path + ": " + *error;
+        return false;
+      }
+    }
+    if (begin == 0 &&
+        !first_column(db,
+                      "SELECT sql FROM f0.sqlite_schema WHERE type IN ('index', 'view') AND sql "
+                      "IS NOT NULL ORDER BY type = 'view', rowid",
+                      &schema_sql, error))
+      return false;
+    if (!exec_sql(db, "BEGIN", error)) return false;
+    for (size_t k = begin; k < end; ++k) {
+      const std::string from = "f" + std::to_string(k - begin);
+      for (const combined_name &n : kCombinedNames) {
+        if (n.view || files[k].version < n.since_version) continue;
+        const std::string table = n.name;
+        if (created.insert(table).second &&
+            !exec_sql(db, "CREATE TABLE main." + table + " AS SELECT * FROM " + from + "." +
+                              table + " WHERE 0",
+                      error))
+          return false;
+        std::vector<std::string> columns;
+        if (!first_column(db,
+                          "SELECT f.name FROM pragma_table_info(" + sql_quoted(table) + ", " +
+                              sql_quoted(from) + ") AS f JOIN pragma_table_info(" +
+                              sql_quoted(table) + ", 'main') AS m ON m.name = f.name ORDER BY f.cid",
+                          &columns, error))
+          return false;
+        std::string list;
+        for (const std::string &c : columns) list += (list.empty() ? "\"" : ", \"") + c + "\"";
+        if (list.empty()) continue;
+        if (!exec_sql(db, "INSERT INTO main." + table + " (" + list + ") SELECT " + list +
+                              " FROM " + from + "." + table,
+                      error)) {
+          *error = files[k].path + ": copying " + table + ": " + *error;
+          return false;
+        }
+      }
+    }
+    if (!exec_sql(db, "COMMIT", error)) return false;
+    for (size_t k = begin; k < end; ++k)
+      if (!exec_sql(db, "DETACH f" + std::to_string(k - begin), error)) return false;
+  }
+  for (const std::string &sql : schema_sql)
+    if (!exec_sql(db, sql, error)) return false;
+  return true;
+}
+
 }  // namespace
 
 bool combined_views_sql(const std::string &run_dir, std::string *sql, std::string *error) {
   std::vector<readable_file> paths;
   if (!readable_files(run_dir, &paths, error)) return false;
+  const size_t limit = library_attach_limit();
+  if (paths.size() > limit) {
+    *error = run_dir + ": " + std::to_string(paths.size()) +
+             " store files, and this SQLite attaches at most " + std::to_string(limit) +
+             " databases to one connection (the sqlite3 shell's library likely too): query them "
+             "all with ttap sql " + run_dir +
+             " \"QUERY\" (it copies them into one temporary database), or file by file "
+             "(sqlite3 FILE)";
+    return false;
+  }
   *sql = views_script(paths);
   return true;
 }
@@ -873,8 +981,11 @@ bool open_combined_run(const std::string &run_dir,
   }
   sqlite3 *raw = nullptr;
   const bool one = paths.size() == 1;
-  int rc = sqlite3_open_v2(one ? paths[0].path.c_str() : ":memory:", &raw,
-                           (one ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_URI,
+  // Several files: a private temporary database ("": on disk, deleted at close) that attaches
+  // them, or holds their copies when there are more than SQLite attaches.
+  int rc = sqlite3_open_v2(one ? paths[0].path.c_str() : "", &raw,
+                           (one ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+                               SQLITE_OPEN_URI,
                            nullptr);
   std::unique_ptr<sqlite3, void (*)(sqlite3 *)> db(raw, close_db);
   if (rc != SQLITE_OK) {
@@ -883,10 +994,12 @@ bool open_combined_run(const std::string &run_dir,
   }
   sqlite3_busy_timeout(raw, 2000);
   if (!one) {
-    char *message = nullptr;
-    if (sqlite3_exec(raw, views_script(paths).c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
-      *error = run_dir + ": cannot combine the store files: " + (message ? message : "");
-      sqlite3_free(message);
+    const size_t limit = raise_attach_limit(raw);
+    std::string message;
+    const bool combined = paths.size() <= limit ? exec_sql(raw, views_script(paths), &message)
+                                                : copy_files(raw, paths, limit, &message);
+    if (!combined) {
+      *error = run_dir + ": cannot combine the store files: " + message;
       return false;
     }
   }

@@ -245,14 +245,17 @@ class run_reader {
 
 // The run as one SQLite connection, for SQL users (ttap sql, tests): a run of one store file is
 // that file, opened read-only; a run of several has them attached read-only (as r0, r1, ...) to
-// an in-memory database, with TEMP views named like the store's views and tables (samples_v,
-// alerts_v, scalars_v, ranks_v, run_info, run_counters, tensors, samples, ...) that UNION ALL
-// them, so a query written for one ttap.db runs over every rank. SQLite attaches at most 10
-// files: a run of more is refused with a message saying so.
+// a private temporary database, with TEMP views named like the store's views and tables
+// (samples_v, alerts_v, scalars_v, ranks_v, run_info, run_counters, tensors, samples, ...) that
+// UNION ALL them, so a query written for one ttap.db runs over every rank. A run of more files
+// than the SQLite library attaches (its SQLITE_MAX_ATTACHED, 10 in most builds; the connection's
+// limit is raised to it) has every file's tables copied into that temporary database instead,
+// with the store's indexes and views over the copies: the same names, slower to open.
 bool open_combined_run(const std::string &run_dir, std::unique_ptr<sqlite3, void (*)(sqlite3 *)> *out,
                        std::string *error);
 // The script open_combined_run runs for a run of several files (absolute paths), for the sqlite3
-// shell: sqlite3 -cmd "$(ttap sql DIR --setup)".
+// shell: sqlite3 -cmd "$(ttap sql DIR --setup)". A run of more files than the library attaches is
+// refused with a message naming ttap sql DIR "QUERY" (which copies them).
 bool combined_views_sql(const std::string &run_dir, std::string *sql, std::string *error);
 
 }  // namespace ttap

@@ -3,9 +3,6 @@
 // slot is reused), enum arguments outside their range, and the step counter at INT64_MAX. Also
 // built with UBSan (test_api_ubsan), where undefined behaviour on these paths aborts the test.
 #include <gtest/gtest.h>
-#include <linux/magic.h>
-#include <sys/statfs.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -21,6 +18,7 @@
 
 namespace {
 
+using ttap::testing::memory_backed_parent;
 using ttap::testing::temp_dir;
 
 bool message_has(const char *needle) {
@@ -114,18 +112,6 @@ double not_due_step_ns(ttap_session *s, int64_t *step) {
   }
   std::nth_element(batches.begin(), batches.begin() + 7, batches.end());
   return batches[7];
-}
-
-// A parent for directories many sessions are opened in: a tmpfs (/dev/shm) when there is one, so
-// the test measures the session table and not the disk. Each session's store syncs its file about
-// 8 times; on a busy shared disk that is ~60 ms a session (5,000 sessions: over the test's 600 s
-// at load 15), on a tmpfs nothing.
-std::string memory_backed_parent() {
-  struct statfs fs;
-  if (::statfs("/dev/shm", &fs) == 0 && fs.f_type == TMPFS_MAGIC &&
-      ::access("/dev/shm", W_OK | X_OK) == 0)
-    return "/dev/shm";
-  return "/tmp";
 }
 
 // More sessions than the old fixed table held (4096), opened and closed one after another; a

@@ -1,5 +1,6 @@
 // `ttap sql`: one query over the whole run. The store opens it as one connection (the file itself
-// for a run of one file, else every file attached with combined TEMP views: run_reader.h), so a
+// for a run of one file, else every file attached with combined TEMP views, or copied into a
+// temporary database when there are more files than SQLite attaches: run_reader.h), so a
 // query written for one ttap.db runs over every rank; the rows are printed as the sqlite3 shell
 // prints them.
 #include "tools/ttap/sql_command.h"
@@ -81,7 +82,8 @@ void add_sql_command(CLI::App &app) {
   cmd->add_flag("--header", options->header, "Print the column names first");
   cmd->add_flag("--setup", options->print_setup,
                 "Print the ATTACH and CREATE TEMP VIEW statements instead, for the sqlite3 shell: "
-                "sqlite3 -cmd \"$(ttap sql DIR --setup)\"");
+                "sqlite3 -cmd \"$(ttap sql DIR --setup)\" (up to the number of files SQLite "
+                "attaches, 10 in most builds)");
   cmd->callback([options] {
     const int status = run_sql(*options, stdout, stderr);
     if (status != kExitOk) throw CLI::RuntimeError(status);

@@ -333,6 +333,96 @@ TEST(RunReaderFiles, CombinesEveryWritersFile) {
   EXPECT_TRUE(sessions[0].end_time && sessions[1].end_time);
 }
 
+// A run of `ranks` store files (one per rank), each with three samples of "w"; rank 1 stores an
+// action, the last rank an alert.
+void write_ranks(const std::string &dir, int32_t ranks) {
+  for (int32_t rank = 0; rank < ranks; ++rank) {
+    run_info info = writer_info(dir, rank);
+    info.world = ranks;
+    info.append = true;  // written one after another: the earlier ranks' files are closed
+    std::string error;
+    auto s = store::open(info, &error);
+    ASSERT_TRUE(s) << error;
+    tensor_info t;
+    t.id = 0;
+    t.name = "w";
+    ASSERT_TRUE(s->add_tensor(t));
+    for (int step = 0; step < 3; ++step) {
+      std::vector<sample_record> r{sample_at(rank, step, 1.7e9 + step)};
+      ASSERT_TRUE(s->add_samples(r));
+    }
+    if (rank == 1) ASSERT_TRUE(s->add_action({rank, 2, 1.7e9, action_kind::skip, "nonfinite", "w"}));
+    if (rank == ranks - 1) {
+      alert a;
+      a.rank = rank;
+      a.step = 2;
+      a.tensor = "w";
+      a.message = "NaN in w";
+      ASSERT_TRUE(s->add_alert(a));
+    }
+    ASSERT_TRUE(s->close()) << s->last_error();
+  }
+}
+
+// The first row of `sql` on the combined run, its columns joined by '|'.
+std::string combined_query(const std::string &dir, const std::string &sql) {
+  std::unique_ptr<sqlite3, void (*)(sqlite3 *)> db(nullptr, [](sqlite3 *) {});
+  std::string error;
+  if (!open_combined_run(dir, &db, &error)) return "open failed: " + error;
+  sqlite3_stmt *st = nullptr;
+  if (sqlite3_prepare_v2(db.get(), sql.c_str(), -1, &st, nullptr) != SQLITE_OK)
+    return std::string("prepare failed: ") + sqlite3_errmsg(db.get());
+  std::string row;
+  if (sqlite3_step(st) == SQLITE_ROW) {
+    for (int c = 0; c < sqlite3_column_count(st); ++c) {
+      const unsigned char *t = sqlite3_column_text(st, c);
+      row += (c ? "|" : "") + std::string(t ? reinterpret_cast<const char *>(t) : "NULL");
+    }
+  } else {
+    row = std::string("no row: ") + sqlite3_errmsg(db.get());
+  }
+  sqlite3_finalize(st);
+  return row;
+}
+
+// More rank files than SQLite attaches to one connection (10 in most builds, 125 at most): the
+// combined run still answers every query over all of them (their tables copied into one
+// temporary database, with the store's views and indexes), also with a file of an older schema
+// version among them (rank 0's, without actions). The sqlite3 shell's --setup script, which can
+// only attach, is refused with a message naming ttap sql.
+TEST(RunReaderFiles, MoreRankFilesThanSqliteAttachesAreCombined) {
+  for (int32_t ranks : {12, 130}) {
+    temp_dir dir(testing::memory_backed_parent());
+    write_ranks(dir.path, ranks);
+    if (HasFatalFailure()) return;
+    sqlite3 *old = nullptr;
+    ASSERT_EQ(sqlite3_open((dir.path + "/ttap.db").c_str(), &old), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(old, "DROP VIEW actions_v; DROP TABLE actions; PRAGMA user_version = 3;",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(old);
+
+    const std::string n = std::to_string(ranks);
+    EXPECT_EQ(combined_query(dir.path,
+                             "SELECT count(*), count(DISTINCT rank), min(rank), max(rank), "
+                             "count(tensor), sum(l2) FROM samples_v"),
+              std::to_string(3 * ranks) + "|" + n + "|0|" + std::to_string(ranks - 1) + "|" +
+                  std::to_string(3 * ranks) + "|" + std::to_string(3 * ranks * 2) + ".0")
+        << ranks;
+    EXPECT_EQ(combined_query(dir.path, "SELECT count(*), count(DISTINCT rank) FROM run_info"),
+              n + "|" + n);
+    EXPECT_EQ(combined_query(dir.path, "SELECT rank, step, message FROM alerts_v"),
+              std::to_string(ranks - 1) + "|2|NaN in w");
+    EXPECT_EQ(combined_query(dir.path, "SELECT count(*), rank FROM actions_v"), "1|1");
+    EXPECT_EQ(combined_query(dir.path, "SELECT count(*) FROM tensors WHERE name = 'w'"), n);
+
+    std::string setup, error;
+    EXPECT_FALSE(combined_views_sql(dir.path, &setup, &error));
+    EXPECT_NE(error.find(n + " store files"), std::string::npos) << error;
+    EXPECT_NE(error.find("ttap sql " + dir.path + " \"QUERY\""), std::string::npos) << error;
+  }
+}
+
 // A store file that is not a regular file is refused before anything opens it (a FIFO would
 // block forever), with one message naming the file and what it is.
 TEST(RunReaderFiles, RefusesWhatIsNotARegularDatabaseFile) {
