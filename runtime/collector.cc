@@ -77,9 +77,13 @@ bool collector::post_tensor(const tensor_info &t) {
   return true;
 }
 
-bool collector::post_sample(posted_sample &&s) {
+bool collector::post_sample(posted_sample &&s, std::vector<sample_record> *spare) {
   size_t records = s.host.size() + s.device_tensor_ids.size();
   std::lock_guard<std::mutex> lock(m_mutex);
+  if (spare && spare->empty() && !m_spare_records.empty()) {
+    std::swap(*spare, m_spare_records.back());
+    m_spare_records.pop_back();
+  }
   if (m_stopping) return false;
   // A sample holding a launcher slot is always accepted (has_room was checked before the submit);
   // otherwise a full queue drops it.
@@ -337,6 +341,16 @@ void collector::process(item &it) {
       break;
     case item::sample: {
       posted_sample &s = it.sample_value;
+      if (s.slot < 0 && host_records_complete(s)) {
+        // Host tensors only, every record present and in order: no reassembly, and the buffer
+        // goes back to the training thread afterwards.
+        if (s.group && m_group)
+          group_sample_posted(s, s.host, true);
+        else
+          handle_records(s.host);
+        recycle(std::move(s.host));
+        break;
+      }
       std::vector<sample_record> records(s.sample_size);
       std::vector<bool> present(s.sample_size, false);
       for (sample_record &r : s.host) {
@@ -392,6 +406,19 @@ void collector::process(item &it) {
       m_flushed.notify_all();
       break;
   }
+}
+
+bool collector::host_records_complete(const posted_sample &s) {
+  if (s.host.size() != s.sample_size) return false;
+  for (size_t i = 0; i < s.host.size(); ++i) {
+    if (s.host[i].index_in_sample != i) return false;
+  }
+  return true;
+}
+
+void collector::recycle(std::vector<sample_record> &&records) {
+  std::lock_guard<std::mutex> lock(m_mutex);
+  if (m_spare_records.size() < kMaxSpareBuffers) m_spare_records.push_back(std::move(records));
 }
 
 void collector::run() {

@@ -73,7 +73,9 @@ class collector {
   // All post functions are non-blocking and return false when the queue is full (the caller counts
   // the drop). A posted device sample's slot is released by the collector.
   bool post_tensor(const tensor_info &t);
-  bool post_sample(posted_sample &&s);
+  // `spare` (may be null) receives a host-record buffer the collector is done with, when it has
+  // one: the training thread fills it for its next sample instead of allocating and zeroing one.
+  bool post_sample(posted_sample &&s, std::vector<sample_record> *spare = nullptr);
   bool post_scalar(const scalar_record &s);
   // Whether `records` more records fit right now (checked before submitting device work, so a full
   // queue never strands a launcher slot).
@@ -103,6 +105,8 @@ class collector {
   void handle_records(std::vector<sample_record> &records, const group_sample *group = nullptr);
   bool group_active() const { return m_group && m_group->active(); }
   void group_sample_posted(posted_sample &s, std::vector<sample_record> &records, bool complete);
+  static bool host_records_complete(const posted_sample &s);
+  void recycle(std::vector<sample_record> &&records);  // into m_spare_records, when there is room
   group_round group_round_with(const group_proposal &p, double time);
   void write_group_sample(group_round &r, double time);
   void settle_group(int64_t reached);
@@ -129,6 +133,10 @@ class collector {
   // Collector-thread state.
   std::vector<tensor_info> m_tensors;  // by id
   std::vector<alert> m_alerts;         // scratch
+  // Host-record buffers handed back to the training thread (guarded by m_mutex): a due step in
+  // steady state reuses one, already sized, instead of allocating and zeroing ~2 KB per tensor.
+  static constexpr size_t kMaxSpareBuffers = 4;
+  std::vector<std::vector<sample_record>> m_spare_records;
   int64_t m_last_commit_ns = 0;
   bool m_dirty = false;  // handed to the sinks since their last flush
 

@@ -375,6 +375,10 @@ void session::take_sample(const std::vector<int32_t> &ids,
     s.device_indices = device_index;
   }
   if (!host_views.empty()) {
+    // A buffer the collector handed back keeps its size: resize() then neither allocates nor
+    // zeroes, and every field below and every summary field is written anyway.
+    s.host = std::move(m_spare_records);
+    m_spare_records.clear();
     s.host.resize(host_views.size());
     // One job for all host tensors, written straight into the records (no copy).
     m_cpu->summarize(host_views, &s.host[0].stats, sizeof(sample_record));
@@ -388,7 +392,7 @@ void session::take_sample(const std::vector<int32_t> &ids,
       r.sample_size = s.sample_size;
     }
   }
-  if (m_collector->post_sample(std::move(s))) {
+  if (m_collector->post_sample(std::move(s), &m_spare_records)) {
     ++m_counters.samples_taken;
   } else {
     m_counters.records_dropped += ids.size();

@@ -89,6 +89,9 @@ class session {
   std::vector<int32_t> m_device_ids;
   std::vector<uint32_t> m_device_index;
 
+  // A host-record buffer the collector handed back, reused by the next sample (empty: none).
+  std::vector<sample_record> m_spare_records;
+
   int64_t m_step = -1;  // the last step seen
   bool m_closed = false;
 
