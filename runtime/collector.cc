@@ -54,6 +54,7 @@ collector::collector(const session_config &config, std::unique_ptr<sink> sinks,
       m_counters(counters),
       m_detectors(make_detectors(config.detectors)) {
   m_last_commit_ns = monotonic_ns();
+  m_queue.reserve(kInitialQueueCapacity);
   m_thread = std::thread([this] { run(); });
 }
 
@@ -77,13 +78,22 @@ bool collector::post_tensor(const tensor_info &t) {
   return true;
 }
 
-bool collector::post_sample(posted_sample &&s, std::vector<sample_record> *spare) {
-  size_t records = s.host.size() + s.device_tensor_ids.size();
-  std::lock_guard<std::mutex> lock(m_mutex);
+void collector::hand_back_spare(std::vector<sample_record> *spare) {
   if (spare && spare->empty() && !m_spare_records.empty()) {
     std::swap(*spare, m_spare_records.back());
     m_spare_records.pop_back();
   }
+}
+
+void collector::take_spare_records(std::vector<sample_record> *spare) {
+  std::lock_guard<std::mutex> lock(m_mutex);
+  hand_back_spare(spare);
+}
+
+bool collector::post_sample(posted_sample &&s, std::vector<sample_record> *spare) {
+  size_t records = s.host.size() + s.device_tensor_ids.size();
+  std::lock_guard<std::mutex> lock(m_mutex);
+  hand_back_spare(spare);
   if (m_stopping) return false;
   // A sample holding a launcher slot is always accepted (has_room was checked before the submit);
   // otherwise a full queue drops it.
@@ -418,11 +428,18 @@ bool collector::host_records_complete(const posted_sample &s) {
 
 void collector::recycle(std::vector<sample_record> &&records) {
   std::lock_guard<std::mutex> lock(m_mutex);
-  if (m_spare_records.size() < kMaxSpareBuffers) m_spare_records.push_back(std::move(records));
+  // Kept within what the queue may hold anyway, so a large watch list does not pin more memory
+  // than its samples in flight would take; the rest is freed here, on the collector thread.
+  size_t kept = records.size();
+  for (const auto &buffer : m_spare_records) kept += buffer.size();
+  if (m_spare_records.size() < kMaxSpareBuffers && kept <= kMaxQueuedRecords)
+    m_spare_records.push_back(std::move(records));
 }
 
 void collector::run() {
   std::deque<item> backlog;
+  std::vector<item> drained;  // the queue taken whole; handed back empty with its capacity
+  drained.reserve(kInitialQueueCapacity);
   for (;;) {
     bool stopping;
     // Read before the queue is drained: every sample of a step up to here is then in the backlog
@@ -441,11 +458,12 @@ void collector::run() {
           m_queued_records -=
               it.sample_value.host.size() + it.sample_value.device_tensor_ids.size();
         }
-        backlog.push_back(std::move(it));
       }
-      m_queue.clear();
+      std::swap(m_queue, drained);
       stopping = m_stopping;
     }
+    for (auto &it : drained) backlog.push_back(std::move(it));
+    drained.clear();
     while (!backlog.empty()) {
       item &it = backlog.front();
       if (it.kind == item::sample && it.sample_value.slot >= 0) {

@@ -63,6 +63,8 @@ class collector {
   // Bounds of the queue between the training thread and the collector: about 35 MB of summaries.
   static constexpr size_t kMaxQueuedRecords = 16384;
   static constexpr size_t kMaxQueuedItems = 4096;
+  // Items the queue holds without growing (a trainer posting more between two drains grows it once).
+  static constexpr size_t kInitialQueueCapacity = 64;
 
   // The collector owns the sinks; the launcher (may be null) is shared with the training thread,
   // which only submits. `counters` outlives the collector.
@@ -76,6 +78,10 @@ class collector {
   // `spare` (may be null) receives a host-record buffer the collector is done with, when it has
   // one: the training thread fills it for its next sample instead of allocating and zeroing one.
   bool post_sample(posted_sample &&s, std::vector<sample_record> *spare = nullptr);
+  // The same hand-back without a post (for a sample whose buffer was not handed back at the
+  // previous post because the collector had not finished with one yet). Takes the queue lock
+  // briefly, as a post does; never waits for the collector.
+  void take_spare_records(std::vector<sample_record> *spare);
   bool post_scalar(const scalar_record &s);
   // Whether `records` more records fit right now (checked before submitting device work, so a full
   // queue never strands a launcher slot).
@@ -105,6 +111,7 @@ class collector {
   void handle_records(std::vector<sample_record> &records, const group_sample *group = nullptr);
   bool group_active() const { return m_group && m_group->active(); }
   void group_sample_posted(posted_sample &s, std::vector<sample_record> &records, bool complete);
+  void hand_back_spare(std::vector<sample_record> *spare);  // m_mutex held
   static bool host_records_complete(const posted_sample &s);
   void recycle(std::vector<sample_record> &&records);  // into m_spare_records, when there is room
   group_round group_round_with(const group_proposal &p, double time);
@@ -126,7 +133,9 @@ class collector {
   // thread waiting in flush().
   std::condition_variable m_wake;     // the collector waits on it
   std::condition_variable m_flushed;  // flush() callers wait on it
-  std::deque<item> m_queue;
+  // Filled by the training thread, swapped out whole by the collector (which hands back its
+  // emptied vector), so posting reuses capacity and allocates nothing in steady state.
+  std::vector<item> m_queue;
   size_t m_queued_records = 0;
   bool m_stopping = false;
 

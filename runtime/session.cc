@@ -377,6 +377,7 @@ void session::take_sample(const std::vector<int32_t> &ids,
   if (!host_views.empty()) {
     // A buffer the collector handed back keeps its size: resize() then neither allocates nor
     // zeroes, and every field below and every summary field is written anyway.
+    if (m_spare_records.empty()) m_collector->take_spare_records(&m_spare_records);
     s.host = std::move(m_spare_records);
     m_spare_records.clear();
     s.host.resize(host_views.size());
