@@ -1,11 +1,11 @@
 // The sampler on its own, with a made-up clock: every N steps, the minimum interval, the budget's
 // stride arithmetic, a stalled sample's bounded effect, and the group grid.
-#include "runtime/sampler.h"
-
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <vector>
+
+#include "runtime/sampler.h"
 
 namespace ttap {
 namespace {

@@ -27,7 +27,8 @@ void __libc_free(void *ptr);
 namespace {
 
 // Per thread, so the collector's and the executor pool's allocations are not counted: only the
-// thread that calls ttap_step is held to zero. constinit: no TLS wrapper, no allocation to reach it.
+// thread that calls ttap_step is held to zero. constinit: no TLS wrapper, no allocation to reach
+// it.
 constinit thread_local bool t_counting = false;
 constinit thread_local uint64_t t_allocations = 0;
 
@@ -146,8 +147,8 @@ uint64_t allocations_over_due_steps(const std::string &options, const host_tenso
               TTAP_OK);
   }
   for (const auto &t : tensors.bf16) {
-    EXPECT_EQ(ttap_watch(s, ("bf16." + std::to_string(k++)).c_str(), t.data(), TTAP_BF16,
-                         t.size(), TTAP_PARAM, &handle),
+    EXPECT_EQ(ttap_watch(s, ("bf16." + std::to_string(k++)).c_str(), t.data(), TTAP_BF16, t.size(),
+                         TTAP_PARAM, &handle),
               TTAP_OK);
   }
   int64_t step = 0;
