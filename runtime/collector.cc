@@ -91,7 +91,7 @@ void collector::take_spare_records(std::vector<sample_record> *spare) {
 }
 
 bool collector::post_sample(posted_sample &&s, std::vector<sample_record> *spare) {
-  size_t records = s.host.size() + s.device_tensor_ids.size();
+  const size_t records = s.records();
   std::lock_guard<std::mutex> lock(m_mutex);
   hand_back_spare(spare);
   if (m_stopping) return false;
@@ -371,14 +371,16 @@ void collector::process(item &it) {
       }
       if (s.slot >= 0) {
         auto results = m_launcher->results(s.slot);
-        for (size_t k = 0; k < results.size() && k < s.device_tensor_ids.size(); ++k) {
-          uint32_t index = s.device_indices[k];
+        const auto device_ids = s.list->device_ids();
+        const auto device_index = s.list->device_index();
+        for (size_t k = 0; k < results.size() && k < device_ids.size(); ++k) {
+          uint32_t index = device_index[k];
           if (index >= s.sample_size) continue;
           sample_record &r = records[index];
           r.rank = m_config.rank;
           r.step = s.step;
           r.time = s.time;
-          r.tensor_id = s.device_tensor_ids[k];
+          r.tensor_id = device_ids[k];
           r.index_in_sample = index;
           r.sample_size = s.sample_size;
           r.stats = results[k];
@@ -455,8 +457,7 @@ void collector::run() {
       m_wake.wait_for(lock, wait, [&] { return !m_queue.empty() || m_stopping; });
       for (auto &it : m_queue) {
         if (it.kind == item::sample) {
-          m_queued_records -=
-              it.sample_value.host.size() + it.sample_value.device_tensor_ids.size();
+          m_queued_records -= it.sample_value.records();
         }
       }
       std::swap(m_queue, drained);
@@ -473,7 +474,6 @@ void collector::run() {
           warn_once("device-sample", "a device sample failed (%s); its tensors are left out",
                     m_launcher->last_error().c_str());
           it.sample_value.slot = -1;  // the launcher freed the slot
-          it.sample_value.device_tensor_ids.clear();
         }
       }
       process(it);

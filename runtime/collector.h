@@ -20,6 +20,7 @@
 #include "runtime/detectors/detector.h"
 #include "runtime/group/group_reducer.h"
 #include "runtime/sinks/sink.h"
+#include "runtime/watch_list.h"
 
 namespace ttap {
 
@@ -29,16 +30,20 @@ struct posted_sample {
   int64_t step = 0;
   double time = 0;
   uint32_t sample_size = 0;
-  std::vector<sample_record> host;         // index_in_sample set
-  int slot = -1;                           // launcher slot holding the device part
-  std::vector<int32_t> device_tensor_ids;  // in slot order
-  std::vector<uint32_t> device_indices;    // their index_in_sample
+  std::vector<sample_record> host;  // index_in_sample set
+  int slot = -1;                    // launcher slot holding the device part
+  // The watch list the device part was taken from (its device ids and indices name the slot's
+  // results, in slot order); set with the slot.
+  std::shared_ptr<const watch_list> list;
   // In a group: a watch-list sample (ttap_step) goes to the group's reduction; ttap_observe
   // samples stay this rank's own.
   bool group = false;
   uint64_t layout_hash = 0;    // of the watch list it was taken from
   double step_seconds = 0;     // the sampler's mean step time since its previous sample
   int64_t desired_stride = 1;  // the stride this rank asks the group for
+
+  // Records it will hand the collector: the host ones and the device part's, while it has one.
+  size_t records() const { return host.size() + (slot >= 0 ? list->device_ids().size() : 0); }
 };
 
 // The watch list of a group session, as the collector needs it to name the merged summaries of a
@@ -63,7 +68,8 @@ class collector {
   // Bounds of the queue between the training thread and the collector: about 35 MB of summaries.
   static constexpr size_t kMaxQueuedRecords = 16384;
   static constexpr size_t kMaxQueuedItems = 4096;
-  // Items the queue holds without growing (a trainer posting more between two drains grows it once).
+  // Items the queue holds without growing (a trainer posting more between two drains grows it
+  // once).
   static constexpr size_t kInitialQueueCapacity = 64;
 
   // The collector owns the sinks; the launcher (may be null) is shared with the training thread,

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -178,51 +179,21 @@ int32_t session::register_tensor(const std::string &name, ttap_dtype dtype, uint
 }
 
 void session::rebuild_watch_list() {
-  m_watch_ids.clear();
-  m_host_views.clear();
-  m_host_ids.clear();
-  m_host_index.clear();
-  m_device_tensors.clear();
-  m_device_ids.clear();
-  m_device_index.clear();
-  group_layout layout;
-  // FNV-1a over what the ranks must agree on: names, dtypes, sizes and roles, in watch order.
-  uint64_t hash = 0xcbf29ce484222325ull;
-  auto mix = [&](const void *data, size_t bytes) {
-    for (size_t i = 0; i < bytes; ++i) {
-      hash ^= static_cast<const unsigned char *>(data)[i];
-      hash *= 0x100000001b3ull;
-    }
-  };
+  std::vector<watch_entry> entries;  // in id order (registration order): ids ascend
   for (tensor_entry &e : m_tensors) {
     if (!e.watched) continue;
-    uint32_t index = uint32_t(m_watch_ids.size());
-    m_watch_ids.push_back(e.info.id);
-    // Only a group compares fingerprints: elsewhere they would cost time for nothing.
-    const bool fingerprint = m_in_group && e.role == tensor_role::replicated;
-    if (e.on_device) {
-      e.list_position = m_device_tensors.size();
-      m_device_tensors.push_back({e.ptr, e.info.type, e.info.numel, fingerprint});
-      m_device_ids.push_back(e.info.id);
-      m_device_index.push_back(index);
-    } else {
-      e.list_position = m_host_views.size();
-      m_host_views.push_back({e.ptr, e.info.type, e.info.numel, fingerprint});
-      m_host_ids.push_back(e.info.id);
-      m_host_index.push_back(index);
-    }
-    const uint8_t fields[2] = {uint8_t(e.info.type), uint8_t(e.role)};
-    mix(e.info.name.data(), e.info.name.size() + 1);
-    mix(fields, sizeof fields);
-    mix(&e.info.numel, sizeof e.info.numel);
-    layout.tensor_ids.push_back(e.info.id);
-    layout.roles.push_back(e.role);
+    entries.push_back(
+        {e.info.id, &e.info.name, e.info.type, e.info.numel, e.role, e.ptr, e.on_device});
   }
-  if (m_in_group && hash != m_layout_hash) {
-    layout.hash = hash;
+  m_watch = watch_list::build(entries, m_in_group);
+  if (m_in_group && m_watch->layout_hash() != m_announced_layout_hash) {
+    group_layout layout;
+    layout.hash = m_watch->layout_hash();
+    layout.tensor_ids.assign(m_watch->ids().begin(), m_watch->ids().end());
+    layout.roles.assign(m_watch->roles().begin(), m_watch->roles().end());
+    m_announced_layout_hash = layout.hash;
     m_collector->post_layout(std::move(layout));
   }
-  m_layout_hash = hash;
 }
 
 ttap_status session::watch(const char *name, const void *ptr, int32_t dtype_bits, uint64_t numel,
@@ -277,13 +248,14 @@ ttap_status session::rebind(int32_t handle, const void *ptr) {
   e.ptr = ptr;
   const bool on_device = placed_on_device(ptr);
   if (on_device == e.on_device) {
-    // Only the address moved (gradients reallocated at every step by zero_grad(set_to_none=True)):
-    // the order of the lists and the layout's hash stay, so the pointer is patched in place; a
-    // rebuild per rebind made such a step quadratic in the number of tensors.
+    // Only the address moved: the order of the lists and the layout's hash stay, so the pointer is
+    // patched in place (see watch_list.h).
+    const auto ids = m_watch->ids();
+    const size_t index = size_t(std::lower_bound(ids.begin(), ids.end(), handle) - ids.begin());
     if (on_device)
-      m_device_tensors[e.list_position].data = ptr;
+      m_watch->move_device_tensor(m_watch->list_position(index), ptr);
     else
-      m_host_views[e.list_position].data = ptr;
+      m_watch->move_host_tensor(m_watch->list_position(index), ptr);
     return TTAP_OK;
   }
   e.on_device = on_device;
@@ -334,27 +306,23 @@ ttap_status session::unwatch(int32_t handle) {
   return TTAP_OK;
 }
 
-void session::take_sample(const std::vector<int32_t> &ids,
-                          const std::vector<tensor_view> &host_views,
-                          const std::vector<uint32_t> &host_index,
-                          const std::vector<device_tensor> &device_tensors,
-                          const std::vector<int32_t> &device_ids,
-                          const std::vector<uint32_t> &device_index, int64_t step, void *stream,
+void session::take_sample(const std::shared_ptr<const watch_list> &list, int64_t step, void *stream,
                           bool group) {
   posted_sample s;
   s.step = step;
   s.time = wall_seconds();
-  s.sample_size = uint32_t(ids.size());
+  s.sample_size = uint32_t(list->size());
   if (group) {
     s.group = true;
-    s.layout_hash = m_layout_hash;
+    s.layout_hash = list->layout_hash();
     s.step_seconds = m_sampler->mean_step_seconds();
     s.desired_stride = m_sampler->desired_stride();
   }
   // The device part first: when it cannot be submitted (every slot in flight, or the queue full),
   // the whole sample is skipped before any host work is spent on it.
+  const auto device_tensors = list->device_tensors();
   if (!device_tensors.empty()) {
-    if (!m_collector->has_room(ids.size())) {
+    if (!m_collector->has_room(list->size())) {
       ++m_counters.samples_skipped;
       return;
     }
@@ -371,9 +339,9 @@ void session::take_sample(const std::vector<int32_t> &ids,
       return;
     }
     s.slot = slot;
-    s.device_tensor_ids = device_ids;
-    s.device_indices = device_index;
+    s.list = list;  // the collector names the slot's results from it (no copy of the ids)
   }
+  const auto host_views = list->host_views();
   if (!host_views.empty()) {
     // A buffer the collector handed back keeps its size: resize() then neither allocates nor
     // zeroes, and every field below and every summary field is written anyway.
@@ -383,6 +351,8 @@ void session::take_sample(const std::vector<int32_t> &ids,
     s.host.resize(host_views.size());
     // One job for all host tensors, written straight into the records (no copy).
     m_cpu->summarize(host_views, &s.host[0].stats, sizeof(sample_record));
+    const auto ids = list->ids();
+    const auto host_index = list->host_index();
     for (size_t k = 0; k < host_views.size(); ++k) {
       sample_record &r = s.host[k];
       r.rank = m_config.rank;
@@ -396,7 +366,7 @@ void session::take_sample(const std::vector<int32_t> &ids,
   if (m_collector->post_sample(std::move(s), &m_spare_records)) {
     ++m_counters.samples_taken;
   } else {
-    m_counters.records_dropped += ids.size();
+    m_counters.records_dropped += list->size();
   }
 }
 
@@ -424,9 +394,8 @@ ttap_status session::step(int64_t step, void *stream) {
   const bool due = group_stride > 0 ? m_sampler->due_on_grid(step, now, group_stride)
                                     : m_sampler->due(step, now);
   m_counters.step_ns.store(m_sampler->step_ns_total(), std::memory_order_relaxed);
-  if (due && !m_watch_ids.empty()) {
-    take_sample(m_watch_ids, m_host_views, m_host_index, m_device_tensors, m_device_ids,
-                m_device_index, step, stream, m_in_group);
+  if (due && !m_watch->empty()) {
+    take_sample(m_watch, step, stream, m_in_group);
     const int64_t done = monotonic_ns();
     m_sampler->sample_taken(step, now, done - now);
     m_counters.overhead_ns += done - now;
@@ -463,14 +432,10 @@ ttap_status session::observe(const char *name, const void *ptr, int32_t dtype_bi
     id = e.info.id;
   }
   const int64_t t0 = monotonic_ns();
-  std::vector<int32_t> ids{id};
-  std::vector<uint32_t> index{0};
-  if (placed_on_device(ptr)) {
-    take_sample(ids, {}, {}, {{ptr, ttap::dtype(dtype), numel, false}}, ids, index, step, stream,
-                false);
-  } else {
-    take_sample(ids, {{ptr, ttap::dtype(dtype), numel}}, index, {}, {}, {}, step, stream, false);
-  }
+  const tensor_entry &e = m_tensors[size_t(id)];
+  const watch_entry observed{id,     &e.info.name, e.info.type,          numel,
+                             e.role, ptr,          placed_on_device(ptr)};
+  take_sample(watch_list::build({&observed, 1}, false), step, stream, false);
   m_counters.overhead_ns += monotonic_ns() - t0;
   return TTAP_OK;
 }
@@ -532,7 +497,7 @@ ttap_status session::set_group(const char *kind, void *comm) {
     return fail(TTAP_ERR_INVALID_ARGUMENT, k + " group: " + error);
   m_in_group = true;
   m_collector->start_group(std::move(reducer), info);
-  m_layout_hash = 0;
+  m_announced_layout_hash = 0;
   rebuild_watch_list();  // fingerprints for the replicated tensors, and the first layout
   return TTAP_OK;
 }

@@ -14,6 +14,7 @@
 #include "runtime/collector.h"
 #include "runtime/config.h"
 #include "runtime/sampler.h"
+#include "runtime/watch_list.h"
 #include "ttap/ttap.h"
 
 namespace ttap {
@@ -51,7 +52,6 @@ class session {
     bool observed = false;                         // registered by ttap_observe
     bool on_device = false;                        // summarized by the device backend
     tensor_role role = tensor_role::contribution;  // what it is to a group (see record.h)
-    size_t list_position = 0;  // watched: its index in m_host_views or m_device_tensors
   };
 
   session() = default;
@@ -61,12 +61,8 @@ class session {
   int32_t register_tensor(const std::string &name, ttap_dtype dtype, uint64_t numel, ttap_kind kind,
                           bool observed);
   void rebuild_watch_list();
-  // One sample of the given tensors (ids in sample order) at `step`. Never waits.
-  void take_sample(const std::vector<int32_t> &ids, const std::vector<tensor_view> &host_views,
-                   const std::vector<uint32_t> &host_index,
-                   const std::vector<device_tensor> &device_tensors,
-                   const std::vector<int32_t> &device_ids,
-                   const std::vector<uint32_t> &device_index, int64_t step, void *stream,
+  // One sample of the tensors of `list` at `step`. Never waits.
+  void take_sample(const std::shared_ptr<const watch_list> &list, int64_t step, void *stream,
                    bool group);
 
   session_config m_config;
@@ -80,14 +76,9 @@ class session {
   std::vector<tensor_entry> m_tensors;  // by tensor id (= watch handle)
   std::unordered_map<std::string, int32_t> m_by_name;
 
-  // The watch list, split by executor, rebuilt when it changes so a step does no bookkeeping.
-  std::vector<int32_t> m_watch_ids;
-  std::vector<tensor_view> m_host_views;
-  std::vector<int32_t> m_host_ids;
-  std::vector<uint32_t> m_host_index;
-  std::vector<device_tensor> m_device_tensors;
-  std::vector<int32_t> m_device_ids;
-  std::vector<uint32_t> m_device_index;
+  // The watch list, rebuilt when it changes so a step does no bookkeeping (see watch_list.h);
+  // never null.
+  std::shared_ptr<watch_list> m_watch = watch_list::build({}, false);
 
   // A host-record buffer the collector handed back, reused by the next sample (empty: none).
   std::vector<sample_record> m_spare_records;
@@ -98,7 +89,7 @@ class session {
   // In a group (ttap_set_group): replicated tensors are fingerprinted, watch-list samples carry
   // the list's hash (the ranks compare it) and are taken on the group's grid of steps.
   bool m_in_group = false;
-  uint64_t m_layout_hash = 0;
+  uint64_t m_announced_layout_hash = 0;  // of the last layout posted to the group
 };
 
 }  // namespace ttap

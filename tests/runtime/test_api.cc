@@ -218,6 +218,45 @@ void end_to_end(const char *backend) {
 TEST(ApiEndToEnd, CpuBackend) { end_to_end("cpu"); }
 TEST(ApiEndToEnd, EmulatedBackend) { end_to_end("emulated"); }
 
+// A rebind moves what the next sample reads (the watch list's address patched in place, the
+// tensor behind it and its neighbours unchanged); an unwatch takes the tensor out of the next
+// sample and a watch of the same name brings it back under its old id.
+void rebind_and_unwatch(const char *backend) {
+  temp_run_dir dir;
+  ttap_session *s = nullptr;
+  const std::string options = std::string("backend=") + backend + ",budget=0";
+  ASSERT_EQ(ttap_open(dir.path.c_str(), options.c_str(), &s), TTAP_OK) << ttap_last_error();
+  std::vector<float> a(100, 1.0f), b_first(50, 2.0f), b_second(50, 3.0f), c(10, 4.0f);
+  int32_t ha, hb, hc;
+  ASSERT_EQ(ttap_watch(s, "a", a.data(), TTAP_F32, a.size(), TTAP_PARAM, &ha), TTAP_OK);
+  ASSERT_EQ(ttap_watch(s, "b", b_first.data(), TTAP_F32, 50, TTAP_GRAD, &hb), TTAP_OK);
+  ASSERT_EQ(ttap_watch(s, "c", c.data(), TTAP_F32, c.size(), TTAP_GRAD, &hc), TTAP_OK);
+  ASSERT_EQ(ttap_step(s, 0, nullptr), TTAP_OK);
+  ASSERT_EQ(ttap_flush(s), TTAP_OK);  // the emulated device reads asynchronously
+  ASSERT_EQ(ttap_rebind(s, hb, b_second.data()), TTAP_OK);
+  ASSERT_EQ(ttap_step(s, 1, nullptr), TTAP_OK);
+  ASSERT_EQ(ttap_flush(s), TTAP_OK);
+  ASSERT_EQ(ttap_unwatch(s, ha), TTAP_OK);
+  ASSERT_EQ(ttap_step(s, 2, nullptr), TTAP_OK);
+  ASSERT_EQ(ttap_flush(s), TTAP_OK);
+  int32_t ha_again = -1;
+  ASSERT_EQ(ttap_watch(s, "a", a.data(), TTAP_F32, a.size(), TTAP_PARAM, &ha_again), TTAP_OK);
+  EXPECT_EQ(ha_again, ha);
+  ASSERT_EQ(ttap_step(s, 3, nullptr), TTAP_OK);
+  ASSERT_EQ(ttap_close(s), TTAP_OK) << ttap_last_error();
+  const auto rows =
+      query(dir.path, "select step, tensor, max, count from samples_v order by step, tensor");
+  const std::vector<std::vector<std::string>> expected = {
+      {"0", "a", "1.0", "100"}, {"0", "b", "2.0", "50"}, {"0", "c", "4.0", "10"},
+      {"1", "a", "1.0", "100"}, {"1", "b", "3.0", "50"}, {"1", "c", "4.0", "10"},
+      {"2", "b", "3.0", "50"},  {"2", "c", "4.0", "10"}, {"3", "a", "1.0", "100"},
+      {"3", "b", "3.0", "50"},  {"3", "c", "4.0", "10"}};
+  EXPECT_EQ(rows, expected);
+}
+
+TEST(ApiEndToEnd, RebindAndUnwatchCpuBackend) { rebind_and_unwatch("cpu"); }
+TEST(ApiEndToEnd, RebindAndUnwatchEmulatedBackend) { rebind_and_unwatch("emulated"); }
+
 TEST(ApiEndToEnd, ObserveRecordsActivationsAtTheGivenStep) {
   temp_run_dir dir;
   ttap_session *s = nullptr;
