@@ -78,22 +78,26 @@ bool collector::post_tensor(const tensor_info &t) {
   return true;
 }
 
-void collector::hand_back_spare(std::vector<sample_record> *spare) {
-  if (spare && spare->empty() && !m_spare_records.empty()) {
-    std::swap(*spare, m_spare_records.back());
-    m_spare_records.pop_back();
-  }
-}
-
-void collector::take_spare_records(std::vector<sample_record> *spare) {
+void collector::take_spare_records(std::vector<sample_record> *spare, size_t records) {
+  if (!spare->empty()) return;
   std::lock_guard<std::mutex> lock(m_mutex);
-  hand_back_spare(spare);
+  if (m_spare_records.empty()) return;
+  // Watch-list samples and ttap_observe's one-tensor samples share the pool: the exact size first.
+  size_t best = 0;
+  for (size_t k = 0; k < m_spare_records.size(); ++k) {
+    if (m_spare_records[k].size() == records) {
+      best = k;
+      break;
+    }
+    if (m_spare_records[k].capacity() > m_spare_records[best].capacity()) best = k;
+  }
+  std::swap(*spare, m_spare_records[best]);
+  m_spare_records.erase(m_spare_records.begin() + ptrdiff_t(best));
 }
 
-bool collector::post_sample(posted_sample &&s, std::vector<sample_record> *spare) {
+bool collector::post_sample(posted_sample &&s) {
   const size_t records = s.records();
   std::lock_guard<std::mutex> lock(m_mutex);
-  hand_back_spare(spare);
   if (m_stopping) return false;
   // A sample holding a launcher slot is always accepted (has_room was checked before the submit);
   // otherwise a full queue drops it.

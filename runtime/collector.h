@@ -81,13 +81,13 @@ class collector {
   // All post functions are non-blocking and return false when the queue is full (the caller counts
   // the drop). A posted device sample's slot is released by the collector.
   bool post_tensor(const tensor_info &t);
-  // `spare` (may be null) receives a host-record buffer the collector is done with, when it has
-  // one: the training thread fills it for its next sample instead of allocating and zeroing one.
-  bool post_sample(posted_sample &&s, std::vector<sample_record> *spare = nullptr);
-  // The same hand-back without a post (for a sample whose buffer was not handed back at the
-  // previous post because the collector had not finished with one yet). Takes the queue lock
-  // briefly, as a post does; never waits for the collector.
-  void take_spare_records(std::vector<sample_record> *spare);
+  bool post_sample(posted_sample &&s);
+  // A host-record buffer the collector is done with, for the training thread's next sample of
+  // `records` host tensors instead of allocating and zeroing one: one of exactly that size when it
+  // has one (resize() then neither allocates nor writes), else its largest; `spare` is left alone
+  // when it already holds a buffer or the collector has none. Takes the queue lock briefly, as a
+  // post does; never waits for the collector.
+  void take_spare_records(std::vector<sample_record> *spare, size_t records);
   bool post_scalar(const scalar_record &s);
   // Whether `records` more records fit right now (checked before submitting device work, so a full
   // queue never strands a launcher slot).
@@ -117,7 +117,6 @@ class collector {
   void handle_records(std::vector<sample_record> &records, const group_sample *group = nullptr);
   bool group_active() const { return m_group && m_group->active(); }
   void group_sample_posted(posted_sample &s, std::vector<sample_record> &records, bool complete);
-  void hand_back_spare(std::vector<sample_record> *spare);  // m_mutex held
   static bool host_records_complete(const posted_sample &s);
   void recycle(std::vector<sample_record> &&records);  // into m_spare_records, when there is room
   group_round group_round_with(const group_proposal &p, double time);
@@ -150,7 +149,7 @@ class collector {
   std::vector<alert> m_alerts;         // scratch
   // Host-record buffers handed back to the training thread (guarded by m_mutex): a due step in
   // steady state reuses one, already sized, instead of allocating and zeroing ~2 KB per tensor.
-  static constexpr size_t kMaxSpareBuffers = 4;
+  static constexpr size_t kMaxSpareBuffers = 8;
   std::vector<std::vector<sample_record>> m_spare_records;
   int64_t m_last_commit_ns = 0;
   bool m_dirty = false;  // handed to the sinks since their last flush

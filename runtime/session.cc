@@ -203,7 +203,7 @@ ttap_status session::watch(const char *name, const void *ptr, int32_t dtype_bits
   const auto dtype = ttap_dtype(dtype_bits);
   const auto kind = ttap_kind(kind_bits);
   int32_t id;
-  auto it = m_by_name.find(name);
+  auto it = m_by_name.find(std::string_view(name));
   if (it != m_by_name.end()) {
     tensor_entry &e = m_tensors[size_t(it->second)];
     if (e.watched) {
@@ -345,9 +345,7 @@ void session::take_sample(const std::shared_ptr<const watch_list> &list, int64_t
   if (!host_views.empty()) {
     // A buffer the collector handed back keeps its size: resize() then neither allocates nor
     // zeroes, and every field below and every summary field is written anyway.
-    if (m_spare_records.empty()) m_collector->take_spare_records(&m_spare_records);
-    s.host = std::move(m_spare_records);
-    m_spare_records.clear();
+    m_collector->take_spare_records(&s.host, host_views.size());
     s.host.resize(host_views.size());
     // One job for all host tensors, written straight into the records (no copy).
     m_cpu->summarize(host_views, &s.host[0].stats, sizeof(sample_record));
@@ -363,7 +361,7 @@ void session::take_sample(const std::shared_ptr<const watch_list> &list, int64_t
       r.sample_size = s.sample_size;
     }
   }
-  if (m_collector->post_sample(std::move(s), &m_spare_records)) {
+  if (m_collector->post_sample(std::move(s))) {
     ++m_counters.samples_taken;
   } else {
     m_counters.records_dropped += list->size();
@@ -415,7 +413,7 @@ ttap_status session::observe(const char *name, const void *ptr, int32_t dtype_bi
     return fail(TTAP_ERR_INVALID_ARGUMENT, "step " + std::to_string(step) + " is negative");
   if (step == -1) step = m_step < 0 ? 0 : m_step;
   int32_t id;
-  auto it = m_by_name.find(name);
+  auto it = m_by_name.find(std::string_view(name));
   if (it == m_by_name.end()) {
     id = register_tensor(name, dtype, numel, kind, true);
   } else {
@@ -435,7 +433,11 @@ ttap_status session::observe(const char *name, const void *ptr, int32_t dtype_bi
   const tensor_entry &e = m_tensors[size_t(id)];
   const watch_entry observed{id,     &e.info.name, e.info.type,          numel,
                              e.role, ptr,          placed_on_device(ptr)};
-  take_sample(watch_list::build({&observed, 1}, false), step, stream, false);
+  if (m_observe_list && m_observe_list.use_count() == 1)
+    m_observe_list->refill({&observed, 1}, false);
+  else
+    m_observe_list = watch_list::build({&observed, 1}, false);
+  take_sample(m_observe_list, step, stream, false);
   m_counters.overhead_ns += monotonic_ns() - t0;
   return TTAP_OK;
 }

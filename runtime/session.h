@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -74,14 +75,20 @@ class session {
   std::unique_ptr<collector> m_collector;
 
   std::vector<tensor_entry> m_tensors;  // by tensor id (= watch handle)
-  std::unordered_map<std::string, int32_t> m_by_name;
+  // Looked up by string_view: ttap_observe's name, once known, costs no std::string (a heap
+  // allocation per call for names over 15 characters).
+  struct name_hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view name) const { return std::hash<std::string_view>{}(name); }
+  };
+  std::unordered_map<std::string, int32_t, name_hash, std::equal_to<>> m_by_name;
 
   // The watch list, rebuilt when it changes so a step does no bookkeeping (see watch_list.h);
   // never null.
   std::shared_ptr<watch_list> m_watch = watch_list::build({}, false);
-
-  // A host-record buffer the collector handed back, reused by the next sample (empty: none).
-  std::vector<sample_record> m_spare_records;
+  // ttap_observe's one-tensor list, refilled in place while no posted sample shares it (a host
+  // sample never does), so an observe allocates nothing in steady state either.
+  std::shared_ptr<watch_list> m_observe_list;
 
   int64_t m_step = -1;  // the last step seen
   bool m_closed = false;

@@ -6,7 +6,20 @@ namespace ttap {
 
 std::shared_ptr<watch_list> watch_list::build(std::span<const watch_entry> entries, bool in_group) {
   auto list = std::make_shared<watch_list>();
-  watch_list &l = *list;
+  list->refill(entries, in_group);
+  return list;
+}
+
+void watch_list::refill(std::span<const watch_entry> entries, bool in_group) {
+  watch_list &l = *this;
+  l.m_ids.clear();
+  l.m_roles.clear();
+  l.m_list_position.clear();
+  l.m_host_views.clear();
+  l.m_host_index.clear();
+  l.m_device_tensors.clear();
+  l.m_device_ids.clear();
+  l.m_device_index.clear();
   l.m_ids.reserve(entries.size());
   l.m_roles.reserve(entries.size());
   l.m_list_position.reserve(entries.size());
@@ -40,7 +53,6 @@ std::shared_ptr<watch_list> watch_list::build(std::span<const watch_entry> entri
     mix(&e.numel, sizeof e.numel);
   }
   l.m_layout_hash = hash;
-  return list;
 }
 
 }  // namespace ttap

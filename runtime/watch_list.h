@@ -32,6 +32,8 @@ class watch_list {
   // The list of `entries` (watch order = sample order). In a group, replicated tensors are
   // fingerprinted (the ranks compare them); elsewhere fingerprints would cost time for nothing.
   static std::shared_ptr<watch_list> build(std::span<const watch_entry> entries, bool in_group);
+  // The same, in place, keeping the capacity: only for a list no other thread holds.
+  void refill(std::span<const watch_entry> entries, bool in_group);
 
   bool empty() const { return m_ids.empty(); }
   size_t size() const { return m_ids.size(); }

@@ -145,13 +145,13 @@ TEST(Collector, HandsFinishedHostBuffersBackToTheTrainingThread) {
   ASSERT_TRUE(f.c->post_sample(host_sample(0, {0, 1}, {0, 1})));
   ASSERT_TRUE(f.c->flush(&error));
   std::vector<sample_record> spare;
-  f.c->take_spare_records(&spare);
+  f.c->take_spare_records(&spare, 2);
   // The buffer of the finished sample, still sized (the next sample of two neither allocates nor
   // zeroes it).
   EXPECT_EQ(spare.size(), 2u);
   // A training thread that holds a buffer gets none.
   std::vector<sample_record> held(1);
-  f.c->take_spare_records(&held);
+  f.c->take_spare_records(&held, 2);
   EXPECT_EQ(held.size(), 1u);
   EXPECT_TRUE(f.c->close(&error));
 }
