@@ -130,9 +130,15 @@ TEST(StepAllocations, CounterSeesThisThreadsAllocations) {
   EXPECT_EQ(seen, 3u);
 }
 
+constexpr const char *kObservedNames[] = {"model.block0.attention.output",
+                                          "model.block0.mlp.hidden.activation"};
+
 struct host_tensors {
   std::vector<std::vector<float>> f32;
   std::vector<std::vector<uint16_t>> bf16;
+  // Activations passed to ttap_observe before each step (as the demo trainer does), with names
+  // long enough that a std::string of them would be on the heap.
+  std::vector<std::vector<float>> observed;
 };
 
 // Runs warm-up then the counted steps (ttap_flush included in the count: it runs on the training
@@ -157,6 +163,12 @@ uint64_t allocations_over_due_steps(const std::string &options, const host_tenso
   int64_t step = 0;
   auto run_steps = [&](int steps) {
     for (int i = 0; i < steps; ++i, ++step) {
+      for (size_t a = 0; a < tensors.observed.size(); ++a) {
+        const std::vector<float> &t = tensors.observed[a];
+        if (ttap_observe(s, kObservedNames[a], t.data(), TTAP_F32, t.size(), TTAP_ACTIVATION, step,
+                         nullptr) != TTAP_OK)
+          ADD_FAILURE() << ttap_last_error();
+      }
       if (ttap_step(s, step, nullptr) != TTAP_OK) ADD_FAILURE() << ttap_last_error();
       if (step % kFlushEvery == kFlushEvery - 1 && ttap_flush(s) != TTAP_OK)
         ADD_FAILURE() << ttap_last_error();
@@ -167,7 +179,7 @@ uint64_t allocations_over_due_steps(const std::string &options, const host_tenso
   EXPECT_EQ(ttap_close(s), TTAP_OK) << ttap_last_error();
   // Every step was due and sampled: the allocation count is over real samples.
   EXPECT_EQ(query_one(dir.path, "select samples_taken from run_counters"),
-            std::to_string(kWarmupSteps + counted_steps));
+            std::to_string((kWarmupSteps + counted_steps) * (1 + tensors.observed.size())));
   EXPECT_EQ(query_one(dir.path, "select records_dropped from run_counters"), "0");
   return seen;
 }
@@ -200,6 +212,18 @@ TEST(StepAllocations, DueStepsOnTheExecutorPoolAllocateNothing) {
   const uint64_t seen = allocations_over_due_steps("backend=cpu,every=1,budget=0,flush_ms=100000",
                                                    tensors, dir, 1000);
   EXPECT_EQ(seen, 0u) << "heap allocations on the training thread over 1000 due steps";
+}
+
+// The demo trainer's shape: watched parameters and gradients, two activations observed per step.
+TEST(StepAllocations, DueStepsWithObservedActivationsAllocateNothing) {
+  temp_dir dir;
+  host_tensors tensors = small_tensors(8, 0, 1000);
+  tensors.observed.emplace_back(2000, 0.25f);
+  tensors.observed.emplace_back(500, -1.0f);
+  const uint64_t seen = allocations_over_due_steps("backend=cpu,every=1,budget=0,flush_ms=100000",
+                                                   tensors, dir, 2000);
+  EXPECT_EQ(seen, 0u) << "heap allocations on the training thread over 2000 due steps with two "
+                         "ttap_observe calls each";
 }
 
 }  // namespace
