@@ -215,6 +215,26 @@ ttap_status ttap_flush(ttap_session *s) {
   return with_session(s, [&](session_slot &, ttap::session &x) { return x.flush(); });
 }
 
+ttap_status ttap_get_run_dir(ttap_session *s, char *buf, size_t len, size_t *length) {
+  return with_session(s, [&](session_slot &, ttap::session &x) {
+    if (!length) return ttap::fail(TTAP_ERR_INVALID_ARGUMENT, "ttap_get_run_dir: length is NULL");
+    if (!buf && len > 0)
+      return ttap::fail(TTAP_ERR_INVALID_ARGUMENT, "ttap_get_run_dir: buf is NULL, len is not 0");
+    const std::string &dir = x.run_dir();
+    *length = dir.size();
+    if (len == 0) return TTAP_OK;  // asks for the length only
+    if (len <= dir.size()) {
+      buf[0] = '\0';
+      return ttap::fail(TTAP_ERR_INVALID_ARGUMENT,
+                        "ttap_get_run_dir: a buffer of " + std::to_string(len) +
+                            " bytes is too small for the run directory (" +
+                            std::to_string(dir.size() + 1) + " bytes with its NUL)");
+    }
+    std::memcpy(buf, dir.c_str(), dir.size() + 1);
+    return TTAP_OK;
+  });
+}
+
 ttap_status ttap_close(ttap_session *s) {
   uint32_t index = uint32_t((reinterpret_cast<uint64_t>(s) & 0xffffffffu) - 1);
   bool closed = false;

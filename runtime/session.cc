@@ -85,6 +85,11 @@ ttap_status session::open(const char *run_dir, const char *options, std::unique_
         base.c_str(), c.run_dir.c_str(), base.c_str());
   }
   TTAP_CHECK(prepare_run_dir(c.run_dir));
+  // Absolute now: the program may change its working directory later.
+  std::error_code ec;
+  s->m_run_dir = std::filesystem::absolute(c.run_dir, ec).lexically_normal().string();
+  if (ec) s->m_run_dir = c.run_dir;
+  if (s->m_run_dir.size() > 1 && s->m_run_dir.back() == '/') s->m_run_dir.pop_back();
 
   // Backends: the cpu executor always (host tensors); a device when configured or found.
   switch (c.backend) {

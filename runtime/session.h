@@ -44,6 +44,8 @@ class session {
   ttap_status close();
 
   const session_config &config() const { return m_config; }
+  // The run directory the session writes, absolute (as given, or the one open() chose).
+  const std::string &run_dir() const { return m_run_dir; }
 
  private:
   struct tensor_entry {
@@ -67,6 +69,7 @@ class session {
                    bool group);
 
   session_config m_config;
+  std::string m_run_dir;
   std::unique_ptr<sampler> m_sampler;
   std::unique_ptr<cpu_executor> m_cpu;
   std::unique_ptr<device> m_device;  // null unless a device backend is in use

@@ -52,6 +52,7 @@ PYBIND11_MODULE(_tensortap, m) {
       .def("log_scalar", &python_session::log_scalar, py::arg("name"), py::arg("value"),
            py::arg("step"))
       .def("set_group", &python_session::set_group, py::arg("kind"), py::arg("comm"))
+      .def("run_dir", &python_session::run_dir)
       .def("flush", &python_session::flush)
       .def("close", &python_session::close)
       .def_property_readonly("closed", &python_session::closed);

@@ -46,6 +46,15 @@ python_session::~python_session() {
   if (m_session) ttap_close(m_session);
 }
 
+std::string python_session::run_dir() const {
+  size_t length = 0;
+  check(ttap_get_run_dir(live(), nullptr, 0, &length));
+  std::string dir(length + 1, '\0');
+  check(ttap_get_run_dir(m_session, dir.data(), dir.size(), &length));
+  dir.resize(length);
+  return dir;
+}
+
 ttap_session *python_session::live() const {
   if (!m_session) throw status_error(TTAP_ERR_INVALID_ARGUMENT, "the session is closed");
   return m_session;

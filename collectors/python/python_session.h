@@ -41,6 +41,10 @@ class python_session {
   python_session(const python_session &) = delete;
   python_session &operator=(const python_session &) = delete;
 
+  // The directory the session writes (ttap_get_run_dir): absolute, the next free ttap-run-N
+  // when ttap_open chose one.
+  std::string run_dir() const;
+
   // Adds a watched tensor: `owner` itself (a parameter), or its `.grad` when from_grad; with
   // local_shard, that tensor's `_local_tensor` (a DTensor's shard on this rank). It is bound to
   // the runtime at the next step where it exists, with `role` (a ttap_role: what it is to a

@@ -436,10 +436,28 @@ TEST(ApiRunDirectory, WithoutADirectoryTheNextFreeOneIsTaken) {
   temp_run_dir dir;
   const auto cwd = std::filesystem::current_path();
   std::filesystem::current_path(dir.path);
+  const std::string here = std::filesystem::current_path().string();
   for (int run = 0; run < 2; ++run) {
     ttap_session *s = nullptr;
     ASSERT_EQ(ttap_open(nullptr, "backend=cpu", &s), TTAP_OK) << ttap_last_error();
+    // The session says which directory it took, absolute.
+    const std::string expected = here + (run == 0 ? "/ttap-run" : "/ttap-run-2");
+    size_t length = 0;
+    ASSERT_EQ(ttap_get_run_dir(s, nullptr, 0, &length), TTAP_OK) << ttap_last_error();
+    EXPECT_EQ(length, expected.size());
+    std::vector<char> buf(length + 1, 'x');
+    ASSERT_EQ(ttap_get_run_dir(s, buf.data(), buf.size(), &length), TTAP_OK) << ttap_last_error();
+    EXPECT_EQ(std::string(buf.data()), expected);
+    // A buffer without room for the NUL is refused, never filled with a cut path.
+    EXPECT_EQ(ttap_get_run_dir(s, buf.data(), length, &length), TTAP_ERR_INVALID_ARGUMENT);
+    EXPECT_STREQ(buf.data(), "");
+    EXPECT_NE(std::string(ttap_last_error()).find("too small"), std::string::npos);
+    EXPECT_EQ(length, expected.size());
+    EXPECT_EQ(ttap_get_run_dir(s, nullptr, 4, &length), TTAP_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(ttap_get_run_dir(s, buf.data(), buf.size(), nullptr), TTAP_ERR_INVALID_ARGUMENT);
     ASSERT_EQ(ttap_close(s), TTAP_OK);
+    EXPECT_EQ(ttap_get_run_dir(s, buf.data(), buf.size(), &length), TTAP_ERR_INVALID_ARGUMENT);
+    EXPECT_STREQ(ttap_last_error(), "session already closed");
   }
   std::filesystem::current_path(cwd);
   EXPECT_TRUE(std::filesystem::exists(dir.path + "/ttap-run/ttap.db"));

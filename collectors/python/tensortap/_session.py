@@ -73,8 +73,11 @@ class Session:
             run_dir = os.fspath(run_dir)
         opts = _options_string(options)
         self.config = _tensortap.effective_config(run_dir, opts)
-        self.run_dir = os.path.abspath(self.config["run_dir"])
         self._core = _tensortap.Session(run_dir, opts, self._describe_watched, self._warn_watched)
+        # The directory the C API opened: without one given, the next free ttap-run-N when
+        # ttap-run holds an earlier run (config["run_dir"] says only "ttap-run").
+        self.run_dir = self._core.run_dir()
+        self.config["run_dir"] = self.run_dir
         self._pid = os.getpid()
         self._warned = set()
         self._watches = []

@@ -15,6 +15,7 @@
 #ifndef TTAP_TTAP_H
 #define TTAP_TTAP_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #if defined(_WIN32)
@@ -212,6 +213,15 @@ TTAP_API ttap_status ttap_set_group(ttap_session *s, const char *kind, void *com
 /* Waits until every sample taken so far is summarized, checked and committed to the store.
  * Statuses: OK, INVALID_ARGUMENT (NULL or closed session), IO (the store failed). */
 TTAP_API ttap_status ttap_flush(ttap_session *s);
+
+/* The session's run directory, as an absolute path: the one passed to ttap_open, or the one it
+ * chose ($TTAP_RUN_DIR, "ttap-run", or the next free "ttap-run-N" when ttap-run holds an earlier
+ * run). *length receives its length in bytes (without the terminating NUL) in every case but a
+ * NULL or closed session. len == 0 asks for the length only (buf may be NULL); otherwise the path
+ * and its NUL are copied into buf when len > *length, and a smaller buffer is refused (buf gets
+ * ""), so a path is never silently cut. Statuses: OK, INVALID_ARGUMENT (NULL or closed session,
+ * NULL length, NULL buf with len > 0, len <= *length). */
+TTAP_API ttap_status ttap_get_run_dir(ttap_session *s, char *buf, size_t len, size_t *length);
 
 /* Flushes, writes the run's counters, closes the store and frees the session. After it the handle
  * is closed: calling any function with it (a second close included) returns INVALID_ARGUMENT

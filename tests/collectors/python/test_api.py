@@ -40,6 +40,23 @@ def test_init_returns_a_context_manager_that_closes_the_store(ttap, run_dir):
     session.close()  # a second close does nothing
 
 
+def test_without_a_run_directory_the_session_says_which_one_the_runtime_took(ttap, tmp_path,
+                                                                            monkeypatch):
+    # ttap-run holds a finished run, so the second session is stored in ttap-run-2: run_dir comes
+    # from the C API (ttap_get_run_dir), not from the options.
+    monkeypatch.chdir(tmp_path)
+    first = ttap.Session(backend="cpu")
+    first.close()
+    second = ttap.Session(backend="cpu")
+    try:
+        assert first.run_dir == os.path.join(os.getcwd(), "ttap-run")
+        assert second.run_dir == os.path.join(os.getcwd(), "ttap-run-2")
+        assert second.config["run_dir"] == second.run_dir
+        assert os.path.exists(os.path.join(second.run_dir, "ttap.db"))
+    finally:
+        second.close()
+
+
 def test_second_init_while_open_is_an_error(ttap, run_dir):
     ttap.init(run_dir)
     with pytest.raises(RuntimeError, match="already open"):
