@@ -996,7 +996,24 @@ bool sqlite_store::close() {
   }
   if (!m_pending.empty() || m_status_dirty) {
     const uint64_t lost = m_pending.records();
-    m_error += "; at close: " + std::to_string(lost) + " records could not be stored";
+    const std::string why = m_error;
+    bool counted = false;
+    if (lost > 0 && m_closed_reason.empty()) {
+      // The rows are given up and the session's status alone (its counters, the loss, the end
+      // time: a few pages) is written once more, so the store says what it lost. On a full disk
+      // it still fits: the failed writes left the WAL file longer than its committed frames.
+      note_loss(lost, m_latest_step, "at close: " + why);
+      m_pending.samples.clear();
+      m_pending.group_samples.clear();
+      m_pending.scalars.clear();
+      m_pending.alerts.clear();
+      m_pending.actions.clear();
+      m_pending.bytes = 0;
+      counted = write_pending();
+    }
+    m_error = why + "; at close: " + std::to_string(lost) + " records could not be stored" +
+              (counted ? " (counted in run_counters.records_lost)"
+                       : " and the loss could not be recorded in the store either");
     m_close_ok = false;
   }
   if (m_db) {

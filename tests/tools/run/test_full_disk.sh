@@ -55,6 +55,15 @@ failed=$(grep -c '^ttap: the store failed' "$work/err") || true
 grep '^ttap: the store failed' "$work/err" | grep -q "$run/ttap.db.*disk is full" ||
   fail "the store failure line does not name the file and the full disk"
 
+# What could not be stored is counted in the store (the session's status is written alone at
+# close) and said at close and in ttap run's summary, not lost silently.
+lost=$("$ttap" sql "$run" "select sum(records_lost) from run_counters")
+[ "$lost" -gt 0 ] || fail "records_lost is $lost: the rows lost at close are not counted"
+grep -q "^ttap: closing the store: .*at close: $lost records could not be stored (counted" \
+  "$work/err" || fail "no line at close saying $lost records could not be stored"
+grep -q "^ttap: $lost records could not be stored" "$work/err" ||
+  fail "ttap run's summary does not say $lost records could not be stored"
+
 # What was committed reads back.
 [ "$("$ttap" sql "$run" "pragma integrity_check")" = ok ] || fail "integrity_check"
 samples=$("$ttap" sql "$run" "select count(distinct step) from samples")
@@ -63,5 +72,5 @@ samples=$("$ttap" sql "$run" "select count(distinct step) from samples")
 [ "$("$ttap" sql "$run" "select count(*) from (select step from samples group by step
                          having count(*) != 2000)")" = 0 ] || fail "a committed sample is not whole"
 "$ttap" report "$run" > "$work/report" 2>&1 || fail "ttap report failed: $(cat "$work/report")"
-echo "ok (full disk): $steps steps ran, $samples samples committed before the disk filled, one error line:"
+echo "ok (full disk): $steps steps ran, $samples samples committed before the disk filled, $lost records lost and counted, one error line:"
 grep '^ttap: the store failed' "$work/err"
