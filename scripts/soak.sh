@@ -42,6 +42,10 @@ if grep -qiE 'error|fail|cannot' "$work/err"; then
   fail "an error on stderr"
 fi
 
+# A finished run is its database file alone: no WAL left beside it (ttap run folds one its writer
+# could not fold at close while ttap run's monitor was reading).
+[ ! -e "$run/ttap.db-wal" ] || fail "ttap.db-wal left after the run ($(stat -c %s "$run/ttap.db-wal") bytes)"
+
 # RSS over time: "soak_trainer:  12.0 s  step 340  rss 115.7 MiB".
 python3 - "$work/out" "$seconds" <<'EOF' || fail "RSS is not flat after warm-up"
 import re, sys

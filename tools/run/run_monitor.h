@@ -66,6 +66,8 @@ class run_monitor {
   // Reads what was committed since the last poll. False when the store cannot be read (not
   // created yet is not an error: store_present stays false); the message is in error().
   bool poll();
+  // Closes the store files (the snapshot stays), so that the run's WAL files can be removed.
+  void close() { m_reader.reset(); }
   const run_snapshot &snapshot() const { return m_snapshot; }
   const std::string &error() const { return m_error; }
 

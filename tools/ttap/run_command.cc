@@ -5,6 +5,8 @@
 #include "runtime/store/store_files.h"
 #include "tools/ttap/run_command.h"
 
+#include <sqlite3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -146,6 +148,44 @@ std::string status_line(const run_snapshot &s, double elapsed) {
 }
 
 using text::printable;
+
+// For each store file of `dir` without a live writer (its writer lock is taken meanwhile, so none
+// starts): the WAL its writer could not fold into it at close (a reader, this command's monitor,
+// was inside a read then) is checkpointed (TRUNCATE) and, on this last connection's close,
+// removed, so the database file alone holds the run. False with *error naming the file when a
+// WAL could not be folded (it stays; readers read it).
+bool fold_finished_wal_files(const std::string &dir, std::string *error) {
+  std::vector<store_file> files;
+  if (!list_store_files(dir, &files, error)) return false;
+  for (const store_file &f : files) {
+    struct stat st;
+    if (::stat((f.path + "-wal").c_str(), &st) != 0) continue;  // nothing to fold
+    writer_lock lock;
+    bool busy = false;
+    std::string lock_error;
+    if (!lock.try_lock(f.path, &busy, &lock_error)) continue;  // a live writer folds at its close
+    sqlite3 *db = nullptr;
+    int rc = sqlite3_open_v2(f.path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr);
+    if (rc == SQLITE_OK) {
+      sqlite3_busy_timeout(db, 2000);
+      sqlite3_stmt *st = nullptr;
+      rc = sqlite3_prepare_v2(db, "PRAGMA wal_checkpoint(TRUNCATE)", -1, &st, nullptr);
+      // The pragma answers (busy, frames, checkpointed): busy 1 when a reader kept it from ending.
+      if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) != 0)
+        rc = SQLITE_BUSY;
+      else if (rc == SQLITE_OK)
+        rc = sqlite3_errcode(db) == SQLITE_ROW ? SQLITE_OK : sqlite3_errcode(db);
+      sqlite3_finalize(st);
+    }
+    const std::string why = sqlite3_errstr(rc);
+    sqlite3_close_v2(db);
+    if (rc != SQLITE_OK && rc != SQLITE_DONE) {
+      *error = f.path + ": cannot fold its WAL into it: " + why;
+      return false;
+    }
+  }
+  return true;
+}
 
 // The end-of-run summary: alerts first, the tensors whose norms moved most, tensortap's cost.
 // Names, types and messages come from the trainer's store: printed escaped.
@@ -362,6 +402,13 @@ int run(const run_args &args) {
   }
   if (status_shown) std::fprintf(stderr, "\r\x1b[K");
   monitor.poll();
+  monitor.close();
+  // A writer cannot fold its WAL into the database at close while this monitor is inside a read
+  // (a 60 MB WAL was left after a 10,000-tensor run): once the writers are gone, it is done here.
+  std::string fold_error;
+  if (!fold_finished_wal_files(dir, &fold_error))
+    std::fprintf(stderr, "ttap: warning: %s (the run reads from the database and its -wal file)\n",
+                 printable(fold_error).c_str());
   if (exporter) exporter->update(monitor.snapshot());
   if (leader) {
     if (child.exit_code() != 0)
