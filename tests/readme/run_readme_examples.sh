@@ -17,6 +17,9 @@ head -c $((128 + 4096 * 2)) /dev/urandom > dump.bin
 header="{'descr': '<f4', 'fortran_order': False, 'shape': (16,), }"
 printf -v padded '%-117s' "$header"
 { printf '\x93NUMPY\x01\x00\x76\x00'; printf '%s\n' "$padded"; head -c 64 /dev/zero; } > activations.npy
+# A forensic dump's directory (tensors.safetensors inside), holding the sample's planted NaNs.
+mkdir -p RUN/dumps/step-12-rank-0
+cp sample.safetensors RUN/dumps/step-12-rank-0/tensors.safetensors
 
 ran=0
 while IFS= read -r line; do

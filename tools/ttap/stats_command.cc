@@ -8,12 +8,14 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 
 #include "runtime/text/printable.h"
 #include "tools/formats/dtype_names.h"
 #include "tools/formats/tensor_file.h"
 #include "tools/ttap/backend.h"
+#include "tools/ttap/nonfinite_positions.h"
 #include "tools/ttap/stats_report.h"
 #include "tools/ttap/terminal.h"
 #include "tools/ttap/verb_errors.h"
@@ -69,7 +71,16 @@ int run_stats_or_throw(const stats_options &options, std::FILE *out, std::FILE *
   if (options.has_count) open.raw_count = options.count;
   const backend_fn backend = find_backend(options.backend);
 
-  auto file = formats::tensor_file::open(options.file, open);
+  // A forensic dump's directory (RUN_DIR/dumps/step-S-rank-R) stands for its tensors file.
+  std::string path = options.file;
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    const std::string tensors = path + "/tensors.safetensors";
+    if (!std::filesystem::exists(tensors, ec))
+      return fail(err, path + ": a directory, and not a forensic dump (no tensors.safetensors)");
+    path = tensors;
+  }
+  auto file = formats::tensor_file::open(path, open);
   if (!options.tensors.empty()) file.select(options.tensors);
 
   std::vector<tensor_view> views;
@@ -79,7 +90,7 @@ int run_stats_or_throw(const stats_options &options, std::FILE *out, std::FILE *
     bytes += t.view.numel * uint64_t(dtype_size(t.view.type));
   }
 
-  install_sigbus_handler(options.file);
+  install_sigbus_handler(path);
   const auto start = std::chrono::steady_clock::now();
   backend_result result = backend(views, backend_options{options.threads});
   const auto stop = std::chrono::steady_clock::now();
@@ -104,13 +115,46 @@ int run_stats_or_throw(const stats_options &options, std::FILE *out, std::FILE *
     report.tensors.push_back(std::move(t));
   }
 
+  // --where-nonfinite: the positions, read from the mapped data (only tensors that have any).
+  std::vector<std::vector<nonfinite_position>> positions(views.size());
+  if (options.where_nonfinite > 0) {
+    for (size_t i = 0; i < views.size(); ++i)
+      if (report.tensors[i].derived.nonfinite > 0)
+        positions[i] = find_nonfinite(views[i], options.where_nonfinite);
+  }
   if (options.format == "json") {
+    nlohmann::ordered_json j = report_json(report);
+    if (options.where_nonfinite > 0 && j.contains("tensors")) {
+      for (size_t i = 0; i < views.size() && i < j["tensors"].size(); ++i) {
+        nlohmann::ordered_json list = nlohmann::ordered_json::array();
+        for (const nonfinite_position &p : positions[i])
+          list.push_back(
+              {{"index", index_text(p.flat, report.tensors[i].shape)}, {"value", p.what}});
+        j["tensors"][i]["nonfinite_positions"] = std::move(list);
+      }
+    }
     // Names come from the file: replace invalid UTF-8 rather than fail at the last step.
-    std::string text =
-        report_json(report).dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    std::string text = j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
     std::fprintf(out, "%s\n", text.c_str());
   } else {
     std::fputs(report_table(report, options.color).c_str(), out);
+    if (options.where_nonfinite > 0) {
+      std::fprintf(out, "\nnon-finite positions (the first %zu of each tensor, row-major):\n",
+                   options.where_nonfinite);
+      bool any = false;
+      for (size_t i = 0; i < views.size(); ++i) {
+        if (positions[i].empty()) continue;
+        any = true;
+        const tensor_stats &t = report.tensors[i];
+        std::string shape;
+        for (uint64_t d : t.shape) shape += (shape.empty() ? "" : ", ") + std::to_string(d);
+        std::fprintf(out, "  %s [%s]: %llu non-finite\n", text::printable(t.name).c_str(),
+                     shape.c_str(), (unsigned long long)t.derived.nonfinite);
+        for (const nonfinite_position &p : positions[i])
+          std::fprintf(out, "    %s %s\n", index_text(p.flat, t.shape).c_str(), p.what);
+      }
+      if (!any) std::fprintf(out, "  none\n");
+    }
   }
   std::fflush(out);
   return options.fail_on_nonfinite && any_nonfinite ? kExitNonfinite : kExitOk;
@@ -129,7 +173,9 @@ void add_stats_command(CLI::App &app) {
       "stats",
       "Summarize every tensor of a .safetensors, .npy or raw file: ranges, norms, NaN/Inf, "
       "exponent histogram, fp8 readiness");
-  cmd->add_option("file", options->file, "Tensor file (.safetensors, .npy, or raw with --dtype)")
+  cmd->add_option("file", options->file,
+                  "Tensor file (.safetensors, .npy, or raw with --dtype), or a forensic dump's "
+                  "directory (RUN_DIR/dumps/step-S-rank-R)")
       ->required();
   cmd->add_option("--dtype", options->dtype,
                   "Element type of a raw file: " + formats::dtype_option_list());
@@ -148,6 +194,10 @@ void add_stats_command(CLI::App &app) {
       ->check(CLI::Range(0, 4096));
   cmd->add_flag("--fail-on-nonfinite", options->fail_on_nonfinite,
                 "Exit with status 1 when any tensor holds a NaN or Inf");
+  cmd->add_flag("--where-nonfinite{10}", options->where_nonfinite,
+                "Also print where the NaN/Inf values are: the first K of each tensor (default 10; "
+                "--where-nonfinite=K) as indices of its shape")
+      ->check(CLI::Range(size_t(1), size_t(1) << 30));
   cmd->callback([options, offset, count] {
     options->has_offset = offset->count() > 0;
     options->has_count = count->count() > 0;

@@ -25,6 +25,8 @@ struct stats_options {
   int threads = 0;  // 0 = every hardware thread
   bool fail_on_nonfinite = false;
   bool color = false;  // ANSI colors in the table
+  // --where-nonfinite[=K]: also the first K NaN/Inf positions of each tensor (0: not asked).
+  size_t where_nonfinite = 0;
 };
 
 // Exit statuses of the verb.
