@@ -647,6 +647,13 @@ int main(int argc, char **argv) {
     if (session) {
       check_ttap(ttap_step(session, step, NULL), "ttap_step");
       check_ttap(ttap_log_scalar(session, "loss", loss, step), "ttap_log_scalar");
+      /* With on_nonfinite=skip (ttap run --on-nonfinite skip) a step with a NaN is left out. */
+      ttap_verdict_t verdict;
+      if (check_ttap(ttap_verdict(session, step, &verdict), "ttap_verdict") &&
+          verdict.action == TTAP_ACTION_SKIP) {
+        printf("step %ld  update skipped (ttap_verdict)\n", step);
+        continue;
+      }
     }
     adam_update(&m, opt.lr, step);
 

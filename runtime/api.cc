@@ -178,6 +178,16 @@ ttap_status ttap_watch(ttap_session *s, const char *name, const void *ptr, ttap_
   });
 }
 
+ttap_status ttap_watch_shaped(ttap_session *s, const char *name, const void *ptr, ttap_dtype dtype,
+                              const uint64_t *shape, int32_t ndim, ttap_kind kind,
+                              int32_t *handle) {
+  uint64_t numel = 1;
+  for (int32_t d = 0; shape && d < ndim && d < 8; ++d) numel *= shape[d];  // checked by watch
+  return with_session(s, [&](session_slot &, ttap::session &x) {
+    return x.watch(name, ptr, enum_bits(dtype), numel, enum_bits(kind), handle, shape, ndim);
+  });
+}
+
 ttap_status ttap_rebind(ttap_session *s, int32_t handle, const void *ptr) {
   return with_session(s, [&](session_slot &, ttap::session &x) { return x.rebind(handle, ptr); });
 }
@@ -209,6 +219,15 @@ ttap_status ttap_log_scalar(ttap_session *s, const char *name, double value, int
 
 ttap_status ttap_set_group(ttap_session *s, const char *kind, void *comm) {
   return with_session(s, [&](session_slot &, ttap::session &x) { return x.set_group(kind, comm); });
+}
+
+ttap_status ttap_verdict(ttap_session *s, int64_t step, ttap_verdict_t *out) {
+  return with_session(s, [&](session_slot &, ttap::session &x) { return x.verdict(step, out); });
+}
+
+ttap_status ttap_next_alert(ttap_session *s, ttap_alert_t *out, int32_t *has_alert) {
+  return with_session(
+      s, [&](session_slot &, ttap::session &x) { return x.next_alert(out, has_alert); });
 }
 
 ttap_status ttap_flush(ttap_session *s) {

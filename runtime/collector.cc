@@ -34,11 +34,13 @@ double wall_seconds() {
 }  // namespace
 
 struct collector::item {
-  enum kind_t { tensor, sample, scalar, flush, group, layout } kind;
+  enum kind_t { tensor, sample, scalar, action, dump, flush, group, layout } kind;
   explicit item(kind_t k) : kind(k) {}
   tensor_info tensor_value;
   posted_sample sample_value;
   scalar_record scalar_value;
+  action_record action_value;
+  std::unique_ptr<dump_contents> dump_value;
   std::unique_ptr<group_reducer> group_value;
   group_info group_info_value;
   group_layout layout_value;
@@ -135,6 +137,20 @@ bool collector::post_scalar(const scalar_record &s) {
   m_queue.emplace_back(item::scalar).scalar_value = s;
   m_wake.notify_one();
   return true;
+}
+
+void collector::post_action(const action_record &a) {
+  std::lock_guard<std::mutex> lock(m_mutex);
+  if (m_stopping) return;
+  m_queue.emplace_back(item::action).action_value = a;
+  m_wake.notify_one();
+}
+
+void collector::post_dump(dump_contents &&d) {
+  std::lock_guard<std::mutex> lock(m_mutex);
+  if (m_stopping) return;
+  m_queue.emplace_back(item::dump).dump_value = std::make_unique<dump_contents>(std::move(d));
+  m_wake.notify_one();
 }
 
 bool collector::flush(std::string *error) {
@@ -411,6 +427,14 @@ void collector::process(item &it) {
       m_sinks->on_scalar(it.scalar_value);
       m_dirty = true;
       hand_alerts();
+      break;
+    case item::action:
+      m_sinks->on_action(it.action_value);
+      m_dirty = true;
+      break;
+    case item::dump:
+      m_sinks->on_dump(*it.dump_value);  // written by the response sink, which hands on its action
+      m_dirty = true;
       break;
     case item::flush:
       m_dirty = true;  // the counters are written at every flush

@@ -19,6 +19,7 @@
 #include "runtime/config.h"
 #include "runtime/detectors/detector.h"
 #include "runtime/group/group_reducer.h"
+#include "runtime/response/forensic_dump.h"
 #include "runtime/sinks/sink.h"
 #include "runtime/watch_list.h"
 
@@ -89,6 +90,11 @@ class collector {
   // post does; never waits for the collector.
   void take_spare_records(std::vector<sample_record> *spare, size_t records);
   bool post_scalar(const scalar_record &s);
+  // What a response policy did at ttap_verdict (a skip), and a forensic dump it gathered (the
+  // response sink writes it): at most a few per step and dump_max dumps per session, so never
+  // dropped; processed after every sample posted before them.
+  void post_action(const action_record &a);
+  void post_dump(dump_contents &&d);
   // Whether `records` more records fit right now (checked before submitting device work, so a full
   // queue never strands a launcher slot).
   bool has_room(size_t records) const;

@@ -28,6 +28,13 @@ const char *check_globs(const std::string &v) {
 
 const char *check_path(const std::string &v) { return v.empty() ? "a file path" : nullptr; }
 
+const char *check_responses(const std::string &v) {
+  const std::string words = "+" + v + "+";
+  const bool skip = words.find("+skip+") != std::string::npos;
+  const bool abort = words.find("+abort+") != std::string::npos;
+  return skip && abort ? "skip and abort exclude each other" : nullptr;
+}
+
 const char *check_url(const std::string &v) {
   const bool http = v.rfind("http://", 0) == 0 || v.rfind("https://", 0) == 0;
   return http && v.find_first_of(" \t\r\n") == std::string::npos
@@ -58,9 +65,22 @@ const knob kKnobs[] = {
     {"flush_ms", "TTAP_FLUSH_MS", K::real, S::session, "1000", 1, 1e9, nullptr,
      "commit the store at least this often (non-finite alerts at once)",
      TTAP_SET(c.flush_ms = v.real), nullptr},
-    {"on_nonfinite", "TTAP_ON_NONFINITE", K::choice, S::session, "warn", 0, 0, "warn|abort",
-     "abort exits with status 3 once the alert is stored",
-     TTAP_SET(c.on_nonfinite = nonfinite_action(v.integer)), nullptr},
+    // Responses to an anomaly (runtime/response/, runtime/sinks/response_sink.cc): the bits of
+    // the choices follow response_policy_of_bits's order (warn, skip, dump, abort).
+    {"on_nonfinite", "TTAP_ON_NONFINITE", K::choice_set, S::session, "warn", 0, 0,
+     "warn|skip|dump|abort",
+     "the response to a NaN/Inf: skip and dump act at ttap_verdict (every step is then sampled, "
+     "whatever every, interval_ms and budget say); abort exits with status 3 once the alert is "
+     "stored",
+     TTAP_SET(c.on_nonfinite = response_policy_of_bits(v.integer)), check_responses},
+    {"on_spike", "TTAP_ON_SPIKE", K::choice_set, S::session, "warn", 0, 0, "warn|skip|dump",
+     "the response to a gradient spike, at ttap_verdict (as on_nonfinite)",
+     TTAP_SET(c.on_spike = response_policy_of_bits(v.integer)), nullptr},
+    {"dump_max_mb", "TTAP_DUMP_MAX_MB", K::real, S::session, "256", 0, 1 << 20, nullptr,
+     "forensic dumps: megabytes of tensors one dump may hold (the rest is listed as left out)",
+     TTAP_SET(c.dump_max_mb = v.real), nullptr},
+    {"dump_max", "TTAP_DUMP_MAX", K::integer, S::session, "3", 0, 1000000, nullptr,
+     "forensic dumps: at most this many per session", TTAP_SET(c.dump_max = v.integer), nullptr},
     {"rank", "TTAP_RANK", K::integer, S::session, "0", 0, kMaxRanks, nullptr,
      "this process's rank (else RANK, OMPI_COMM_WORLD_RANK)", TTAP_SET(c.rank = int32_t(v.integer)),
      nullptr},
@@ -231,6 +251,11 @@ std::string knob_range(const knob &k) {
       }
       return out;
     }
+    case knob_type::choice_set: {
+      knob as_choice = k;
+      as_choice.type = knob_type::choice;
+      return knob_range(as_choice) + ", or several joined by '+'";
+    }
     case knob_type::text:
       if (k.check_text) return k.check_text("") ? k.check_text("") : "text";
       return "text";
@@ -239,7 +264,7 @@ std::string knob_range(const knob &k) {
 }
 
 bool parse_knob(const knob &k, const std::string &value, knob_value *out, std::string *error) {
-  auto refuse = [&](const char *problem) {
+  auto refuse = [&](const std::string &problem) {
     *error = std::string(k.name) + "=" + value + " " + problem + ": " + k.name + " (" + k.env +
              ") takes " + knob_range(k);
     return false;
@@ -273,6 +298,31 @@ bool parse_knob(const knob &k, const std::string &value, knob_value *out, std::s
       int index = 0;
       for (size_t i = 0; i < at; ++i) index += c[i] == '|';
       v.integer = index;
+      break;
+    }
+    case knob_type::choice_set: {
+      const std::string c = std::string("|") + k.choices + "|";
+      std::stringstream words(value);
+      std::string word;
+      size_t chars = 0;
+      v.integer = 0;
+      while (std::getline(words, word, '+')) {
+        chars += word.size() + 1;
+        const auto at = c.find("|" + word + "|");
+        if (word.empty() || word.find('|') != std::string::npos || at == std::string::npos)
+          return refuse(word.empty() ? "is not valid (an empty choice)"
+                                     : "is not valid (unknown choice '" + word + "')");
+        int index = 0;
+        for (size_t i = 0; i < at; ++i) index += c[i] == '|';
+        if (v.integer & (int64_t(1) << index))
+          return refuse("is not valid ('" + word + "' twice)");
+        v.integer |= int64_t(1) << index;
+      }
+      if (value.empty() || chars != value.size() + 1)  // empty, or a trailing '+'
+        return refuse("is not valid (an empty choice)");
+      if (k.check_text)
+        if (const char *problem = k.check_text(value))
+          return refuse(std::string("is not valid (") + problem + ")");
       break;
     }
     case knob_type::text:

@@ -12,11 +12,11 @@
 #include <vector>
 
 #include "runtime/detectors/detector.h"
+#include "runtime/response/response_policy.h"
 
 namespace ttap {
 
 enum class backend_choice { automatic, cpu, emulated, cuda };
-enum class nonfinite_action { warn, abort };
 
 // A session's effective configuration: defaults, then the environment, then the options string.
 struct session_config {
@@ -28,7 +28,12 @@ struct session_config {
   double budget = 0.01;    // overhead budget, fraction of step time (0: off)
   backend_choice backend = backend_choice::automatic;
   double flush_ms = 1000;  // store commit interval
-  nonfinite_action on_nonfinite = nonfinite_action::warn;
+  // Responses to a non-finite value and to a gradient spike (runtime/response/): warn always;
+  // skip and dump at ttap_verdict; abort (non-finite only) once the alert is stored.
+  response_policy on_nonfinite;
+  response_policy on_spike;
+  double dump_max_mb = 256;  // bytes of tensors one dump may hold
+  int64_t dump_max = 3;      // dumps per session
   int32_t rank = 0;
   int32_t world = 1;
   // Group tensor roles (see tensor_role): fnmatch globs joined by '|', matched against tensor
@@ -51,21 +56,23 @@ struct session_config {
   std::string to_string() const;
 };
 
-enum class knob_type { integer, real, choice, text };
+// choice_set: one or more of the choices joined by '+' ("skip+dump"), each at most once.
+enum class knob_type { integer, real, choice, choice_set, text };
 // session: per session, from the environment or ttap_open's options (options win).
 // process: read from the environment once per process (run directory default, hooks, logging).
 enum class knob_scope { session, process };
 
 // A parsed knob value; which member holds it follows the knob's type (choice: the index of the
-// choice in `choices`).
+// choice in `choices`; choice_set: a bit per chosen index).
 struct knob_value {
   int64_t integer = 0;
   double real = 0;
   std::string text;
 };
 
-// One knob. Integer and real knobs are checked against [min, max]; choice knobs against their
-// '|'-separated choices; text knobs by `check_text` when set.
+// One knob. Integer and real knobs are checked against [min, max]; choice and choice_set knobs
+// against their '|'-separated choices; text knobs (and choice_set knobs' combinations) by
+// `check_text` when set.
 struct knob {
   const char *name;  // the options key and `ttap run --set` key: "every"
   const char *env;   // "TTAP_EVERY"
@@ -73,11 +80,12 @@ struct knob {
   knob_scope scope;
   const char *default_value;
   double min, max;
-  const char *choices;  // choice knobs: "warn|abort"
+  const char *choices;  // choice and choice_set knobs: "auto|cpu|emulated|cuda"
   const char *meaning;  // one line, for `ttap env`, --help and the README
   // Session knobs: stores the value into the configuration.
   void (*apply)(session_config &, const knob_value &);
-  // Text knobs: null when the value is fine, else what is expected.
+  // Text knobs: null when the value is fine, else what is expected. choice_set knobs: null when
+  // the combination is fine, else what is wrong with it.
   const char *(*check_text)(const std::string &);
 };
 

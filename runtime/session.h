@@ -14,6 +14,8 @@
 #include "kernels/fused_stats_launcher.h"
 #include "runtime/collector.h"
 #include "runtime/config.h"
+#include "runtime/group/group_comm.h"
+#include "runtime/response/step_judge.h"
 #include "runtime/sampler.h"
 #include "runtime/watch_list.h"
 #include "ttap/ttap.h"
@@ -29,8 +31,9 @@ class session {
 
   // dtype and kind are the integers the caller passed (checked here against ttap_dtype and
   // ttap_kind before they become enum values).
+  // shape: null (a flat tensor), else ndim dimensions whose product is numel.
   ttap_status watch(const char *name, const void *ptr, int32_t dtype, uint64_t numel, int32_t kind,
-                    int32_t *handle);
+                    int32_t *handle, const uint64_t *shape = nullptr, int32_t ndim = 0);
   ttap_status rebind(int32_t handle, const void *ptr);
   ttap_status unwatch(int32_t handle);
   // role: the integer the caller passed (checked against ttap_role here).
@@ -40,6 +43,8 @@ class session {
                       int32_t kind, int64_t step, void *stream);
   ttap_status log_scalar(const char *name, double value, int64_t step);
   ttap_status set_group(const char *kind, void *comm);
+  ttap_status verdict(int64_t step, ttap_verdict_t *out);
+  ttap_status next_alert(ttap_alert_t *out, int32_t *has_alert);
   ttap_status flush();
   ttap_status close();
 
@@ -55,6 +60,7 @@ class session {
     bool observed = false;                         // registered by ttap_observe
     bool on_device = false;                        // summarized by the device backend
     tensor_role role = tensor_role::contribution;  // what it is to a group (see record.h)
+    std::vector<uint64_t> shape;                   // ttap_watch_shaped's, else empty (flat)
   };
 
   session() = default;
@@ -65,8 +71,20 @@ class session {
                           bool observed);
   void rebuild_watch_list();
   // One sample of the tensors of `list` at `step`. Never waits.
+  // judged: a watch-list sample (ttap_step), whose findings a verdict reads.
   void take_sample(const std::shared_ptr<const watch_list> &list, int64_t step, void *stream,
-                   bool group);
+                   bool group, bool judged);
+  // Verdicts (runtime/response/): the sample held for its verdict is posted as it is (its device
+  // part still in flight), or completed first (waiting for the device) and judged.
+  void post_held_sample();
+  void complete_held_sample();
+  void note_unnoted_step();  // tells a group the step of the sample just posted
+  void judge(std::vector<sample_record> &records, int64_t step);
+  void respond(int64_t step, const ttap_verdict_t &v, const verdict_votes &mine);
+  // A forensic dump of `ids` at `step`: the tensors copied to host memory (device ones on the
+  // held sample's stream), their recent summaries and the recent scalars, within dump_max_mb.
+  dump_contents gather_dump(int64_t step, const std::string &reason,
+                            const std::vector<int32_t> &ids);
 
   session_config m_config;
   std::string m_run_dir;
@@ -94,6 +112,20 @@ class session {
   std::shared_ptr<watch_list> m_observe_list;
 
   int64_t m_step = -1;  // the last step seen
+
+  // Verdicts: the findings of each watch-list sample, and in a group the verdicts' own
+  // communicator (the collector thread uses the other one).
+  std::unique_ptr<step_judge> m_judge;
+  std::unique_ptr<group_comm> m_verdict_comm;
+  std::shared_ptr<alert_inbox> m_inbox;  // alerts for ttap_next_alert, filled by the response sink
+  bool m_hold_device_samples = false;  // a policy acts at the verdict, or ttap_verdict was called
+  bool m_holding = false;
+  posted_sample m_held;  // a sample whose device part the verdict of its step will wait for
+  void *m_held_stream = nullptr;
+  int64_t m_unnoted_step = -1;  // in a group: the step whose sample is held, not yet told
+  int64_t m_verdict_step = -1;  // the last step judged, and its verdict (asked again: the same)
+  ttap_verdict_t m_verdict{};
+  int64_t m_dumps = 0;  // written or tried (dump_max bounds both)
   bool m_closed = false;
 
   // In a group (ttap_set_group): replicated tensors are fingerprinted, watch-list samples carry

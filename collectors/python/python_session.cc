@@ -317,7 +317,8 @@ py::dict effective_config(const std::optional<std::string> &run_dir, const std::
   d["budget"] = c.budget;
   d["backend"] = backend_name(c.backend);
   d["flush_ms"] = c.flush_ms;
-  d["on_nonfinite"] = c.on_nonfinite == nonfinite_action::abort ? "abort" : "warn";
+  d["on_nonfinite"] = response_policy_text(c.on_nonfinite);
+  d["on_spike"] = response_policy_text(c.on_spike);
   d["rank"] = c.rank;
   d["world"] = c.world;
   return d;

@@ -56,6 +56,8 @@ class detector {
 
 // The default set: nonfinite, spike, vanishing, fp8_range, loss_spike.
 std::vector<std::unique_ptr<detector>> make_detectors(const detector_config &config);
+// The spike detector alone: a verdict scores its step's gradients on the training thread with one.
+std::unique_ptr<detector> make_spike_detector(const detector_config &config);
 
 // A detector that compares the ranks of a group: it sees each group sample whole (every tensor,
 // every rank), on rank 0 of the group only. The merged summaries of the same sample also go

@@ -6,7 +6,8 @@
 namespace ttap {
 
 std::unique_ptr<sink> make_sinks(const session_config &config, const std::string &host,
-                                 std::unique_ptr<store> st, std::string *error) {
+                                 std::unique_ptr<store> st, std::string *error,
+                                 std::shared_ptr<alert_inbox> inbox) {
   auto fanout = std::make_unique<sink_fanout>();
   fanout->add(make_store_sink(std::move(st)));
   fanout->add(std::make_unique<alert_printer>(stderr, config.rank, config.world));
@@ -21,7 +22,7 @@ std::unique_ptr<sink> make_sinks(const session_config &config, const std::string
     fanout->add(std::move(webhook));
   }
   // Last: acts once the others have the alert (stored, printed, queued for the webhook).
-  fanout->add(make_nonfinite_policy(config, fanout.get()));
+  fanout->add(make_response_sink(config, fanout.get(), std::move(inbox)));
   return fanout;
 }
 

@@ -3,7 +3,9 @@
 // sink is one new file plus one line in make_sinks.cc.
 #pragma once
 
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -14,6 +16,7 @@
 namespace ttap {
 
 struct session_config;
+struct dump_contents;
 
 // Called on the collector thread only, in the order things happened. A sink never throws and
 // never takes the process down on its own failure: it says so once, stops, and reports it through
@@ -29,6 +32,11 @@ class sink {
   virtual void on_records(std::span<const sample_record>, const group_sample *) {}
   virtual void on_scalar(const scalar_record &) {}
   virtual void on_alert(const alert &) {}
+  // What a response policy did (a skip decided at ttap_verdict, a dump written, an abort).
+  virtual void on_action(const action_record &) {}
+  // A forensic dump the verdict gathered (tensors already copied to host memory); the response
+  // sink writes it and hands on its action.
+  virtual void on_dump(const dump_contents &) {}
   // Adds what this sink counts to the run's counters (the alert printer: suppressed lines).
   virtual void count(run_counters &) const {}
   // Makes everything handed over so far durable or visible. The collector calls it every flush
@@ -44,8 +52,8 @@ class sink {
   virtual bool healthy(std::string *) const { return true; }
 };
 
-// Hands every call to each sink in order (make_sinks puts the store first and the non-finite
-// policy last, so an abort comes after the alert is stored).
+// Hands every call to each sink in order (make_sinks puts the store first and the response sink
+// last, so an abort comes after the alert is stored).
 class sink_fanout final : public sink {
  public:
   void add(std::unique_ptr<sink> s) { m_sinks.push_back(std::move(s)); }
@@ -64,6 +72,12 @@ class sink_fanout final : public sink {
   }
   void on_alert(const alert &a) override {
     for (auto &s : m_sinks) s->on_alert(a);
+  }
+  void on_action(const action_record &a) override {
+    for (auto &s : m_sinks) s->on_action(a);
+  }
+  void on_dump(const dump_contents &d) override {
+    for (auto &s : m_sinks) s->on_dump(d);
   }
   void count(run_counters &c) const override {
     for (auto &s : m_sinks) s->count(c);
@@ -88,19 +102,49 @@ class sink_fanout final : public sink {
   std::vector<std::unique_ptr<sink>> m_sinks;
 };
 
+// Alerts on their way to the training thread (ttap_next_alert, Python's on_alert): the response
+// sink puts each alert here on the collector thread, the session takes them on the training
+// thread. The latest kMaxAlerts are kept (the store keeps every alert). Never blocks for long:
+// a lock of its own.
+class alert_inbox {
+ public:
+  static constexpr size_t kMaxAlerts = 1024;
+  void put(const alert &a) {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    if (m_alerts.size() == kMaxAlerts) m_alerts.pop_front();
+    m_alerts.push_back(a);
+  }
+  // The oldest alert not yet taken; false when there is none.
+  bool take(alert *out) {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    if (m_alerts.empty()) return false;
+    *out = std::move(m_alerts.front());
+    m_alerts.pop_front();
+    return true;
+  }
+
+ private:
+  std::mutex m_mutex;
+  std::deque<alert> m_alerts;
+};
+
 // The sinks of a session: the store, the stderr alert printer, the JSONL stream when `jsonl` is
-// set, the alert webhook when `alert_webhook` is set, and the non-finite policy. `host` names
-// this machine in the webhook's alerts. Null with *error when one cannot start (a JSONL file that
-// cannot be opened, libcurl that cannot start).
+// set, the alert webhook when `alert_webhook` is set, and the response sink (dumps, actions,
+// abort; alerts into `inbox` when given). `host` names this machine in the webhook's alerts. Null
+// with *error when one cannot start (a JSONL file that cannot be opened, libcurl that cannot
+// start).
 std::unique_ptr<sink> make_sinks(const session_config &config, const std::string &host,
-                                 std::unique_ptr<store> st, std::string *error);
+                                 std::unique_ptr<store> st, std::string *error,
+                                 std::shared_ptr<alert_inbox> inbox = nullptr);
 
 // The sinks one by one (each in its own file).
 std::unique_ptr<sink> make_store_sink(std::unique_ptr<store> st);
 std::unique_ptr<sink> make_jsonl_sink(const std::string &path, std::string *error);
 std::unique_ptr<sink> make_webhook_sink(const session_config &config, const std::string &host,
                                         std::string *error);
-// `others`: the sinks that get before_exit() before an abort (the fan-out that holds the policy).
-std::unique_ptr<sink> make_nonfinite_policy(const session_config &config, sink *others);
+// `others`: the sinks that get the actions it takes, and before_exit() before an abort (the
+// fan-out that holds it).
+std::unique_ptr<sink> make_response_sink(const session_config &config, sink *others,
+                                         std::shared_ptr<alert_inbox> inbox);
 
 }  // namespace ttap

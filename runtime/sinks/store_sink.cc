@@ -1,4 +1,4 @@
-// The SQLite store as a sink: records, scalars and alerts are buffered by the store (one file per
+// The SQLite store as a sink: records, scalars, alerts and actions are buffered by the store (one file per
 // writer), each flush writes the run's counters and commits, and close marks the session closed.
 // A failing store keeps its rows and retries (runtime/store/store.h); the sink says so once and
 // reports it through healthy() until a commit succeeds again. The other sinks go on regardless.
@@ -28,6 +28,9 @@ class store_sink final : public sink {
   }
   void on_alert(const alert &a) override {
     if (!m_store->add_alert(a)) failed("writing an alert");
+  }
+  void on_action(const action_record &a) override {
+    if (!m_store->add_action(a)) failed("writing an action");
   }
   void flush(const run_counters &c, bool now) override {
     if (!m_store->set_counters(c)) return failed("writing counters");

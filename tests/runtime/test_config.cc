@@ -28,6 +28,9 @@ TEST(Knobs, RegistryDefaultsAreTheConfigurationDefaults) {
   EXPECT_EQ(resolved.backend, plain.backend);
   EXPECT_EQ(resolved.flush_ms, plain.flush_ms);
   EXPECT_EQ(resolved.on_nonfinite, plain.on_nonfinite);
+  EXPECT_EQ(resolved.on_spike, plain.on_spike);
+  EXPECT_EQ(resolved.dump_max_mb, plain.dump_max_mb);
+  EXPECT_EQ(resolved.dump_max, plain.dump_max);
   EXPECT_EQ(resolved.append, plain.append);
   EXPECT_EQ(resolved.alert_webhook, plain.alert_webhook);
   EXPECT_EQ(resolved.alert_webhook_timeout_ms, plain.alert_webhook_timeout_ms);

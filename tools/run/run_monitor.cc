@@ -118,6 +118,16 @@ bool run_monitor::poll() {
       m_snapshot.first_nonfinite = a;
   }
 
+  std::vector<action_row> actions;
+  if (!m_reader->actions(&m_action_cursor, &actions))
+    return m_error = m_reader->last_error(), false;
+  for (const action_row &a : actions) {
+    ++m_snapshot.actions_total;
+    ++m_snapshot.actions_by_kind[a.action];
+    if (a.action == "dump" && m_snapshot.dump_details.size() < kFirstAlertsKept)
+      m_snapshot.dump_details.push_back(a.detail);
+  }
+
   std::vector<run_counters_row> counters;
   if (!m_reader->counters(&counters)) return m_error = m_reader->last_error(), false;
   const run_counters_row total = sum_counters(counters);

@@ -45,6 +45,11 @@ struct run_snapshot {
   std::map<std::string, uint64_t> alerts_by_type;
   std::vector<alert_row> first_alerts;  // the first few, in time order
   alert_row first_nonfinite;            // step < 0 when none
+  // What the response policies did: counts by action ("skip", "dump", "abort"), and the dumps'
+  // details (their directories) in time order.
+  uint64_t actions_total = 0;
+  std::map<std::string, uint64_t> actions_by_kind;
+  std::vector<std::string> dump_details;
   std::vector<run_session_info> sessions;
   double global_grad_norm = 0;  // over grad tensors (all tensors if none) at the latest step
   uint64_t samples_taken = 0, samples_skipped = 0, records_dropped = 0, samples_rejected = 0;
@@ -78,7 +83,7 @@ class run_monitor {
   std::unique_ptr<run_reader> m_reader;
   run_snapshot m_snapshot;
   std::map<std::pair<int32_t, int32_t>, size_t> m_index;  // (rank, id) -> tensors[]
-  read_cursor m_sample_cursor, m_alert_cursor;
+  read_cursor m_sample_cursor, m_alert_cursor, m_action_cursor;
   // The global norm of the newest step, summed per rank as its rows arrive.
   struct norm_sum {
     int64_t step = -1;

@@ -2,7 +2,6 @@
 // TTAP_* environment the C API and the Python binding read), follows the run's store for a live
 // status line and the Prometheus endpoint, forwards signals, and ends with a summary and the
 // child's exit status.
-#include "runtime/store/store_files.h"
 #include "tools/ttap/run_command.h"
 
 #include <sqlite3.h>
@@ -22,6 +21,8 @@
 #include <vector>
 
 #include "runtime/config.h"
+#include "runtime/response/response_policy.h"
+#include "runtime/store/store_files.h"
 #include "runtime/text/printable.h"
 #include "tools/run/child_process.h"
 #include "tools/run/metrics_exporter.h"
@@ -217,6 +218,15 @@ void print_summary(const run_snapshot &s, const std::string &dir) {
       std::fprintf(stderr, "  step %lld: %s\n", (long long)a.step, printable(a.message).c_str());
     }
   }
+  if (s.actions_total > 0) {
+    std::string by_kind;
+    for (const auto &[kind, n] : s.actions_by_kind)
+      by_kind += (by_kind.empty() ? "" : ", ") + std::to_string(n) + " " + printable(kind);
+    std::fprintf(stderr, "ttap: %llu actions (%s)\n", (unsigned long long)s.actions_total,
+                 by_kind.c_str());
+    for (const std::string &d : s.dump_details)
+      std::fprintf(stderr, "  dump: %s\n", printable(d).c_str());
+  }
   // Norm movement: |log(last / first)|, largest first.
   std::vector<const monitored_tensor *> moved;
   for (const auto &t : s.tensors) {
@@ -357,6 +367,21 @@ int run(const run_args &args) {
   std::string cmdline;
   for (const auto &a : args.command) cmdline += (cmdline.empty() ? "" : " ") + a;
   if (leader) {
+    // A skip or dump policy samples every step: the banner says so, as it changes the cost.
+    for (const char *name : {"on_nonfinite", "on_spike"}) {
+      const knob *k = find_knob(name);
+      std::string value = env_value(k->env).value_or("");
+      for (const auto &[set, v] : args.knobs)
+        if (set == k) value = v;  // a flag wins over the environment, the last one over others
+      knob_value parsed;
+      std::string ignored;
+      if (!value.empty() && parse_knob(*k, value, &parsed, &ignored) &&
+          response_policy_of_bits(parsed.integer).acts_at_verdict())
+        std::fprintf(stderr,
+                     "ttap: %s=%s: the watched tensors are sampled at every step, whatever "
+                     "--every and --budget say (a verdict can only judge a step it saw)\n",
+                     name, value.c_str());
+    }
     std::fprintf(stderr,
                  "ttap: running `%s`: tensors it watches (C API, Python binding) are sampled into "
                  "%s/ttap.db%s%s; "
@@ -445,7 +470,7 @@ void add_run_command(CLI::App &app) {
                   "Run directory (default: ttap-run-1, ttap-run-2, ...)");
   cmd->add_flag("--force", args->force, "Replace the store of an existing run directory");
   // Flags for the most used knobs, and --set for any session knob; each checked by the registry.
-  for (const char *name : {"every", "budget", "on_nonfinite", "alert_webhook"}) {
+  for (const char *name : {"every", "budget", "on_nonfinite", "on_spike", "alert_webhook"}) {
     const knob *k = find_knob(name);
     std::string flag = "--" + std::string(name);
     std::replace(flag.begin(), flag.end(), '_', '-');

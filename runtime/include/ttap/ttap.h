@@ -65,6 +65,37 @@ typedef enum {
   TTAP_NUM_DTYPES = 6
 } ttap_dtype;
 
+/* What ttap_verdict tells the caller to do with the step's optimizer update. */
+typedef enum {
+  TTAP_ACTION_NONE = 0,  /* update as usual */
+  TTAP_ACTION_SKIP = 1,  /* leave this update out (on_nonfinite or on_spike has skip) */
+  TTAP_ACTION_ABORT = 2, /* stop: on_nonfinite=abort, the process is about to exit with status 3 */
+  TTAP_NUM_ACTIONS = 3
+} ttap_action;
+
+/* The verdict on one step (ttap_verdict). In a group every rank gets the same action,
+ * nonfinite_tensors and spike for the same step; first_tensor is this rank's own. */
+typedef struct {
+  ttap_action action;
+  int32_t sampled;           /* 1: the step's watch list was sampled and judged; 0: it was not
+                                (not due, or skipped with every result slot in flight) */
+  int32_t nonfinite_tensors; /* watched tensors holding NaN/Inf at the step (a group: all ranks') */
+  int32_t first_tensor;      /* the watch handle of this rank's first offending tensor (NaN/Inf,
+                                else a spiking gradient) in watch order; -1: none on this rank */
+  int32_t spike;             /* 1: a watched gradient's l2 spiked (scored only when on_spike is
+                                skip or dump; a group: on any rank) */
+} ttap_verdict_t;
+
+/* An alert, as ttap_next_alert hands it to the training thread. Texts are NUL-terminated UTF-8,
+ * truncated to fit. */
+typedef struct {
+  int64_t step;
+  int32_t rank;       /* the rank the alert is about */
+  char type[32];      /* "nonfinite", "spike", "vanishing", "fp8_range", "loss_spike", ... */
+  char tensor[256];   /* the tensor or scalar name */
+  char message[1024]; /* one line, as printed on stderr after "ttap: step N: " */
+} ttap_alert_t;
+
 /* TTAP_COLLECTIVE: the buffer of a reduction the hooks saw (not known to be a gradient: the
  * gradient detectors skip it). */
 typedef enum {
@@ -102,7 +133,14 @@ TTAP_API ttap_status ttap_get_version(int *version);
  *   backend=B        auto|cpu|emulated|cuda (default auto: cuda for device pointers when a GPU is
  *                    usable, the cpu executor for host pointers)
  *   flush_ms=T       commit the store at least every T ms (default 1000); non-finite alerts at once
- *   on_nonfinite=A   warn|abort (abort: exit status 3 once the alert is stored)
+ *   on_nonfinite=A   warn|skip|dump|abort, or several joined by '+' (skip+dump): what to do about
+ *                    a NaN/Inf; skip and dump act at ttap_verdict (and then every step is sampled,
+ *                    whatever every, interval_ms and budget say); abort: exit status 3 once the
+ *                    alert is stored
+ *   on_spike=A       warn|skip|dump, or several joined by '+': the same for a gradient spike
+ *   dump_max_mb=M    bytes of tensors one forensic dump may hold (default 256; the rest is listed
+ *                    as left out)
+ *   dump_max=N       forensic dumps per session (default 3)
  *   rank=R,world=W   this process's place in a group (default from RANK/WORLD_SIZE or
  *                    OMPI_COMM_WORLD_RANK/SIZE, else 0 and 1)
  *   jsonl=PATH       also append every record, scalar and alert as one JSON line to PATH
@@ -120,6 +158,14 @@ TTAP_API ttap_status ttap_open(const char *run_dir, const char *options, ttap_se
  * name, NULL ptr with numel > 0, dtype/kind out of range, numel > 2^40, session closed). */
 TTAP_API ttap_status ttap_watch(ttap_session *s, const char *name, const void *ptr,
                                 ttap_dtype dtype, uint64_t numel, ttap_kind kind, int32_t *handle);
+
+/* ttap_watch with the tensor's shape: ndim dimensions (0 to 8; ndim 0 is a scalar) whose product
+ * is numel. The shape is recorded for forensic dumps (on_nonfinite=dump), which write the tensor
+ * with it. shape may be NULL only with ndim 0. Statuses: those of ttap_watch, and
+ * INVALID_ARGUMENT for ndim out of range or a shape whose product is not numel. */
+TTAP_API ttap_status ttap_watch_shaped(ttap_session *s, const char *name, const void *ptr,
+                                       ttap_dtype dtype, const uint64_t *shape, int32_t ndim,
+                                       ttap_kind kind, int32_t *handle);
 
 /* Points a watched tensor at new memory of the same dtype and size (e.g. a reallocated buffer).
  * Statuses: OK, INVALID_ARGUMENT (unknown handle, NULL ptr with numel > 0, session closed). */
@@ -209,6 +255,30 @@ TTAP_API ttap_status ttap_log_scalar(ttap_session *s, const char *name, double v
  * without MPI_THREAD_MULTIPLE, nccl without a GPU session, a build without MPI headers), CUDA (the
  * nccl group's stream or buffers could not be made). */
 TTAP_API ttap_status ttap_set_group(ttap_session *s, const char *kind, void *comm);
+
+/* The verdict on training step `step` (-1: the last step marked), for the caller to act on before
+ * its optimizer update: call it after ttap_step(step) and before the update. *out receives the
+ * action (SKIP when a NaN/Inf, or a spike, meets a skip policy), how many watched tensors hold
+ * NaN/Inf, the first offending tensor and whether a gradient spiked.
+ * It waits for that step's summaries: host tensors are summarized by ttap_step already; device
+ * tensors are waited for on the slot's event (the one wait a verdict opts into; with on_nonfinite
+ * or on_spike set to skip or dump every step's device part waits for it). With dump, the offending
+ * tensors (and a gradient's parameter, when watched) are written with the last 16 summaries of
+ * every watched tensor and the recent scalars under RUN_DIR/dumps/step-S-rank-R/ before it returns
+ * (dump_max dumps of at most dump_max_mb each; a dump that fails is reported once and training
+ * goes on). Skips and dumps are stored (view actions_v).
+ * In a group (ttap_set_group) the verdict is the OR over the ranks, by one small all-reduce on a
+ * communicator of its own: every rank must call it for the same steps, and gets the same action.
+ * Asking again for the same step returns the same verdict without a second all-reduce.
+ * Statuses: OK, INVALID_ARGUMENT (NULL session or out, a step not marked yet, session closed). */
+TTAP_API ttap_status ttap_verdict(ttap_session *s, int64_t step, ttap_verdict_t *out);
+
+/* Takes the oldest alert not yet taken, for code on the training thread that acts on alerts (the
+ * Python binding's on_alert). Alerts are raised on tensortap's collector thread and kept here until
+ * taken: the latest 1024 (older ones are dropped from this queue; the store keeps every alert).
+ * *has_alert is 1 when *out holds one, 0 when there was none. Never blocks.
+ * Statuses: OK, INVALID_ARGUMENT (NULL session, out or has_alert; session closed). */
+TTAP_API ttap_status ttap_next_alert(ttap_session *s, ttap_alert_t *out, int32_t *has_alert);
 
 /* Waits until every sample taken so far is summarized, checked and committed to the store.
  * Statuses: OK, INVALID_ARGUMENT (NULL or closed session), IO (the store failed). */

@@ -1,15 +1,18 @@
 // The sinks one by one: the fan-out's order and failure reporting, the store sink (and a store
-// that fails), the JSONL stream's lines, the non-finite policy's exit, and a session writing
-// jsonl=PATH end to end.
+// that fails), the JSONL stream's lines, the response sink (abort's action and exit, a dump
+// written and its action, the training thread's alert inbox), and a session writing jsonl=PATH
+// end to end.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "runtime/config.h"
+#include "runtime/response/forensic_dump.h"
 #include "runtime/sinks/alert_printer.h"
 #include "runtime/sinks/sink.h"
 #include "tests/runtime/store_query.h"
@@ -28,6 +31,10 @@ class logging_sink final : public sink {
       : m_tag(std::move(tag)), m_log(log), m_healthy(healthy) {}
   const char *name() const override { return m_tag.c_str(); }
   void on_alert(const alert &a) override { m_log->push_back(m_tag + ":alert:" + a.message); }
+  void on_action(const action_record &a) override {
+    m_log->push_back(m_tag + ":action:" + action_kind_name(a.action) + ":" + a.reason + ":" +
+                     std::to_string(a.step) + ":" + a.detail);
+  }
   void flush(const run_counters &c, bool now) override {
     m_log->push_back(m_tag + ":flush:" + std::to_string(c.alerts_suppressed) + (now ? "!" : ""));
   }
@@ -218,23 +225,76 @@ TEST(JsonlSink, APathThatCannotBeOpenedIsRefusedWithItsReason) {
       << error;
 }
 
-TEST(NonfinitePolicy, AbortExitsWithStatus3AtTheFlushAfterTheAlert) {
+TEST(ResponseSink, AbortRecordsItsActionAndExitsWithStatus3AtTheFlushAfterTheAlert) {
   session_config c;
-  c.on_nonfinite = nonfinite_action::abort;
+  c.on_nonfinite.abort = true;
   std::vector<std::string> log;
   logging_sink others("webhook", &log);
-  auto policy = make_nonfinite_policy(c, &others);
+  auto policy = make_response_sink(c, &others, nullptr);
   policy->on_alert(make_alert(alert_type::spike, "spike"));
   policy->flush(run_counters{}, false);  // not a non-finite alert: goes on
-  policy->on_alert(make_alert(alert_type::nonfinite, "NaN"));
+  EXPECT_TRUE(log.empty());
+  policy->on_alert(make_alert(alert_type::nonfinite, "NaN", 7));
+  // The abort reaches the other sinks (the store) as an action before the flush that ends it.
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_EQ(log[0], "webhook:action:abort:nonfinite:7:w.grad");
   // The other sinks hand on what they hold (the webhook its queue) before the process ends.
   EXPECT_EXIT(policy->flush(run_counters{}, true), ::testing::ExitedWithCode(3),
               "webhook:before_exit\n.*on_nonfinite=abort: stopping the process");
-  c.on_nonfinite = nonfinite_action::warn;
-  auto warn = make_nonfinite_policy(c, &others);
+  c.on_nonfinite = response_policy{};
+  auto warn = make_response_sink(c, &others, nullptr);
   warn->on_alert(make_alert(alert_type::nonfinite, "NaN"));
   warn->flush(run_counters{}, true);
-  SUCCEED() << "warn does not exit";
+  EXPECT_EQ(log.size(), 1u) << "warn records no action and does not exit";
+}
+
+TEST(ResponseSink, PutsEveryAlertIntoTheTrainingThreadsInbox) {
+  session_config c;
+  auto inbox = std::make_shared<alert_inbox>();
+  auto policy = make_response_sink(c, nullptr, inbox);
+  policy->on_alert(make_alert(alert_type::spike, "first", 1));
+  policy->on_alert(make_alert(alert_type::nonfinite, "second", 2));
+  alert a;
+  ASSERT_TRUE(inbox->take(&a));
+  EXPECT_EQ(a.message, "first");
+  ASSERT_TRUE(inbox->take(&a));
+  EXPECT_EQ(a.step, 2);
+  EXPECT_FALSE(inbox->take(&a));
+  for (size_t i = 0; i < alert_inbox::kMaxAlerts + 5; ++i)
+    policy->on_alert(make_alert(alert_type::spike, "s", int64_t(i)));
+  ASSERT_TRUE(inbox->take(&a));
+  EXPECT_EQ(a.step, 5) << "the latest kMaxAlerts are kept";
+}
+
+TEST(ResponseSink, WritesADumpAndHandsOnItsActionOrWhyItFailed) {
+  temp_dir dir;
+  session_config c;
+  c.run_dir = dir.path;
+  std::vector<std::string> log;
+  logging_sink others("store", &log);
+  auto policy = make_response_sink(c, &others, nullptr);
+  dump_contents d;
+  d.step = 12;
+  d.rank = 0;
+  d.reason = "nonfinite";
+  dump_tensor t;
+  t.name = "w.grad";
+  t.why = "nonfinite";
+  t.shape = {2};
+  t.bytes.assign(8, 0);
+  d.tensors.push_back(t);
+  policy->on_dump(d);
+  const std::string where = dump_directory(dir.path, 12, 0);
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_EQ(log[0], "store:action:dump:nonfinite:12:" + where);
+  EXPECT_TRUE(std::filesystem::exists(where + "/tensors.safetensors"));
+  EXPECT_TRUE(std::filesystem::exists(where + "/summaries.json"));
+  // A run directory where nothing can be created: the action says why, and nothing throws.
+  c.run_dir = "/proc/no-such-dir";
+  auto failing = make_response_sink(c, &others, nullptr);
+  failing->on_dump(d);
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_NE(log[1].find("store:action:dump:nonfinite:12:failed: "), std::string::npos) << log[1];
 }
 
 TEST(AlertPrinterSink, CountsSuppressedLinesIntoTheRunCounters) {

@@ -2,7 +2,8 @@
  * watches three tensors, steps STEPS times (SLEEP_MS per step), plants a NaN in "fc.grad" at
  * NAN_STEP (-1: never), logs a loss, and exits with EXIT_CODE. With a fifth argument `hostile`,
  * a fourth tensor whose name holds terminal escapes and bytes that are not UTF-8 gets the NaN too
- * (the output paths must escape it). Usage:
+ * (the output paths must escape it). It asks for each step's verdict (ttap_verdict) and prints
+ * "skipped step N" when the verdict says skip (on_nonfinite=skip). Usage:
  *   run_target STEPS SLEEP_MS NAN_STEP EXIT_CODE [hostile] */
 #include <math.h>
 #include <stdio.h>
@@ -39,6 +40,9 @@ int main(int argc, char **argv) {
     evil[3] = step == nan_step ? NAN : 1.0f;
     ttap_step(s, step, NULL);
     ttap_log_scalar(s, "loss", 3.0 / (1 + step), step);
+    ttap_verdict_t v;
+    if (ttap_verdict(s, step, &v) == TTAP_OK && v.action == TTAP_ACTION_SKIP)
+      printf("skipped step %d\n", step);
     if (sleep_ms > 0) {
       struct timespec ts = {sleep_ms / 1000, (long)(sleep_ms % 1000) * 1000000L};
       nanosleep(&ts, NULL);

@@ -64,6 +64,29 @@ TEST(RunCommand, SummaryNamesThePlantedNanAndTheDirectory) {
   EXPECT_NE(r.out.find("wrote ttap-run-2"), std::string::npos) << r.out;
 }
 
+// --on-nonfinite skip+dump: the banner says every step is sampled, the program's verdict skips the
+// NaN step, and the summary counts the actions and names the dump.
+TEST(RunCommand, SkipAndDumpAreAnnouncedAndCounted) {
+  temp_dir dir;
+  result r =
+      shell(dir.path, kTtap + " run -o run --on-nonfinite skip+dump -- " + kTarget + " 20 0 7 0");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("ttap: on_nonfinite=skip+dump: the watched tensors are sampled at every "
+                       "step, whatever --every and --budget say"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("skipped step 7\n"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("skipped step", r.out.find("skipped step 7") + 1), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("ttap: 2 actions (1 dump, 1 skip)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  dump: run/dumps/step-7-rank-0"), std::string::npos) << r.out;
+  EXPECT_TRUE(fs::exists(dir.path + "/run/dumps/step-7-rank-0/tensors.safetensors"));
+  // A bad policy is refused before anything runs.
+  r = shell(dir.path, kTtap + " run -o run2 --on-nonfinite skip+jump -- " + kTarget + " 2 0 -1 0");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("takes warn, skip, dump or abort"), std::string::npos) << r.out;
+}
+
 // No byte of `text` may drive a terminal: no ESC, BEL or other C0 control but newline, and only
 // well-formed UTF-8 (a checker independent of the product's escaping).
 std::string terminal_hazard(const std::string &text) {
