@@ -53,6 +53,8 @@ PYBIND11_MODULE(_tensortap, m) {
            py::arg("step"))
       .def("set_group", &python_session::set_group, py::arg("kind"), py::arg("comm"))
       .def("run_dir", &python_session::run_dir)
+      .def("verdict", &python_session::verdict, py::arg("step"))
+      .def("take_alerts", &python_session::take_alerts)
       .def("flush", &python_session::flush)
       .def("close", &python_session::close)
       .def_property_readonly("closed", &python_session::closed);

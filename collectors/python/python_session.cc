@@ -4,6 +4,8 @@
 // tensor, and Python code only when a tensor is new or its memory moved.
 #include "collectors/python/python_session.h"
 
+#include <cstring>
+
 #include "runtime/config.h"
 
 namespace ttap::python {
@@ -122,6 +124,10 @@ void python_session::bind(watched_tensor &w, const py::handle &tensor) {
   const int dtype = fields[1].cast<int>();
   const auto numel = fields[2].cast<uint64_t>();
   const bool on_cuda = fields[3].cast<bool>();
+  std::vector<uint64_t> shape;
+  const bool shaped = fields.size() > 4 && !fields[4].is_none();
+  if (shaped)
+    for (const auto &d : fields[4].cast<py::tuple>()) shape.push_back(d.cast<uint64_t>());
   if (w.registered && (dtype != w.dtype || numel != w.numel)) {
     // The runtime keeps one dtype and size per name (a model converted with .half() after
     // watch(), say): the old series stays as it is and the tensor is no longer sampled.
@@ -132,8 +138,14 @@ void python_session::bind(watched_tensor &w, const py::handle &tensor) {
   if (w.bound) {
     st = ttap_rebind(m_session, w.handle, reinterpret_cast<const void *>(ptr));
   } else {
-    st = ttap_watch(m_session, w.name.c_str(), reinterpret_cast<const void *>(ptr),
-                    ttap_dtype(dtype), numel, w.kind, &w.handle);
+    // With its shape when the tensor is contiguous (the dump writes it as the model has it).
+    if (shaped)
+      st = ttap_watch_shaped(m_session, w.name.c_str(), reinterpret_cast<const void *>(ptr),
+                             ttap_dtype(dtype), shape.data(), int32_t(shape.size()), w.kind,
+                             &w.handle);
+    else
+      st = ttap_watch(m_session, w.name.c_str(), reinterpret_cast<const void *>(ptr),
+                      ttap_dtype(dtype), numel, w.kind, &w.handle);
     // A role the binding knows (a DTensor's shard, a DDP gradient) travels with every (re)watch.
     if (st == TTAP_OK && w.role != TTAP_ROLE_AUTO) {
       st = ttap_set_role(m_session, w.handle, ttap_role(w.role));
@@ -265,6 +277,51 @@ void python_session::observe(const std::string &name, uintptr_t ptr, int dtype, 
 
 void python_session::log_scalar(const std::string &name, double value, int64_t step) {
   check(ttap_log_scalar(live(), name.c_str(), value, step));
+}
+
+py::dict python_session::verdict(int64_t step) {
+  ttap_session *s = live();
+  ttap_verdict_t v;
+  ttap_status st;
+  {
+    py::gil_scoped_release release;  // may wait for the device, and in a group for the others
+    st = ttap_verdict(s, step, &v);
+  }
+  check(st);
+  py::dict d;
+  d["action"] = v.action == TTAP_ACTION_SKIP    ? "skip"
+                : v.action == TTAP_ACTION_ABORT ? "abort"
+                                                : "none";
+  d["sampled"] = bool(v.sampled);
+  d["nonfinite_tensors"] = v.nonfinite_tensors;
+  py::object first = py::none();
+  for (const watched_tensor &w : m_watched)
+    if (w.registered && w.handle == v.first_tensor) first = py::str(w.name);
+  d["first_tensor"] = first;
+  d["spike"] = bool(v.spike);
+  return d;
+}
+
+py::list python_session::take_alerts() {
+  ttap_session *s = live();
+  py::list out;
+  for (;;) {
+    ttap_alert_t a;
+    int32_t has = 0;
+    check(ttap_next_alert(s, &a, &has));
+    if (!has) break;
+    py::dict d;
+    d["step"] = a.step;
+    d["rank"] = a.rank;
+    d["type"] = py::str(a.type);
+    // Names and messages come from the trainer: undecodable bytes are replaced, never raised.
+    d["tensor"] = py::reinterpret_steal<py::object>(
+        PyUnicode_DecodeUTF8(a.tensor, Py_ssize_t(std::strlen(a.tensor)), "replace"));
+    d["message"] = py::reinterpret_steal<py::object>(
+        PyUnicode_DecodeUTF8(a.message, Py_ssize_t(std::strlen(a.message)), "replace"));
+    out.append(std::move(d));
+  }
+  return out;
 }
 
 void python_session::set_group(const std::string &kind, uintptr_t comm) {

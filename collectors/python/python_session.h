@@ -64,6 +64,12 @@ class python_session {
   void observe(const std::string &name, uintptr_t ptr, int dtype, uint64_t numel, int kind,
                int64_t step, uintptr_t stream);
   void log_scalar(const std::string &name, double value, int64_t step);
+  // ttap_verdict: {"action": "none" | "skip" | "abort", "sampled", "nonfinite_tensors",
+  // "first_tensor" (a name, or None), "spike"}.
+  py::dict verdict(int64_t step);
+  // The alerts raised since the last call (ttap_next_alert), oldest first, as dicts with "step",
+  // "rank", "type", "tensor", "message".
+  py::list take_alerts();
   // ttap_set_group: kind "mpi" with the address of an MPI_Comm, or "single" (comm ignored).
   void set_group(const std::string &kind, uintptr_t comm);
   void flush();
@@ -86,6 +92,7 @@ class python_session {
     int dtype = 0;
     uint64_t numel = 0;
     uintptr_t ptr = 0;
+    std::vector<uint64_t> shape;  // recorded with the watch (forensic dumps); empty: flat
     py::object torch_dtype;  // the tensor's torch.dtype when bound: a cheap identity check
     bool on_cuda = false;
   };

@@ -22,7 +22,7 @@ from ._tensortap import TensorTapError
 __version__ = _tensortap.__version__
 __all__ = [
     "Session", "TensorTapError", "TensorTapWarning", "close", "flush", "get_session", "init", "log",
-    "observe", "set_group", "step", "watch",
+    "observe", "on_alert", "set_group", "step", "watch",
 ]
 
 _default = None
@@ -34,7 +34,8 @@ def init(run_dir=None, **options):
     run_dir: the run directory, created if missing; None: $TTAP_RUN_DIR (which `ttap run` sets),
     else "ttap-run". options, as in the C API: every=N (sample every N steps), interval_ms=T,
     budget=F (tensortap's time on the training thread under F x step time, default 0.01),
-    backend=auto|cpu|emulated|cuda, flush_ms=T, on_nonfinite=warn|abort, rank=R, world=W.
+    backend=auto|cpu|emulated|cuda, flush_ms=T, on_nonfinite=warn|skip|dump|abort (several joined
+    by '+'), on_spike=warn|skip|dump, dump_max_mb=M, dump_max=N, rank=R, world=W.
     Raises RuntimeError if a default session is already open (close() it first).
     """
     global _default
@@ -45,6 +46,22 @@ def init(run_dir=None, **options):
         )
     _default = Session(run_dir, **options)
     return _default
+
+
+def on_alert(callback):
+    """Calls callback(alert) with each alert from now on (a dict: "step", "rank", "type",
+    "tensor", "message"), on the training thread at the next step, never from tensortap's
+    collector thread: for actions such as saving a checkpoint or lowering the learning rate.
+    Opens the default session if none is open. Returns the callback (usable as a decorator)."""
+    return _default_session().on_alert(callback)
+
+
+def _canonical_policy(value):
+    """"dump+skip" as the runtime prints it ("skip+dump"); "warn" alone stays."""
+    words = [w for w in str(value).split("+") if w != "warn"]
+    order = ["skip", "dump", "abort"]
+    words.sort(key=lambda w: order.index(w) if w in order else len(order))
+    return "+".join(words) or "warn"
 
 
 def get_session():
@@ -58,7 +75,7 @@ def _default_session(**options):
 
 
 def watch(model, grads=True, params=False, activations=False, optimizer=None, include=None,
-          exclude=None, every=None, prefix=""):
+          exclude=None, every=None, prefix="", on_nonfinite=None, on_spike=None):
     """Watches a torch.nn.Module; returns a handle whose remove() undoes it.
 
     grads: each parameter's gradient, named "<parameter name>.grad", sampled fully accumulated;
@@ -73,8 +90,21 @@ def watch(model, grads=True, params=False, activations=False, optimizer=None, in
     activations every N steps (default: the session's every; also the session's every when this
     call opens the session). prefix: prepended to every name (two models in one run).
     A second watch of the same model replaces the first; close() removes everything.
+    on_nonfinite, on_spike: the session's responses (they open it with them): "warn" (default),
+    "skip" (with optimizer=, optimizer.step() leaves out the update of a step whose watched
+    gradients hold NaN/Inf, or spiked: parameters and optimizer state untouched, the step counted;
+    it composes with torch.cuda.amp.GradScaler, which skips fp16 overflow itself), "dump" (the
+    offending tensors and recent summaries written under RUN_DIR/dumps/), on_nonfinite also
+    "abort"; several joined by '+' ("skip+dump"). With skip or dump every step is sampled.
     """
-    session = _default_session(every=every) if every is not None else _default_session()
+    options = {k: v for k, v in (("every", every), ("on_nonfinite", on_nonfinite),
+                                 ("on_spike", on_spike)) if v is not None}
+    session = _default_session(**options)
+    for key in ("on_nonfinite", "on_spike"):
+        if key in options and session.config[key] != _canonical_policy(options[key]):
+            raise ValueError(
+                f"watch({key}={options[key]!r}): the open session has {key}="
+                f"{session.config[key]!r}; pass it to init() or close() the session first")
     return session.watch(model, grads=grads, params=params, activations=activations,
                          optimizer=optimizer, include=include, exclude=exclude, every=every,
                          prefix=prefix)

@@ -89,6 +89,13 @@ class Session:
         self._step_ns = None
         self._sampled = False  # the step in progress has been sampled (before clip or update)
         self._new_gradients = False  # a backward has run since that sample
+        # Responses (on_nonfinite / on_spike with skip or dump): the step in progress is judged
+        # right after its sample, and its update left out when the verdict says skip.
+        self._judges = "skip" in self.config["on_nonfinite"] or "dump" in self.config[
+            "on_nonfinite"] or "skip" in self.config["on_spike"] or "dump" in self.config["on_spike"]
+        self._skips = "skip" in self.config["on_nonfinite"] or "skip" in self.config["on_spike"]
+        self._skip_update = False  # the verdict of the step in progress said skip
+        self._alert_callbacks = []
         open_sessions.add(self)
 
     # ---- the public methods (tensortap's module functions call these on the default session) ----
@@ -136,7 +143,11 @@ class Session:
                        every or self.config["every"], prefix)
         self._watches.append(w)
         if optimizer is not None and self._driver is None:
-            self._driver = OptimizerStepHooks(optimizer, self._before_update, self._after_update)
+            # Leaving an update out needs the wrapper around optimizer.step (torch's step
+            # pre-hooks cannot skip it).
+            wrapper = {"use_wrapper": True} if self._skips else {}
+            self._driver = OptimizerStepHooks(optimizer, self._before_update, self._after_update,
+                                              **wrapper)
             self._set_driven(True)
         w.begin_step(self._next_step)
         return w
@@ -192,10 +203,21 @@ class Session:
         finally:
             communicator.release()
 
+    def on_alert(self, callback):
+        """Calls callback(alert) for each alert from now on, alert a dict with "step", "rank",
+        "type", "tensor", "message". Alerts are raised on tensortap's collector thread; callbacks
+        run on the training thread, at the next step (or flush()), never from that thread, so a
+        callback may save a checkpoint or change the learning rate. Returns the callback."""
+        if not callable(callback):
+            raise TypeError(f"on_alert() takes a callable, got {type(callback).__name__}")
+        self._alert_callbacks.append(callback)
+        return callback
+
     def flush(self):
         """Waits until everything recorded so far is in the store."""
         self._check_open()
         self._core.flush()
+        self._deliver_alerts()
 
     def close(self):
         """Removes every hook, flushes and closes the store. A second close does nothing."""
@@ -253,6 +275,23 @@ class Session:
         self._core.step(self._next_step, _current_stream)
         self._sampled = True
         self._new_gradients = False
+        if self._judges:
+            verdict = self._core.verdict(self._next_step)
+            self._skip_update = verdict["action"] == "skip"
+        self._deliver_alerts()
+
+    def _deliver_alerts(self):
+        """Hands the alerts raised since the last call to the on_alert callbacks (training
+        thread). A callback that raises is reported once and kept."""
+        if not self._alert_callbacks:
+            return
+        for alert in self._core.take_alerts():
+            for callback in list(self._alert_callbacks):
+                try:
+                    callback(alert)
+                except Exception as e:  # never break the training step
+                    self._warn_once(f"on_alert:{id(callback)}",
+                                    f"an on_alert callback raised {type(e).__name__}: {e}")
 
     def _advance(self):
         """Ends the step in progress: activation hooks off (and on again if the next step samples
@@ -263,6 +302,7 @@ class Session:
         self._last_step = step
         self._next_step = step + 1
         self._sampled = False
+        self._skip_update = False
         for w in self._watches:
             w.begin_step(self._next_step)
 
@@ -279,11 +319,13 @@ class Session:
         try:
             if self._sampled:
                 if not self._new_gradients:
-                    return
+                    return not self._skip_update
                 self._advance()
             self._sample()
         except Exception as e:  # never break the user's training step
             self._warn_once("optimizer-step", f"a step could not be sampled: {e}")
+        # False: the verdict said skip, the optimizer's update is left out (its state untouched).
+        return not self._skip_update
 
     def _after_update(self):
         try:
@@ -353,12 +395,15 @@ class Session:
                            self._next_step if step is None else int(step), stream)
 
     def _describe_watched(self, name, tensor):
-        """Called by the compiled session when a watched tensor is new or moved."""
+        """Called by the compiled session when a watched tensor is new or moved: flat_view's
+        tuple and the shape (None for a dense tensor that is not contiguous: its memory is not in
+        the shape's order)."""
         view = flat_view(tensor)
         if isinstance(view, str):
             self._warn_once("tensor:" + name, f"tensor '{name}' skipped: it {view}")
             return None
-        return view
+        local = tensor._local_tensor if hasattr(tensor, "_local_tensor") else tensor
+        return view + (tuple(local.shape) if local.is_contiguous() else None,)
 
     def _warn_watched(self, name, message):
         self._warn_once("tensor:" + name, f"tensor '{name}' no longer sampled: {message}")

@@ -22,7 +22,9 @@ HAS_POST_ACCUMULATE_GRAD_HOOK = hasattr(torch.Tensor, "register_post_accumulate_
 
 
 class OptimizerStepHooks:
-    """Calls before_step() just before and after_step() just after every optimizer.step().
+    """Calls before_step() just before and after_step() just after every optimizer.step(). When
+    before_step() returns False the wrapper leaves the update out (the step is still marked);
+    only the wrapper can: torch's step pre-hooks cannot skip a step.
 
     torch 2.x: the optimizer's own step pre/post hooks. torch 1.13 has none, so the hook is a
     wrapper put in the optimizer instance's `step` attribute: a bound method (LR schedulers expect
@@ -45,9 +47,12 @@ class OptimizerStepHooks:
         hook = self
 
         def step(opt, *args, **kwargs):
+            update = True
             if hook._active:
-                before_step()
-            if hook._previous is not None:
+                update = before_step() is not False
+            if not update:
+                result = None  # skipped: parameters and optimizer state untouched
+            elif hook._previous is not None:
                 result = hook._previous(*args, **kwargs)
             else:
                 result = type(opt).step(opt, *args, **kwargs)
