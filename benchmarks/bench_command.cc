@@ -60,12 +60,13 @@ int run_runtime(const bench_args &args) {
     out["step_cost"] = nlohmann::json::array();
     for (const auto &c : steps) {
       const bool has_target = c.target_ns < 1e300;  // else a reference row for another's target
-      nlohmann::json row = {{"case", c.what},
-                            {"tensors", c.tensors},
-                            {"ns_per_call", c.ns_per_call},
-                            {"target_ns", has_target ? nlohmann::json(c.target_ns) : nullptr},
-                            {"met", has_target ? nlohmann::json(c.ns_per_call <= c.target_ns)
-                                               : nullptr}};
+      nlohmann::json row = {
+          {"call", c.call},
+          {"case", c.what},
+          {"tensors", c.tensors},
+          {"ns_per_call", c.ns_per_call},
+          {"target_ns", has_target ? nlohmann::json(c.target_ns) : nullptr},
+          {"met", has_target ? nlohmann::json(c.ns_per_call <= c.target_ns) : nullptr}};
       if (!c.basis.empty()) row["basis"] = c.basis;
       out["step_cost"].push_back(row);
     }

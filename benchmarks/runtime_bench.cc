@@ -140,6 +140,38 @@ void run_host_step_costs(const std::string &dir, Report &&report) {
   report({"due, 16 x 20000 host f32", 16, mid, mid_bytes / (0.5 * large_gbps), basis});
 }
 
+// Median ttap_verdict cost per step under on_nonfinite=skip, `count` watched tensors of 4096 fp32,
+// no NaN (the verdict of a healthy step, what every step pays). cpu: host tensors, summarized by
+// ttap_step already, so the verdict reads counts. emulated: device tensors, so the verdict waits
+// for the step's device sample: that wait is the emulator's kernel time here (a GPU's would be the
+// kernel's microseconds), reported as measured.
+double verdict_ns(const std::string &run, const char *backend, int count) {
+  ttap_session *s = nullptr;
+  const std::string options =
+      std::string("backend=") + backend + ",on_nonfinite=skip,flush_ms=100000";
+  if (ttap_open(run.c_str(), options.c_str(), &s) != TTAP_OK) return -1;
+  std::vector<std::vector<float>> tensors(size_t(count), std::vector<float>(4096, 0.5f));
+  for (int k = 0; k < count; ++k) {
+    int32_t h;
+    ttap_watch(s, ("t" + std::to_string(k)).c_str(), tensors[size_t(k)].data(), TTAP_F32, 4096,
+               TTAP_GRAD, &h);
+  }
+  std::vector<double> per_call;
+  const int steps = std::string(backend) == "emulated" && count > 1 ? 24 : 104;
+  for (int step = 0; step < steps; ++step) {
+    ttap_step(s, step, nullptr);
+    ttap_verdict_t v;
+    auto t0 = std::chrono::steady_clock::now();
+    ttap_verdict(s, step, &v);
+    double ns =
+        std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
+    if (step >= 4) per_call.push_back(ns);
+    if (step % 8 == 7) ttap_flush(s);
+  }
+  ttap_close(s);
+  return median(per_call);
+}
+
 }  // namespace
 
 std::vector<step_cost> run_step_cost_bench(void (*progress)(const char *), bool cpu_time) {
@@ -151,11 +183,11 @@ std::vector<step_cost> run_step_cost_bench(void (*progress)(const char *), bool 
     if (!progress) return;
     char line[400];
     if (c.target_ns >= 1e300) {  // a reference row, no target of its own
-      std::snprintf(line, sizeof line, "  ttap_step %-28s %9.0f ns   (%s)", c.what.c_str(),
-                    c.ns_per_call, c.basis.c_str());
+      std::snprintf(line, sizeof line, "  %-12s %-28s %9.0f ns   (%s)", c.call.c_str(),
+                    c.what.c_str(), c.ns_per_call, c.basis.c_str());
     } else {
-      std::snprintf(line, sizeof line, "  ttap_step %-28s %9.0f ns   target <= %6.0f ns   %s%s%s%s",
-                    c.what.c_str(), c.ns_per_call, c.target_ns,
+      std::snprintf(line, sizeof line, "  %-12s %-28s %9.0f ns   target <= %6.0f ns   %s%s%s%s",
+                    c.call.c_str(), c.what.c_str(), c.ns_per_call, c.target_ns,
                     c.ns_per_call <= c.target_ns ? "met" : "MISSED", c.basis.empty() ? "" : " (",
                     c.basis.c_str(), c.basis.empty() ? "" : ")");
     }
@@ -221,6 +253,24 @@ std::vector<step_cost> run_step_cost_bench(void (*progress)(const char *), bool 
     ttap_close(s);
     report({"due, " + std::to_string(n) + " device tensors", n, median(per_call),
             kDueBaseTargetNs + kDuePerTensorTargetNs * n});
+  }
+  // The verdict (on_nonfinite=skip): no target of its own; the README prints these rows.
+  for (const char *backend : {"cpu", "emulated"}) {
+    for (int n : {1, 1000}) {
+      const std::string run = dir + "/verdict-" + backend + "-" + std::to_string(n);
+      const double ns = verdict_ns(run, backend, n);
+      if (ns < 0) continue;
+      step_cost c;
+      c.call = "ttap_verdict";
+      c.what = std::string(backend) + ", " + std::to_string(n) + " x 4096 f32";
+      c.tensors = n;
+      c.ns_per_call = ns;
+      c.target_ns = 1e300;
+      c.basis = std::string(backend) == "cpu"
+                    ? "reads the counts ttap_step computed"
+                    : "waits for the step's device sample: the emulator's kernel time";
+      report(c);
+    }
   }
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);

@@ -16,6 +16,7 @@ struct step_cost {
   double ns_per_call;  // median
   double target_ns;    // the target for this case
   std::string basis;   // how a target relative to another figure of this run was derived
+  std::string call = "ttap_step";  // the C API call timed
 };
 
 // Runs in a temporary run directory it removes afterwards. `progress` (may be null) gets one line
