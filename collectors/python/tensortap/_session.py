@@ -207,7 +207,9 @@ class Session:
         """Calls callback(alert) for each alert from now on, alert a dict with "step", "rank",
         "type", "tensor", "message". Alerts are raised on tensortap's collector thread; callbacks
         run on the training thread, at the next step (or flush()), never from that thread, so a
-        callback may save a checkpoint or change the learning rate. Returns the callback."""
+        callback may save a checkpoint or change the learning rate. With a skip or dump policy a step
+        judged bad waits for the collector thread, so its alerts arrive at that step. Returns the
+        callback."""
         if not callable(callback):
             raise TypeError(f"on_alert() takes a callable, got {type(callback).__name__}")
         self._alert_callbacks.append(callback)
@@ -278,6 +280,10 @@ class Session:
         if self._judges:
             verdict = self._core.verdict(self._next_step)
             self._skip_update = verdict["action"] == "skip"
+            if self._alert_callbacks and (verdict["nonfinite_tensors"] or verdict["spike"]):
+                # A step judged bad: its alerts are raised on the collector thread; waiting for
+                # it here (a bad step only) hands them to the callbacks at this very step.
+                self._core.flush()
         self._deliver_alerts()
 
     def _deliver_alerts(self):
