@@ -37,8 +37,12 @@ class OptimizerStepHooks:
         self._handles = []
         self._function = None
         if not use_wrapper:
+            def pre_hook(opt, args, kwargs):
+                before_step()  # its answer is the wrapper's to act on: a pre-hook returns None
+                return None
+
             self._handles = [
-                optimizer.register_step_pre_hook(lambda opt, args, kwargs: before_step()),
+                optimizer.register_step_pre_hook(pre_hook),
                 optimizer.register_step_post_hook(lambda opt, args, kwargs: after_step()),
             ]
             return
