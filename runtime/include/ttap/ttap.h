@@ -263,10 +263,11 @@ TTAP_API ttap_status ttap_set_group(ttap_session *s, const char *kind, void *com
  * It waits for that step's summaries: host tensors are summarized by ttap_step already; device
  * tensors are waited for on the slot's event (the one wait a verdict opts into; with on_nonfinite
  * or on_spike set to skip or dump every step's device part waits for it). With dump, the offending
- * tensors (and a gradient's parameter, when watched) are written with the last 16 summaries of
- * every watched tensor and the recent scalars under RUN_DIR/dumps/step-S-rank-R/ before it returns
- * (dump_max dumps of at most dump_max_mb each; a dump that fails is reported once and training
- * goes on). Skips and dumps are stored (view actions_v).
+ * tensors (and a gradient's parameter, when watched) are copied to host memory before it returns
+ * (device tensors on the step's stream), and written with the last 16 summaries of every watched
+ * tensor and the recent scalars under RUN_DIR/dumps/step-S-rank-R/ by tensortap's collector thread
+ * (ttap_flush and ttap_close wait for it; dump_max dumps of at most dump_max_mb each; a dump that
+ * fails is reported once and training goes on). Skips and dumps are stored (view actions_v).
  * In a group (ttap_set_group) the verdict is the OR over the ranks, by one small all-reduce on a
  * communicator of its own: every rank must call it for the same steps, and gets the same action.
  * Asking again for the same step returns the same verdict without a second all-reduce.
