@@ -150,3 +150,48 @@ def test_bad_policies_are_refused_with_the_allowed_values(ttap, run_dir):
         ttap.watch(model, on_nonfinite="skip")
     with pytest.raises(TypeError, match="takes a callable"):
         ttap.on_alert(42)
+
+
+@pytest.mark.skipif(not hasattr(torch, "amp") or not hasattr(torch.amp, "GradScaler"),
+                    reason="torch.amp.GradScaler (with a CPU device) is torch 2.3+")
+def test_skip_composes_with_an_enabled_grad_scaler(ttap, run_dir):
+    """A real (enabled) torch.amp.GradScaler on CPU, in the usual AMP order: scale, backward,
+    unscale_, clip, scaler.step, update. A NaN: tensortap's verdict (at the clip) says skip and
+    the scaler skips the step itself; both agree, and the scale backs off. A finite gradient
+    spike: the scaler lets the step through and tensortap leaves the update out, the scale
+    untouched by it. Either way the parameters stay bitwise as they were, and training goes on."""
+    spike_step = 20
+    model = make_mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 10, growth_interval=1000)
+    ttap.init(run_dir, backend="cpu", on_nonfinite="skip", on_spike="skip")
+    ttap.watch(model, optimizer=opt, on_nonfinite="skip")
+    target = model[2].weight
+    around, scales, losses = {}, {}, []
+    for step, (x, y) in enumerate(batches(30)):
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        scaler.scale(loss).backward()
+        if step == NAN_STEP:
+            target.grad[PLANTED] = float("nan")
+        if step == spike_step:
+            target.grad.mul_(1e4)  # finite: the scaler sees nothing wrong
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1e9)  # samples the step (tensortap)
+        if step in (NAN_STEP, spike_step):
+            around[step] = [p.detach().clone() for p in model.parameters()]
+            scales[step] = scaler.get_scale()
+        scaler.step(opt)
+        scaler.update()
+        if step in (NAN_STEP, spike_step):
+            for a, b in zip(around[step], model.parameters()):
+                assert same(a, b.detach()), step
+            scales[step] = (scales[step], scaler.get_scale())
+        losses.append(loss.item())
+    assert scales[NAN_STEP][1] < scales[NAN_STEP][0]  # the scaler skipped the NaN step too
+    assert scales[spike_step][1] == scales[spike_step][0]  # to the scaler, a good step
+    assert math.isfinite(losses[-1])
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    ttap.flush()
+    assert query(run_dir, "SELECT step, action, reason FROM actions_v ORDER BY step") == [
+        (NAN_STEP, "skip", "nonfinite"), (spike_step, "skip", "spike")]
