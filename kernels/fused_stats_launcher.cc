@@ -37,7 +37,11 @@ struct fused_stats_launcher::slot {
   size_t device_bytes = 0;
   unsigned char *pinned = nullptr;  // staging table + items, then the result slab
   size_t pinned_bytes = 0;
-  event_handle event = nullptr;
+  // Timing events around the sample's device work (uploads, memset, launch, result copy); `done`
+  // also tells when the results are in host memory.
+  event_handle started = nullptr;
+  event_handle done = nullptr;
+  double device_seconds = -1;  // once ready: the device time between the two, < 0 if unknown
   std::vector<device_tensor> uploaded;  // what the device table holds now
   std::vector<tensor_desc> descs;
   std::vector<work_item> items;
@@ -52,12 +56,13 @@ fused_stats_launcher::fused_stats_launcher(device &dev, int slots) : m_device(de
 fused_stats_launcher::~fused_stats_launcher() {
   for (slot *s : m_slots) {
     while (s->state.load() == slot::in_flight &&
-           m_device.query_event(s->event) == device_status::not_ready) {
+           m_device.query_event(s->done) == device_status::not_ready) {
       std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
     if (s->device_mem) m_device.free(s->device_mem);
     if (s->pinned) m_device.free_pinned(s->pinned);
-    if (s->event) m_device.destroy_event(s->event);
+    if (s->started) m_device.destroy_event(s->started);
+    if (s->done) m_device.destroy_event(s->done);
     delete s;
   }
 }
@@ -93,7 +98,6 @@ static bool same_tensors(std::span<const device_tensor> a, std::span<const devic
 // Sizes the slot for `tensors` and, when they changed, rebuilds and uploads the tables.
 bool fused_stats_launcher::prepare(slot &s, std::span<const device_tensor> tensors,
                                    stream_handle stream) {
-  if (!s.event && m_device.create_event(&s.event) != device_status::ok) return fail("create_event");
   bool upload = !same_tensors(tensors, s.uploaded);
   if (upload) {
     s.descs.clear();
@@ -176,6 +180,11 @@ int fused_stats_launcher::submit(std::span<const device_tensor> tensors, stream_
     return kSkipped;
   }
   slot &s = *chosen;
+  if (!s.started && m_device.create_timing_event(&s.started) != device_status::ok)
+    return failed("create_timing_event");
+  if (!s.done && m_device.create_timing_event(&s.done) != device_status::ok)
+    return failed("create_timing_event");
+  if (m_device.record_event(s.started, stream) != device_status::ok) return failed("record event");
   if (!prepare(s, tensors, stream)) return kFailed;
 
   workspace_layout layout(tensors.size(), s.items.size());
@@ -206,7 +215,7 @@ int fused_stats_launcher::submit(std::span<const device_tensor> tensors, stream_
                             stream) != device_status::ok) {
     return failed("copy result slab");
   }
-  if (m_device.record_event(s.event, stream) != device_status::ok) return failed("record event");
+  if (m_device.record_event(s.done, stream) != device_status::ok) return failed("record event");
   s.state.store(slot::in_flight, std::memory_order_release);
   return index;
 }
@@ -216,8 +225,11 @@ device_status fused_stats_launcher::poll(int index) {
   int state = s.state.load(std::memory_order_acquire);
   if (state == slot::ready) return device_status::ok;
   if (state == slot::free) return device_status::error;
-  device_status st = m_device.query_event(s.event);
+  device_status st = m_device.query_event(s.done);
   if (st == device_status::ok) {
+    double seconds = -1;
+    s.device_seconds =
+        m_device.elapsed_seconds(s.started, s.done, &seconds) == device_status::ok ? seconds : -1;
     // Empty tensors get no work item; their slot holds the memset's zeros, not an empty summary.
     for (size_t t = 0; t < s.num_tensors; ++t) {
       if (s.uploaded[t].numel == 0) summary_clear(s.results[t]);
@@ -234,6 +246,12 @@ std::span<const summary> fused_stats_launcher::results(int index) const {
   const slot &s = *m_slots.at(size_t(index));
   if (s.state.load(std::memory_order_acquire) != slot::ready) return {};
   return {s.results, s.num_tensors};
+}
+
+double fused_stats_launcher::device_seconds(int index) const {
+  const slot &s = *m_slots.at(size_t(index));
+  if (s.state.load(std::memory_order_acquire) != slot::ready) return -1;
+  return s.device_seconds;
 }
 
 void fused_stats_launcher::release(int index) {

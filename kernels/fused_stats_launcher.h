@@ -54,6 +54,11 @@ class fused_stats_launcher {
   // The summaries of a slot that polled ok, in submit order. Valid until release(slot).
   std::span<const summary> results(int slot) const;
 
+  // The device time of a slot that polled ok, in seconds: from before its uploads to the end of the
+  // result copy, as the device's timing events report it (modeled on the emulated device). < 0 when
+  // the device could not time it. Valid until release(slot).
+  double device_seconds(int slot) const;
+
   // Hands the slot back for reuse.
   void release(int slot);
 

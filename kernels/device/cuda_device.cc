@@ -92,6 +92,12 @@ class cuda_device final : public device {
     *event = e;
     return device_status::ok;
   }
+  device_status create_timing_event(event_handle *event) override {
+    cudaEvent_t e = nullptr;
+    TTAP_CUDA_CHECK(cudaEventCreate(&e));
+    *event = e;
+    return device_status::ok;
+  }
   void destroy_event(event_handle event) override {
     cudaEventDestroy(static_cast<cudaEvent_t>(event));
   }
@@ -103,6 +109,15 @@ class cuda_device final : public device {
     cudaError_t err = cudaEventQuery(static_cast<cudaEvent_t>(event));
     if (err == cudaErrorNotReady) return device_status::not_ready;
     TTAP_CUDA_CHECK(err);
+    return device_status::ok;
+  }
+  device_status elapsed_seconds(event_handle start, event_handle end, double *seconds) override {
+    float ms = 0;
+    cudaError_t err =
+        cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(start), static_cast<cudaEvent_t>(end));
+    if (err == cudaErrorNotReady) return device_status::not_ready;
+    TTAP_CUDA_CHECK(err);
+    *seconds = double(ms) * 1e-3;
     return device_status::ok;
   }
   device_status synchronize(stream_handle s) override {

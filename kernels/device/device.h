@@ -60,11 +60,17 @@ class device {
   virtual void destroy_stream(stream_handle stream) = 0;
 
   virtual device_status create_event(event_handle *event) = 0;
+  // An event that also records when the device reached it (cudaEventCreate with timing): for
+  // measuring tensortap's own device time. Recorded, queried and destroyed like any event.
+  virtual device_status create_timing_event(event_handle *event) = 0;
   virtual void destroy_event(event_handle event) = 0;
   virtual device_status record_event(event_handle event, stream_handle stream) = 0;
   // ok when every operation before the record has finished, not_ready before, error when one
   // failed.
   virtual device_status query_event(event_handle event) = 0;
+  // Device seconds between two completed timing events recorded on one stream
+  // (cudaEventElapsedTime). Never blocks: not_ready while either has not completed.
+  virtual device_status elapsed_seconds(event_handle start, event_handle end, double *seconds) = 0;
   // Blocks until `stream` is idle: for tests and shutdown only, never on the sampling path.
   virtual device_status synchronize(stream_handle stream) = 0;
 
@@ -76,8 +82,16 @@ class device {
   virtual std::string last_error() const = 0;
 };
 
+// How the emulated device models the device time its timing events report: each fused launch
+// costs a fixed launch time plus the bytes of its tensors read at `gbps` GB/s. The emulator's own
+// speed says nothing about a GPU's, so the model stands in for it wherever device time is counted.
+struct emulated_device_model {
+  double gbps = 2000;            // modeled read bandwidth, 1e9 bytes per second
+  double launch_seconds = 5e-6;  // modeled fixed cost of one launch
+};
+
 // The SIMT emulator: always available.
-std::unique_ptr<device> make_emulated_device();
+std::unique_ptr<device> make_emulated_device(const emulated_device_model &model = {});
 
 // A real GPU, or null with the reason in *why_not (no driver, no device, driver too old, or a build
 // without CUDA). Never crashes on a machine without a GPU.

@@ -1,6 +1,11 @@
 // The emulated device: the SIMT emulator's streams, events and memory behind the device interface.
 // "Device" memory is host memory, so copies in both directions are plain memcpys on the stream.
+// Device time is modeled (emulated_device_model) and reported through timing events.
+#include <atomic>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "kernels/device/device.h"
 #include "kernels/device/error_buffer.h"
@@ -22,8 +27,31 @@ device_status from_simt(const simt::status &st) {
   return device_status::error;
 }
 
+// Modeled device time per stream: each fused launch advances its stream's clock when it has run,
+// and a timing event takes the clock's value at its place in the stream. Shared with the stream
+// callbacks, which may run after the device object is gone.
+struct modeled_clock {
+  emulated_device_model model;
+  std::mutex mutex;
+  std::unordered_map<const void *, double> seconds;  // by stream (null: the default stream)
+};
+
+// An event handle: the emulator's event, plus the modeled time of its latest record when it is a
+// timing event.
+struct emulated_event {
+  simt::event marker;
+  std::shared_ptr<std::atomic<double>> modeled_at;  // null for a plain event
+};
+
+emulated_event *as_event(event_handle e) { return static_cast<emulated_event *>(e); }
+
 class emulated_device final : public device {
  public:
+  explicit emulated_device(const emulated_device_model &model)
+      : m_clock(std::make_shared<modeled_clock>()) {
+    m_clock->model = model;
+  }
+
   const char *name() const override { return "emulated"; }
   std::string description() const override { return "SIMT emulator on the host CPU"; }
   // The emulator runs one block per worker thread at a time; a few blocks per worker keep them busy
@@ -59,6 +87,15 @@ class emulated_device final : public device {
   device_status launch_fused_stats(const fused_stats_params &params, int grid,
                                    stream_handle s) override {
     emulated_backend::launch_fused_stats(params, grid, s);
+    // After the kernel, in stream order, so the descriptor table it read is in place.
+    stream_ref(s).host_func_async([clock = m_clock, params, s] {
+      double bytes = 0;
+      for (uint32_t t = 0; t < params.num_tensors; ++t) {
+        bytes += double(params.tensors[t].numel) * dtype_size(dtype(params.tensors[t].type));
+      }
+      std::lock_guard<std::mutex> lock(clock->mutex);
+      clock->seconds[s] += clock->model.launch_seconds + bytes / (clock->model.gbps * 1e9);
+    });
     return from_simt(stream_ref(s).error());
   }
 
@@ -70,26 +107,57 @@ class emulated_device final : public device {
   void destroy_stream(stream_handle stream) override { delete as_stream(stream); }
 
   device_status create_event(event_handle *event) override {
-    *event = new simt::event();
+    *event = new emulated_event();
     return device_status::ok;
   }
-  void destroy_event(event_handle event) override { delete static_cast<simt::event *>(event); }
+  device_status create_timing_event(event_handle *event) override {
+    auto *e = new emulated_event();
+    e->modeled_at = std::make_shared<std::atomic<double>>(0.0);
+    *event = e;
+    return device_status::ok;
+  }
+  void destroy_event(event_handle event) override { delete as_event(event); }
   device_status record_event(event_handle event, stream_handle s) override {
-    static_cast<simt::event *>(event)->record(as_stream(s));
+    emulated_event *e = as_event(event);
+    if (e->modeled_at) {
+      stream_ref(s).host_func_async([clock = m_clock, at = e->modeled_at, s] {
+        std::lock_guard<std::mutex> lock(clock->mutex);
+        at->store(clock->seconds[s]);
+      });
+    }
+    e->marker.record(as_stream(s));
     return device_status::ok;
   }
   device_status query_event(event_handle event) override {
-    return from_simt(static_cast<simt::event *>(event)->query());
+    return from_simt(as_event(event)->marker.query());
+  }
+  device_status elapsed_seconds(event_handle start, event_handle end, double *seconds) override {
+    emulated_event *a = as_event(start), *b = as_event(end);
+    if (!a->modeled_at || !b->modeled_at) {
+      t_last_error.set("elapsed_seconds: not a timing event");
+      return device_status::error;
+    }
+    for (emulated_event *e : {a, b}) {
+      device_status st = from_simt(e->marker.query());
+      if (st != device_status::ok) return st;
+    }
+    *seconds = b->modeled_at->load() - a->modeled_at->load();
+    return device_status::ok;
   }
   device_status synchronize(stream_handle s) override {
     return from_simt(stream_ref(s).synchronize());
   }
   bool is_device_pointer(const void *) const override { return true; }
   std::string last_error() const override { return t_last_error.get(); }
+
+ private:
+  std::shared_ptr<modeled_clock> m_clock;
 };
 
 }  // namespace
 
-std::unique_ptr<device> make_emulated_device() { return std::make_unique<emulated_device>(); }
+std::unique_ptr<device> make_emulated_device(const emulated_device_model &model) {
+  return std::make_unique<emulated_device>(model);
+}
 
 }  // namespace ttap

@@ -281,6 +281,27 @@ TEST(FusedStatsLauncher, UploadsOnlyOnChangeAndSkipsWhenFull) {
   EXPECT_EQ(launcher.launches(), 3u);
 }
 
+// Each sample's device time comes from timing events around its work; on the emulated device it is
+// the model's: a fixed launch cost plus the bytes read at the modeled bandwidth.
+TEST(FusedStatsLauncher, ReportsTheModeledDeviceTimeOfEachSample) {
+  emulated_device_model model;
+  model.gbps = 2.0;              // 2e9 bytes per second
+  model.launch_seconds = 0.001;  // 1 ms
+  auto dev = make_emulated_device(model);
+  fused_stats_launcher launcher(*dev, 2);
+  buffer a(dtype::f32, 250000), b(dtype::bf16, 100000);  // 1e6 + 2e5 bytes
+  device_tensor tensors[] = {a.tensor(false), b.tensor(false)};
+  for (int sample = 0; sample < 3; ++sample) {
+    int slot = launcher.submit(tensors, nullptr);
+    ASSERT_GE(slot, 0) << launcher.last_error();
+    EXPECT_LT(launcher.device_seconds(slot), 0);  // not ready yet: unknown
+    while (launcher.poll(slot) == device_status::not_ready)
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    EXPECT_NEAR(launcher.device_seconds(slot), 0.001 + 1.2e6 / 2e9, 1e-12);
+    launcher.release(slot);
+  }
+}
+
 // 2^31 + 77 one-byte elements through the emulator: 64-bit indices all the way.
 TEST(FusedStats, MoreThan2To31Elements) {
   const uint64_t n = (uint64_t(1) << 31) + 77;
