@@ -174,4 +174,39 @@ std::unique_ptr<device> make_cuda_device(std::string *why_not) {
   return std::make_unique<cuda_device>(ordinal, prop);
 }
 
+cuda_inventory query_cuda_inventory() {
+  cuda_inventory inventory;
+  cudaRuntimeGetVersion(&inventory.runtime_version);
+  cudaDriverGetVersion(&inventory.driver_version);
+  int count = 0;
+  cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess) {
+    inventory.error = cudaGetErrorString(err);
+    cudaGetLastError();
+    return inventory;
+  }
+  for (int d = 0; d < count; ++d) {
+    cudaDeviceProp prop{};
+    if (cudaGetDeviceProperties(&prop, d) != cudaSuccess) {
+      inventory.error = cudaGetErrorString(cudaGetLastError());
+      continue;
+    }
+    cuda_inventory::gpu g;
+    g.ordinal = d;
+    g.name = prop.name;
+    g.major = prop.major;
+    g.minor = prop.minor;
+    g.memory_bytes = prop.totalGlobalMem;
+    g.multiprocessors = prop.multiProcessorCount;
+    int clock_khz = 0, bus_bits = 0;
+    if (cudaDeviceGetAttribute(&clock_khz, cudaDevAttrMemoryClockRate, d) == cudaSuccess &&
+        cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, d) == cudaSuccess) {
+      g.peak_bytes_per_second = 2.0 * clock_khz * 1e3 * bus_bits / 8;
+    }
+    cudaGetLastError();
+    inventory.gpus.push_back(g);
+  }
+  return inventory;
+}
+
 }  // namespace ttap

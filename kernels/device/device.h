@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "kernels/fused_stats_params.h"
 
@@ -92,6 +93,24 @@ struct emulated_device_model {
 
 // The SIMT emulator: always available.
 std::unique_ptr<device> make_emulated_device(const emulated_device_model &model = {});
+
+// What the CUDA driver and runtime report (`ttap selftest` lists it). Never fails: without a usable
+// driver, `error` holds its message and the lists are empty.
+struct cuda_inventory {
+  int driver_version = 0;   // cudaDriverGetVersion: 13000 = 13.0; 0 when unknown
+  int runtime_version = 0;  // the CUDA runtime this tensortap was built with
+  std::string error;        // why no device could be listed ("" when the query worked)
+  struct gpu {
+    int ordinal = 0;
+    std::string name;
+    int major = 0, minor = 0;  // compute capability
+    size_t memory_bytes = 0;
+    int multiprocessors = 0;
+    double peak_bytes_per_second = 0;  // memory clock x bus width x 2 (double data rate)
+  };
+  std::vector<gpu> gpus;
+};
+cuda_inventory query_cuda_inventory();
 
 // A real GPU, or null with the reason in *why_not (no driver, no device, driver too old, or a build
 // without CUDA). Never crashes on a machine without a GPU.

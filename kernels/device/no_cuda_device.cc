@@ -8,4 +8,10 @@ std::unique_ptr<device> make_cuda_device(std::string *why_not) {
   return nullptr;
 }
 
+cuda_inventory query_cuda_inventory() {
+  cuda_inventory inventory;
+  inventory.error = "this tensortap was built without the CUDA toolkit";
+  return inventory;
+}
+
 }  // namespace ttap

@@ -36,9 +36,9 @@ struct device_buffer {
   }
 };
 
-// One sample of every tensor on `dev` with the fused kernel, waited for (a CLI may block; the
-// runtime never does). With copy_to_device, tensors are first copied into device memory at the
-// same offset modulo 16 as in the file, so misaligned tensors stay misaligned.
+}  // namespace
+
+// A CLI may block; the runtime never does.
 backend_result run_on_device(device &dev, std::span<const tensor_view> tensors,
                              bool copy_to_device) {
   std::vector<device_tensor> on_device;
@@ -84,6 +84,8 @@ backend_result run_on_device(device &dev, std::span<const tensor_view> tensors,
   result.threads = int(std::thread::hardware_concurrency());
   return result;
 }
+
+namespace {
 
 backend_result run_emulated(std::span<const tensor_view> tensors, const backend_options &) {
   auto dev = make_emulated_device();

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_executor.h"
+#include "kernels/device/device.h"
 
 namespace ttap::cli {
 
@@ -39,6 +40,12 @@ class backend_error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+// One sample of every tensor on `dev` with the fused kernel, waited for. With copy_to_device the
+// tensors are first copied into device memory at the same offset modulo 16, so misaligned views
+// stay misaligned. Throws backend_error naming the failed device call.
+backend_result run_on_device(device &dev, std::span<const tensor_view> tensors,
+                             bool copy_to_device);
 
 // Every backend name, built or not, in the order help text lists them.
 std::span<const backend_entry> backend_table();

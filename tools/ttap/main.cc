@@ -1,5 +1,5 @@
 // The ttap command-line tool: one binary, one subcommand per verb (run, report, watch, ls, diff,
-// export, sql, stats, bench, env). main only wires the verbs together and maps every parse error to
+// export, sql, stats, bench, selftest, env). main only wires the verbs together and maps every parse error to
 // one line on stderr and exit status 2.
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -7,6 +7,7 @@
 #include <string>
 
 #include "benchmarks/bench_command.h"
+#include "tools/selftest/selftest_command.h"
 #include "tools/ttap/diff_command.h"
 #include "tools/ttap/env_command.h"
 #include "tools/ttap/export_command.h"
@@ -33,6 +34,7 @@ int main(int argc, char **argv) {
   ttap::cli::add_sql_command(app);
   ttap::cli::add_stats_command(app);
   ttap::add_bench_command(app);
+  ttap::selftest::add_selftest_command(app);
   ttap::cli::add_env_command(app);
 
   int kept_argc = argc;
