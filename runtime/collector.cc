@@ -187,6 +187,7 @@ void collector::commit(bool force) {
   c.samples_skipped = m_counters->samples_skipped.load();
   c.records_dropped = m_counters->records_dropped.load();
   c.overhead_seconds = double(m_counters->overhead_ns.load()) * 1e-9;
+  c.device_seconds = double(m_counters->device_ns.load()) * 1e-9;
   c.step_seconds = double(m_counters->step_ns.load()) * 1e-9;
   m_sinks->count(c);
   m_sinks->flush(c, force);
@@ -406,6 +407,11 @@ void collector::process(item &it) {
           r.stats = results[k];
           present[index] = true;
         }
+        // Counted even when the device could not time it (as 0 s): the training thread waits for
+        // the first sample's count before it takes a second.
+        const double device_seconds = m_launcher->device_seconds(s.slot);
+        if (device_seconds > 0) m_counters->device_ns += int64_t(device_seconds * 1e9);
+        ++m_counters->device_samples;
         m_launcher->release(s.slot);
       }
       // Records whose device part failed are left out (counted as dropped).
@@ -502,6 +508,7 @@ void collector::run() {
           warn_once("device-sample", "a device sample failed (%s); its tensors are left out",
                     m_launcher->last_error().c_str());
           it.sample_value.slot = -1;  // the launcher freed the slot
+          ++m_counters->device_samples;  // completed, untimed
         }
       }
       process(it);

@@ -62,6 +62,10 @@ struct pipeline_counters {
   std::atomic<uint64_t> records_dropped{0};
   std::atomic<int64_t> overhead_ns{0};
   std::atomic<int64_t> step_ns{0};
+  // Device time of the samples the collector has seen complete (the launcher's timing events), and
+  // how many: the training thread reads both to count device time in the budget.
+  std::atomic<int64_t> device_ns{0};
+  std::atomic<uint64_t> device_samples{0};
 };
 
 class collector {

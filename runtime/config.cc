@@ -62,6 +62,10 @@ const knob kKnobs[] = {
      "who summarizes the tensors (auto: cuda for device pointers when a GPU answers, cpu for host "
      "pointers)",
      TTAP_SET(c.backend = backend_choice(v.integer)), nullptr},
+    {"emulated_gbps", "TTAP_EMULATED_GBPS", K::real, S::session, "2000", 1e-6, 1e6, nullptr,
+     "backend=emulated: the read bandwidth (GB/s) its modeled device time assumes, counted in the "
+     "budget like a GPU's measured device time",
+     TTAP_SET(c.emulated_gbps = v.real), nullptr},
     {"flush_ms", "TTAP_FLUSH_MS", K::real, S::session, "1000", 1, 1e9, nullptr,
      "commit the store at least this often (non-finite alerts at once)",
      TTAP_SET(c.flush_ms = v.real), nullptr},

@@ -27,6 +27,7 @@ struct session_config {
   double interval_ms = 0;  // minimum time between samples
   double budget = 0.01;    // overhead budget, fraction of step time (0: off)
   backend_choice backend = backend_choice::automatic;
+  double emulated_gbps = 2000;  // the emulated device's modeled bandwidth (device time model)
   double flush_ms = 1000;  // store commit interval
   // Responses to a non-finite value and to a gradient spike (runtime/response/): warn always;
   // skip and dump at ttap_verdict; abort (non-finite only) once the alert is stored.

@@ -41,12 +41,26 @@ void sampler::sample_taken(int64_t step, int64_t now_ns, int64_t cost_ns) {
   if (m_cost_ns_avg > 0) cost = std::clamp(cost, m_cost_ns_avg / 4, m_cost_ns_avg * 4);
   m_cost_ns_avg =
       m_cost_ns_avg == 0 ? cost : (1 - kAverageWeight) * m_cost_ns_avg + kAverageWeight * cost;
+  update_stride();
+}
+
+void sampler::update_stride() {
   m_stride = m_every;
   if (m_budget > 0 && m_step_ns_avg > 0) {
-    // A sample costing c every k steps of time t each stays under budget b when c <= b * k * t.
-    double steps = std::ceil(m_cost_ns_avg / (m_budget * m_step_ns_avg));
+    // A sample costing c (host + device) every k steps of time t each stays under budget b when
+    // c <= b * k * t.
+    double steps = std::ceil((m_cost_ns_avg + m_device_ns_avg) / (m_budget * m_step_ns_avg));
     if (steps > double(m_stride)) m_stride = std::min<int64_t>(int64_t(steps), kMaxStride);
   }
+}
+
+void sampler::device_time_observed(int64_t mean_device_ns) {
+  // Measured by the device's own clock, not exposed to host stalls: no clamp, and the first
+  // observation counts in full (a slow device must thin sampling from the next sample on).
+  double ns = double(std::max<int64_t>(mean_device_ns, 0));
+  m_device_ns_avg =
+      m_device_ns_avg == 0 ? ns : (1 - kAverageWeight) * m_device_ns_avg + kAverageWeight * ns;
+  update_stride();
 }
 
 int64_t sampler::desired_stride() const {

@@ -38,6 +38,11 @@ class sampler {
   // A sample was taken at `step`; cost_ns is the time it took on the training thread.
   void sample_taken(int64_t step, int64_t now_ns, int64_t cost_ns);
 
+  // The mean device time of the samples that completed since the last call (measured when their
+  // slots complete, so it trails the samples by a step or more). The budget counts host + device
+  // time per sample; the stride is recomputed at once.
+  void device_time_observed(int64_t mean_device_ns);
+
   // The steps between samples this rank would like in a group: the budget's stride, and as many
   // steps as interval_ms spans at the current step time.
   int64_t desired_stride() const;
@@ -53,6 +58,7 @@ class sampler {
 
  private:
   void observe_step_time(int64_t dt_ns);
+  void update_stride();  // from the cost and step-time averages
 
   int64_t m_every;
   int64_t m_interval_ns;
@@ -64,8 +70,9 @@ class sampler {
   int64_t m_last_step_ns = -1;
   int64_t m_stride;
 
-  double m_step_ns_avg = 0;  // exponential moving averages
-  double m_cost_ns_avg = 0;
+  double m_step_ns_avg = 0;    // exponential moving averages
+  double m_cost_ns_avg = 0;    // host time per sample
+  double m_device_ns_avg = 0;  // device time per sample
   int64_t m_overhead_ns = 0;
   int64_t m_step_ns_total = 0;
   int64_t m_steps_timed = 0;

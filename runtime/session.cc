@@ -113,9 +113,12 @@ ttap_status session::open(const char *run_dir, const char *options, std::unique_
   switch (c.backend) {
     case backend_choice::cpu:
       break;
-    case backend_choice::emulated:
-      s->m_device = make_emulated_device();
+    case backend_choice::emulated: {
+      emulated_device_model model;  // its device time is modeled (emulated_gbps)
+      model.gbps = s->m_config.emulated_gbps;
+      s->m_device = make_emulated_device(model);
       break;
+    }
     case backend_choice::cuda: {
       std::string why_not;
       s->m_device = make_cuda_device(&why_not);
@@ -389,6 +392,7 @@ void session::take_sample(const std::shared_ptr<const watch_list> &list, int64_t
       return;
     }
     s.slot = slot;
+    ++m_device_samples_posted;
     s.list = list;  // the collector names the slot's results from it (no copy of the ids)
   }
   const auto host_views = list->host_views();
@@ -465,6 +469,10 @@ void session::complete_held_sample() {
       r.stats = results[k];
       s.host.push_back(r);
     }
+    // Its device time counts toward the budget as the collector counts a posted sample's.
+    const double device_seconds = m_launcher->device_seconds(s.slot);
+    if (device_seconds > 0) m_counters.device_ns += int64_t(device_seconds * 1e9);
+    ++m_counters.device_samples;
     m_launcher->release(s.slot);
   } else {
     warn_once("device-sample", "a device sample failed (%s); its tensors are left out",
@@ -491,6 +499,16 @@ void session::note_unnoted_step() {
   m_unnoted_step = -1;
 }
 
+void session::observe_device_time() {
+  const int64_t device_ns = m_counters.device_ns.load(std::memory_order_relaxed);
+  const uint64_t samples = m_counters.device_samples.load(std::memory_order_relaxed);
+  if (samples == m_device_samples_seen) return;
+  m_sampler->device_time_observed((device_ns - m_device_ns_seen) /
+                                  int64_t(samples - m_device_samples_seen));
+  m_device_ns_seen = device_ns;
+  m_device_samples_seen = samples;
+}
+
 ttap_status session::step(int64_t step, void *stream) {
   if (step < -1)
     return fail(TTAP_ERR_INVALID_ARGUMENT, "step " + std::to_string(step) + " is negative");
@@ -513,8 +531,13 @@ ttap_status session::step(int64_t step, void *stream) {
   const int64_t now = monotonic_ns();
   // In a group the steps are the group's (its agreed stride); 0 once the group is off.
   const int64_t group_stride = m_in_group ? m_collector->group_stride() : 0;
-  const bool due = group_stride > 0 ? m_sampler->due_on_grid(step, now, group_stride)
-                                    : m_sampler->due(step, now);
+  observe_device_time();
+  bool due = group_stride > 0 ? m_sampler->due_on_grid(step, now, group_stride)
+                              : m_sampler->due(step, now);
+  // Outside a group, no second sample before the first one's device time is known: until then
+  // the budget cannot tell what a sample costs (a group keeps its agreed grid instead).
+  if (due && group_stride == 0 && m_device_samples_posted > 0 && m_device_samples_seen == 0)
+    due = false;
   m_counters.step_ns.store(m_sampler->step_ns_total(), std::memory_order_relaxed);
   if (due && !m_watch->empty()) {
     take_sample(m_watch, step, stream, m_in_group, true);

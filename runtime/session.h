@@ -85,6 +85,9 @@ class session {
   // held sample's stream), their recent summaries and the recent scalars, within dump_max_mb.
   dump_contents gather_dump(int64_t step, const std::string &reason,
                             const std::vector<int32_t> &ids);
+  // Hands the sampler the device time of the samples completed since the last call (training
+  // thread; the collector counts them as their slots complete).
+  void observe_device_time();
 
   session_config m_config;
   std::string m_run_dir;
@@ -126,6 +129,10 @@ class session {
   int64_t m_verdict_step = -1;  // the last step judged, and its verdict (asked again: the same)
   ttap_verdict_t m_verdict{};
   int64_t m_dumps = 0;  // written or tried (dump_max bounds both)
+  // Device time and samples already handed to the sampler (observe_device_time).
+  int64_t m_device_ns_seen = 0;
+  uint64_t m_device_samples_seen = 0;
+  uint64_t m_device_samples_posted = 0;  // device samples submitted (training thread only)
   bool m_closed = false;
 
   // In a group (ttap_set_group): replicated tensors are fingerprinted, watch-list samples carry

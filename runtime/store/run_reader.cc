@@ -122,6 +122,7 @@ void read_cursor::advance(size_t file, int64_t rowid) {
 struct run_reader::file {
   sqlite::db_handle db;  // null for a file with a problem
   int version = 0;
+  bool has_device_seconds = false;  // run_counters.device_seconds (joined version 3 late)
 };
 
 run_reader::~run_reader() = default;
@@ -133,16 +134,22 @@ bool run_reader::fail(size_t k, const std::string &what) {
 }
 
 template <class Bind, class Row>
+bool run_reader::query_file(size_t k, const char *what, const std::string &sql, Bind &&bind,
+                            Row &&row) {
+  sqlite::statement st;
+  if (!sqlite::prepare(m_files[k]->db.get(), sql.c_str(), &st)) return fail(k, what);
+  bind(st.get(), k);
+  if (!sqlite::for_each_row(st.get(), [&](sqlite3_stmt *s) { row(s, k); })) return fail(k, what);
+  return true;
+}
+
+template <class Bind, class Row>
 bool run_reader::query_each(const char *what, const std::string &sql, Bind &&bind, Row &&row,
                             int min_version) {
   for (size_t k = 0; k < m_files.size(); ++k) {
     file &f = *m_files[k];
     if (!f.db || f.version < min_version) continue;
-    sqlite::statement st;
-    if (!sqlite::prepare(f.db.get(), sql.c_str(), &st)) return fail(k, what);
-    bind(st.get(), k);
-    if (!sqlite::for_each_row(st.get(), [&](sqlite3_stmt *s) { row(s, k); }))
-      return fail(k, what);
+    if (!query_file(k, what, sql, bind, row)) return false;
   }
   return true;
 }
@@ -275,6 +282,13 @@ bool run_reader::add_file(const std::string &path, const std::string &name, int3
       return false;
     }
     f->version = version;
+    sqlite::statement column;
+    f->has_device_seconds =
+        sqlite::prepare(db,
+                        "SELECT 1 FROM pragma_table_info('run_counters') "
+                        "WHERE name = 'device_seconds'",
+                        &column) &&
+        sqlite3_step(column.get()) == SQLITE_ROW;
   }
   m_files.push_back(std::move(f));
   m_status.push_back(std::move(status));
@@ -334,40 +348,39 @@ bool run_reader::sessions(std::vector<run_session_info> *out) {
 
 bool run_reader::counters(std::vector<run_counters_row> *out) {
   out->clear();
-  auto none = [](sqlite3_stmt *, size_t) {};
-  auto read = [&](sqlite3_stmt *st, size_t k, bool losses) {
-    run_counters_row c;
-    c.file = k;
-    c.rank = sqlite3_column_int(st, 0);
-    c.time = sqlite3_column_double(st, 1);
-    c.samples_taken = column_count(st, 2);
-    c.samples_skipped = column_count(st, 3);
-    c.records_dropped = column_count(st, 4);
-    c.alerts_suppressed = column_count(st, 5);
-    c.samples_rejected = column_count(st, 6);
-    c.overhead_seconds = sqlite3_column_double(st, 7);
-    c.step_seconds = sqlite3_column_double(st, 8);
-    if (losses) {
-      c.records_lost = column_count(st, 9);
-      c.store_failures = column_count(st, 10);
-      c.first_store_failure = column_text(st, 11);
-    }
-    out->push_back(c);
-  };
-  constexpr const char *kBase =
-      "SELECT rank, time, samples_taken, samples_skipped, records_dropped, alerts_suppressed, "
-      "samples_rejected, overhead_seconds, step_seconds";
-  return query_each("reading run_counters",
-                    std::string(kBase) +
-                        ", records_lost, store_failures, first_store_failure FROM run_counters "
-                        "ORDER BY session",
-                    none, [&](sqlite3_stmt *st, size_t k) { read(st, k, true); }, 3) &&
-         query_each(
-             "reading run_counters", std::string(kBase) + " FROM run_counters ORDER BY session",
-             none,
-             [&](sqlite3_stmt *st, size_t k) {
-               if (m_files[k]->version < 3) read(st, k, false);
-             });
+  // Version 3 added the store's losses; device_seconds joined version 3 later, so a file written
+  // before it has none (its run counted no device time).
+  for (size_t k = 0; k < m_files.size(); ++k) {
+    const file &f = *m_files[k];
+    if (!f.db) continue;
+    const std::string sql =
+        "SELECT rank, time, samples_taken, samples_skipped, records_dropped, alerts_suppressed, "
+        "samples_rejected, overhead_seconds, step_seconds, " +
+        std::string(f.version >= 3 ? "records_lost, store_failures, first_store_failure, "
+                                   : "0, 0, NULL, ") +
+        (f.has_device_seconds ? "device_seconds" : "0") + " FROM run_counters ORDER BY session";
+    if (!query_file(k, "reading run_counters", sql, [](sqlite3_stmt *, size_t) {},
+                    [&](sqlite3_stmt *st, size_t) {
+                      run_counters_row c;
+                      c.file = k;
+                      c.rank = sqlite3_column_int(st, 0);
+                      c.time = sqlite3_column_double(st, 1);
+                      c.samples_taken = column_count(st, 2);
+                      c.samples_skipped = column_count(st, 3);
+                      c.records_dropped = column_count(st, 4);
+                      c.alerts_suppressed = column_count(st, 5);
+                      c.samples_rejected = column_count(st, 6);
+                      c.overhead_seconds = sqlite3_column_double(st, 7);
+                      c.step_seconds = sqlite3_column_double(st, 8);
+                      c.records_lost = column_count(st, 9);
+                      c.store_failures = column_count(st, 10);
+                      c.first_store_failure = column_text(st, 11);
+                      c.device_seconds = sqlite3_column_double(st, 12);
+                      out->push_back(c);
+                    }))
+      return false;
+  }
+  return true;
 }
 
 bool run_reader::tensors(std::vector<tensor_row> *out) {
@@ -767,6 +780,7 @@ run_counters_row sum_counters(const std::vector<run_counters_row> &rows) {
     total.records_lost += c.records_lost;
     total.store_failures += c.store_failures;
     if (total.first_store_failure.empty()) total.first_store_failure = c.first_store_failure;
+    total.device_seconds += c.device_seconds;
   }
   return total;
 }

@@ -53,6 +53,7 @@ struct run_counters_row {
   // first one ("step 40: ...: database is locked (SQLITE_BUSY); ...").
   uint64_t records_lost = 0, store_failures = 0;
   std::string first_store_failure;
+  double device_seconds = 0;  // tensortap's device time (0 in runs that counted none)
   size_t file = 0;
 };
 
@@ -223,6 +224,9 @@ class run_reader {
   bool fail(size_t file, const std::string &what);
   // Runs `sql` on every readable file: bind(stmt) binds its parameters, row(stmt, file index) reads
   // a row; false (message in last_error(), naming `what` and the file) on any error.
+  // The same on file `k` alone.
+  template <class Bind, class Row>
+  bool query_file(size_t k, const char *what, const std::string &sql, Bind &&bind, Row &&row);
   template <class Bind, class Row>
   bool query_each(const char *what, const std::string &sql, Bind &&bind, Row &&row,
                   int min_version = 1);

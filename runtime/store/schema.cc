@@ -73,7 +73,8 @@ CREATE TABLE run_counters (
   step_seconds      REAL NOT NULL DEFAULT 0,
   records_lost      INTEGER NOT NULL DEFAULT 0,
   store_failures    INTEGER NOT NULL DEFAULT 0,
-  first_store_failure TEXT
+  first_store_failure TEXT,
+  device_seconds    REAL NOT NULL DEFAULT 0
 );
 
 CREATE TABLE tensors (

@@ -204,12 +204,13 @@ constexpr const char *kInsertAction =
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 constexpr const char *kUpsertCounters =
     "INSERT INTO run_counters (session, rank, time, samples_taken, samples_skipped, "
-    "records_dropped, alerts_suppressed, overhead_seconds, step_seconds) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (session) DO UPDATE SET "
+    "records_dropped, alerts_suppressed, overhead_seconds, step_seconds, device_seconds) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (session) DO UPDATE SET "
     "time = excluded.time, samples_taken = excluded.samples_taken, "
     "samples_skipped = excluded.samples_skipped, records_dropped = excluded.records_dropped, "
     "alerts_suppressed = excluded.alerts_suppressed, "
-    "overhead_seconds = excluded.overhead_seconds, step_seconds = excluded.step_seconds";
+    "overhead_seconds = excluded.overhead_seconds, step_seconds = excluded.step_seconds, "
+    "device_seconds = excluded.device_seconds";
 constexpr const char *kSetStatus =
     "UPDATE run_counters SET samples_rejected = ?2, first_rejection = ?3, records_lost = ?4, "
     "store_failures = ?5, first_store_failure = ?6, time = ?7 WHERE session = ?1";
@@ -435,6 +436,18 @@ std::unique_ptr<store> sqlite_store::open(const run_info &info, std::string *err
         std::string(schema_sql()) + "PRAGMA user_version=" + std::to_string(kSchemaVersion) + ";";
     if (!exec(h, create.c_str()))
       return abandon(path + ": cannot create the schema: " + describe(h, sqlite3_errcode(h)));
+  } else {
+    // run_counters.device_seconds joined version 3 late: a version 3 file without it (a run
+    // appended to) gets it, at the end of the table as in a new file.
+    int64_t has_device_seconds = 0;
+    if (!query_int(h,
+                   "SELECT count(*) FROM pragma_table_info('run_counters') "
+                   "WHERE name = 'device_seconds'",
+                   &has_device_seconds) ||
+        (!has_device_seconds &&
+         !exec(h, "ALTER TABLE run_counters ADD COLUMN device_seconds REAL NOT NULL DEFAULT 0")))
+      return abandon(
+          path + ": cannot add run_counters.device_seconds: " + describe(h, sqlite3_errcode(h)));
   }
   // Every statement is prepared before the run is recorded: a damaged schema refuses the open
   // without leaving a session behind.
@@ -875,6 +888,7 @@ bool sqlite_store::write_rows() {
     sqlite3_bind_int64(s, 7, int64_t(c.alerts_suppressed));
     sqlite3_bind_double(s, 8, c.overhead_seconds);
     sqlite3_bind_double(s, 9, c.step_seconds);
+    sqlite3_bind_double(s, 10, c.device_seconds);
     if ((rc = run(s)) != SQLITE_DONE) return write_failed("cannot store the run counters", rc);
   }
   if (m_status_dirty) {

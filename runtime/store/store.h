@@ -33,6 +33,7 @@ struct run_counters {
   uint64_t records_dropped = 0;    // a bounded queue was full
   uint64_t alerts_suppressed = 0;  // rate-limited on stderr (still stored)
   double overhead_seconds = 0;     // tensortap's own time on the training thread
+  double device_seconds = 0;       // its device time (timing events; modeled when emulated)
   double step_seconds = 0;         // training time seen between steps
 };
 

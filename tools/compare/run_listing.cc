@@ -107,7 +107,9 @@ run_listing describe_run(const std::string &dir, double now, const std::string &
   std::sort(r.ranks.begin(), r.ranks.end());
   const run_counters_row totals = sum_counters(counters);
   r.samples = totals.samples_taken;
-  if (totals.step_seconds > 0) r.overhead_fraction = totals.overhead_seconds / totals.step_seconds;
+  // The budget's measure: host and device time together.
+  if (totals.step_seconds > 0)
+    r.overhead_fraction = (totals.overhead_seconds + totals.device_seconds) / totals.step_seconds;
   // Counters are rewritten at every flush; the files' times cover a writer that stored samples
   // but has not updated its counters yet.
   r.end_time = std::max(totals.time, r.start_time);

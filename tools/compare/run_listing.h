@@ -34,7 +34,7 @@ struct run_listing {
   // s since the epoch: the first session's start, the last counters update (the end of a
   // finished run) and the last write seen (counters or the store files' modification times).
   double start_time = 0, end_time = 0, last_write = 0;
-  std::optional<double> overhead_fraction;  // overhead_seconds / step_seconds when timed
+  std::optional<double> overhead_fraction;  // (host + device seconds) / step seconds when timed
 };
 
 // The run directories (those holding ttap.db) at most kListDepth below each root, without looking

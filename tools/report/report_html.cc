@@ -305,16 +305,17 @@ std::string overhead_section(const run_digest &digest) {
   const run_counters_row c = digest.counter_totals();
   const run_facts f = facts_of(digest);
   char seconds[64];
-  std::snprintf(seconds, sizeof seconds, "%.3g s", c.overhead_seconds);
+  std::snprintf(seconds, sizeof seconds, "%.3g s host + %.3g s device", c.overhead_seconds,
+                c.device_seconds);
   std::string share = std::string(seconds) + "; no step time recorded, so no share of it";
   if (f.overhead_fraction) {
-    char buf[160];
-    std::snprintf(buf, sizeof buf, "%.3g%% of step time (%.3g s of %.3g s)",
-                  *f.overhead_fraction * 100, c.overhead_seconds, c.step_seconds);
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "%.3g%% of step time (%.3g s host + %.3g s device of %.3g s)",
+                  *f.overhead_fraction * 100, c.overhead_seconds, c.device_seconds, c.step_seconds);
     share = buf;
   }
   std::string out = "<h2 id=\"overhead\">tensortap's overhead</h2>\n<table class=\"facts\">\n";
-  add_fact(&out, "time on the training thread", esc(share));
+  add_fact(&out, "time on the training thread and the device", esc(share));
   add_fact(&out, "samples taken", std::to_string(c.samples_taken));
   add_fact(&out, "samples skipped (every result slot busy)", std::to_string(c.samples_skipped));
   add_fact(&out, "records dropped (queue full)", std::to_string(c.records_dropped));

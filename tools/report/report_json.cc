@@ -145,7 +145,9 @@ ordered_json report_json(const run_digest &digest, const std::string &run_dir) {
 
   const run_counters_row c = digest.counter_totals();
   ordered_json overhead;
-  overhead["seconds"] = number(c.overhead_seconds);
+  overhead["seconds"] = number(c.overhead_seconds + c.device_seconds);
+  overhead["host_seconds"] = number(c.overhead_seconds);
+  overhead["device_seconds"] = number(c.device_seconds);
   overhead["step_seconds"] = number(c.step_seconds);
   overhead["fraction"] = number(facts.overhead_fraction);
   overhead["samples_taken"] = c.samples_taken;

@@ -229,7 +229,8 @@ run_facts facts_of(const run_digest &digest) {
   f.start_time = digest.first_time();
   f.end_time = std::max(f.start_time, digest.last_time());
   const run_counters_row totals = digest.counter_totals();
-  if (totals.step_seconds > 0) f.overhead_fraction = totals.overhead_seconds / totals.step_seconds;
+  if (totals.step_seconds > 0)
+    f.overhead_fraction = (totals.overhead_seconds + totals.device_seconds) / totals.step_seconds;
   return f;
 }
 

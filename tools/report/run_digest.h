@@ -144,8 +144,9 @@ struct run_facts {
   size_t sessions = 0;
   std::string host, options, version;
   int64_t pid = 0;
-  double start_time = 0, end_time = 0;      // s since the epoch; end = the latest time seen
-  std::optional<double> overhead_fraction;  // overhead_seconds / step_seconds, when timed
+  double start_time = 0, end_time = 0;  // s since the epoch; end = the latest time seen
+  // (host overhead_seconds + device_seconds) / step_seconds, when timed.
+  std::optional<double> overhead_fraction;
   // The group, when the run had one (ttap_set_group): its kind and size, and the rank that wrote
   // the merged samples (the group's rank 0).
   std::string group_kind;

@@ -123,7 +123,7 @@ std::unique_ptr<metrics_exporter> metrics_exporter::start(const std::string &add
   st.nonfinite_tensors =
       gauge("ttap_tensors_nonfinite", "Tensors whose latest sample holds NaN or Inf");
   st.overhead = gauge("ttap_overhead_fraction",
-                      "tensortap's time on the training thread as a fraction of step time");
+                      "tensortap's time (training thread plus device) as a fraction of step time");
   st.budget = gauge("ttap_overhead_budget_fraction",
                     "The overhead budget the run was started with (0: off)");
   st.tensor_l2 = gauge("ttap_tensor_l2",
@@ -165,7 +165,8 @@ void metrics_exporter::update(const run_snapshot &s) {
     st.tensors->Add(labels).Set(double(tensors_of_rank[rank]));
     st.max_l2->Add(labels).Set(max_l2_of_rank[rank]);
     st.nonfinite_tensors->Add(labels).Set(double(nonfinite_of_rank[rank]));
-    st.overhead->Add(labels).Set(r.step_seconds > 0 ? r.overhead_seconds / r.step_seconds : 0.0);
+    st.overhead->Add(labels).Set(
+        r.step_seconds > 0 ? (r.overhead_seconds + r.device_seconds) / r.step_seconds : 0.0);
     if (r.budget >= 0) st.budget->Add(labels).Set(r.budget);
     prometheus::Labels with = labels;
     with["outcome"] = "taken";

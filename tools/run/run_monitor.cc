@@ -140,6 +140,7 @@ bool run_monitor::poll() {
   if (!m_reader->sessions(&s.sessions)) return m_error = m_reader->last_error(), false;
   s.overhead_seconds = total.overhead_seconds;
   s.step_seconds = total.step_seconds;
+  s.device_seconds = total.device_seconds;
   std::map<int32_t, std::vector<run_counters_row>> by_rank;
   for (const run_counters_row &c : counters) by_rank[c.rank].push_back(c);
   for (const auto &[rank, rows] : by_rank) {
@@ -150,6 +151,7 @@ bool run_monitor::poll() {
     rs.records_dropped = sum.records_dropped;
     rs.overhead_seconds = sum.overhead_seconds;
     rs.step_seconds = sum.step_seconds;
+    rs.device_seconds = sum.device_seconds;
   }
 
   // Hosts and budgets: the newest session of each rank.

@@ -32,6 +32,7 @@ struct rank_snapshot {
   std::map<std::string, uint64_t> alerts_by_type;
   uint64_t samples_taken = 0, samples_skipped = 0, records_dropped = 0;
   double overhead_seconds = 0, step_seconds = 0;
+  double device_seconds = 0;  // device time; overhead_seconds is the host's
   double budget = -1;  // the session's overhead budget (from its options); < 0: unknown
   bool has_loss = false;
   double loss = 0;  // the newest scalar named "loss" (NaN when it was not finite)
@@ -56,6 +57,7 @@ struct run_snapshot {
   uint64_t records_lost = 0;  // rows the store could not keep (store failures), all ranks
   std::vector<store_file_status> files;
   double overhead_seconds = 0, step_seconds = 0;
+  double device_seconds = 0;  // tensortap's device time; overhead_seconds is the host's
   std::vector<monitored_tensor> tensors;   // in registration order
   std::map<int32_t, rank_snapshot> ranks;  // every rank with a session, a sample or an alert
 };

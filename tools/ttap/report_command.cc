@@ -291,12 +291,13 @@ std::string overhead_text(const report::run_digest &digest) {
   const run_counters_row c = digest.counter_totals();
   const report::run_facts f = report::facts_of(digest);
   std::string out = "\noverhead  ";
+  const std::string split =
+      seconds_text(c.overhead_seconds) + " host + " + seconds_text(c.device_seconds) + " device";
   if (f.overhead_fraction) {
-    out += format_percent(*f.overhead_fraction) + "% of step time (" +
-           seconds_text(c.overhead_seconds) + " of " + seconds_text(c.step_seconds) + ")\n";
+    out += format_percent(*f.overhead_fraction) + "% of step time (" + split + " of " +
+           seconds_text(c.step_seconds) + ")\n";
   } else {
-    out += seconds_text(c.overhead_seconds) +
-           " on the training thread; no step time recorded, so no share of it\n";
+    out += split + "; no step time recorded, so no share of it\n";
   }
   out += "counts    " + std::to_string(c.samples_taken) + " samples taken, " +
          std::to_string(c.samples_skipped) + " skipped, " + std::to_string(c.samples_rejected) +

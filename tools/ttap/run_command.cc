@@ -247,10 +247,11 @@ void print_summary(const run_snapshot &s, const std::string &dir) {
     }
   }
   // Step time is known only when the program marks steps (ttap_step); without it, no share.
+  // The budget counts host and device time together.
   char share[64] = "no step time recorded";
   if (s.step_seconds > 0) {
     std::snprintf(share, sizeof share, "%.2f%% of step time",
-                  100.0 * s.overhead_seconds / s.step_seconds);
+                  100.0 * (s.overhead_seconds + s.device_seconds) / s.step_seconds);
   }
   if (s.records_lost > 0) {
     std::fprintf(stderr,
@@ -258,11 +259,12 @@ void print_summary(const run_snapshot &s, const std::string &dir) {
                  "says where)\n",
                  (unsigned long long)s.records_lost, dir.c_str());
   }
-  std::fprintf(
-      stderr,
-      "ttap: %llu samples of %zu tensors; overhead %.3f s (%s); %llu skipped, %llu dropped\n",
-      (unsigned long long)s.samples_taken, s.tensors.size(), s.overhead_seconds, share,
-      (unsigned long long)s.samples_skipped, (unsigned long long)s.records_dropped);
+  std::fprintf(stderr,
+               "ttap: %llu samples of %zu tensors; overhead %.3f s host + %.3f s device (%s); "
+               "%llu skipped, %llu dropped\n",
+               (unsigned long long)s.samples_taken, s.tensors.size(), s.overhead_seconds,
+               s.device_seconds, share, (unsigned long long)s.samples_skipped,
+               (unsigned long long)s.records_dropped);
   std::fprintf(stderr, "wrote %s\n", dir.c_str());
 }
 
