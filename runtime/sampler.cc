@@ -44,14 +44,12 @@ void sampler::sample_taken(int64_t step, int64_t now_ns, int64_t cost_ns) {
   update_stride();
 }
 
-void sampler::update_stride() {
-  m_stride = m_every;
-  if (m_budget > 0 && m_step_ns_avg > 0) {
-    // A sample costing c (host + device) every k steps of time t each stays under budget b when
-    // c <= b * k * t.
-    double steps = std::ceil((m_cost_ns_avg + m_device_ns_avg) / (m_budget * m_step_ns_avg));
-    if (steps > double(m_stride)) m_stride = std::min<int64_t>(int64_t(steps), kMaxStride);
-  }
+int64_t sampler::stride_for_cost(double cost_ns) const {
+  if (m_budget <= 0 || m_step_ns_avg <= 0) return m_every;
+  // A sample costing c (host + device) every k steps of time t each stays under budget b when
+  // c <= b * k * t.
+  const double steps = std::ceil(cost_ns / (m_budget * m_step_ns_avg));
+  return steps > double(m_every) ? std::min<int64_t>(int64_t(steps), kMaxStride) : m_every;
 }
 
 void sampler::device_time_observed(int64_t mean_device_ns) {

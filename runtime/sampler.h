@@ -52,13 +52,21 @@ class sampler {
 
   // Steps between samples right now (every N, raised by the budget).
   int64_t stride() const { return m_stride; }
+  // What the budget's stride is made of (moving averages, ns; 0 before the first observation):
+  // for tests and diagnostics, which judge the rule by these rather than by wall-clock shares.
+  double host_ns_per_sample() const { return m_cost_ns_avg; }
+  double device_ns_per_sample() const { return m_device_ns_avg; }
+  double step_ns_average() const { return m_step_ns_avg; }
+  int64_t last_sample_step() const { return m_have_sampled ? m_last_sample_step : -1; }
+  // The stride the budget sets for a sample costing `cost_ns` in all at the current step time.
+  int64_t stride_for_cost(double cost_ns) const;
   double overhead_seconds() const { return double(m_overhead_ns) * 1e-9; }
   double step_seconds() const { return double(m_step_ns_total) * 1e-9; }
   int64_t step_ns_total() const { return m_step_ns_total; }
 
  private:
   void observe_step_time(int64_t dt_ns);
-  void update_stride();  // from the cost and step-time averages
+  void update_stride() { m_stride = stride_for_cost(m_cost_ns_avg + m_device_ns_avg); }
 
   int64_t m_every;
   int64_t m_interval_ns;

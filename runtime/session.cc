@@ -534,9 +534,11 @@ ttap_status session::step(int64_t step, void *stream) {
   observe_device_time();
   bool due = group_stride > 0 ? m_sampler->due_on_grid(step, now, group_stride)
                               : m_sampler->due(step, now);
-  // Outside a group, no second sample before the first one's device time is known: until then
-  // the budget cannot tell what a sample costs (a group keeps its agreed grid instead).
-  if (due && group_stride == 0 && m_device_samples_posted > 0 && m_device_samples_seen == 0)
+  // Outside a group and under a budget, no second sample before the first one's device time is
+  // known: until then the budget cannot tell what a sample costs (a group keeps its agreed grid
+  // instead; without a budget the cost decides nothing).
+  if (due && group_stride == 0 && m_config.budget > 0 && m_device_samples_posted > 0 &&
+      m_device_samples_seen == 0)
     due = false;
   m_counters.step_ns.store(m_sampler->step_ns_total(), std::memory_order_relaxed);
   if (due && !m_watch->empty()) {

@@ -51,6 +51,9 @@ class session {
   const session_config &config() const { return m_config; }
   // The run directory the session writes, absolute (as given, or the one open() chose).
   const std::string &run_dir() const { return m_run_dir; }
+  // The sampler's state (its stride and what the budget counted), for tests and diagnostics; read
+  // it on the thread that calls step().
+  const sampler &sampling() const { return *m_sampler; }
 
  private:
   struct tensor_entry {
