@@ -122,7 +122,7 @@ void read_cursor::advance(size_t file, int64_t rowid) {
 struct run_reader::file {
   sqlite::db_handle db;  // null for a file with a problem
   int version = 0;
-  bool has_device_seconds = false;  // run_counters.device_seconds (joined version 3 late)
+  bool has_device_seconds = false;  // run_counters.device_seconds (joined version 4 late)
 };
 
 run_reader::~run_reader() = default;
@@ -348,8 +348,8 @@ bool run_reader::sessions(std::vector<run_session_info> *out) {
 
 bool run_reader::counters(std::vector<run_counters_row> *out) {
   out->clear();
-  // Version 3 added the store's losses; device_seconds joined version 3 later, so a file written
-  // before it has none (its run counted no device time).
+  // Version 3 added the store's losses; device_seconds joined version 4 after its first files
+  // were written: a file without it (an older version, or one of those) counted no device time.
   for (size_t k = 0; k < m_files.size(); ++k) {
     const file &f = *m_files[k];
     if (!f.db) continue;

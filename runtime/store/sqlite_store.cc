@@ -437,8 +437,8 @@ std::unique_ptr<store> sqlite_store::open(const run_info &info, std::string *err
     if (!exec(h, create.c_str()))
       return abandon(path + ": cannot create the schema: " + describe(h, sqlite3_errcode(h)));
   } else {
-    // run_counters.device_seconds joined version 3 late: a version 3 file without it (a run
-    // appended to) gets it, at the end of the table as in a new file.
+    // run_counters.device_seconds joined version 4 after its first files were written: such a
+    // file (a run appended to) gets it, at the end of the table as in a new file.
     int64_t has_device_seconds = 0;
     if (!query_int(h,
                    "SELECT count(*) FROM pragma_table_info('run_counters') "
