@@ -844,11 +844,41 @@ std::string read_only_uri(const std::string &path) {
 
 void close_db(sqlite3 *db) { sqlite3_close_v2(db); }
 
-// The readable store files of a run.
+// The readable store files of a run, with the columns each has of every combined name.
 struct readable_file {
   std::string path;  // absolute
   int version = 0;
+  std::map<std::string, std::vector<std::string>> columns;  // combined name -> its columns
 };
+
+// The columns of each combined name in `f` (of its version), read from a read-only connection.
+bool read_columns(readable_file *f, std::string *error) {
+  sqlite3 *raw = nullptr;
+  const int rc =
+      sqlite3_open_v2(read_only_uri(f->path).c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
+                      nullptr);
+  sqlite::db_handle db(raw);
+  sqlite::statement st;
+  if (rc != SQLITE_OK ||
+      !sqlite::prepare(raw, "SELECT name FROM pragma_table_info(?1) ORDER BY cid", &st)) {
+    *error = f->path + ": cannot read its columns: " + sqlite3_errmsg(raw);
+    return false;
+  }
+  sqlite3_busy_timeout(raw, 2000);
+  for (const combined_name &n : kCombinedNames) {
+    if (f->version < n.since_version) continue;
+    sqlite3_reset(st.get());
+    sqlite3_bind_text(st.get(), 1, n.name, -1, SQLITE_STATIC);
+    std::vector<std::string> &names = f->columns[n.name];
+    if (!sqlite::for_each_row(st.get(),
+                              [&](sqlite3_stmt *s) { names.push_back(column_text(s, 0)); })) {
+      *error = f->path + ": cannot read the columns of " + n.name + ": " + sqlite3_errmsg(raw);
+      return false;
+    }
+    if (names.empty()) f->columns.erase(n.name);  // not in this file: left out of the view
+  }
+  return true;
+}
 
 bool readable_files(const std::string &run_dir, std::vector<readable_file> *paths,
                     std::string *error) {
@@ -856,7 +886,9 @@ bool readable_files(const std::string &run_dir, std::vector<readable_file> *path
   if (!reader) return false;
   for (const auto &f : reader->files())
     if (f.problem.empty())
-      paths->push_back({std::filesystem::absolute(f.path).string(), f.version});
+      paths->push_back({std::filesystem::absolute(f.path).string(), f.version, {}});
+  for (readable_file &f : *paths)
+    if (!read_columns(&f, error)) return false;
   return true;
 }
 
@@ -866,11 +898,30 @@ std::string views_script(const std::vector<readable_file> &paths) {
     out +=
         "ATTACH " + sql_quoted(read_only_uri(paths[k].path)) + " AS r" + std::to_string(k) + ";\n";
   for (const combined_name &n : kCombinedNames) {
+    // Files of one version can still differ in columns (run_counters.device_seconds joined
+    // version 4 late), and UNION ALL needs the same ones in the same order: the view has every
+    // column any file has, NULL where a file lacks it.
+    std::vector<std::string> all;
+    for (const readable_file &f : paths) {
+      auto it = f.columns.find(n.name);
+      if (it == f.columns.end()) continue;
+      for (const std::string &c : it->second)
+        if (std::find(all.begin(), all.end(), c) == all.end()) all.push_back(c);
+    }
     std::string selects;
     for (size_t k = 0; k < paths.size(); ++k) {
-      if (paths[k].version < n.since_version) continue;
-      selects += std::string(selects.empty() ? "" : "\n  UNION ALL") + " SELECT * FROM r" +
-                 std::to_string(k) + "." + n.name;
+      auto it = paths[k].columns.find(n.name);
+      if (paths[k].version < n.since_version || it == paths[k].columns.end()) continue;
+      std::string list = "*";
+      if (it->second != all) {
+        list.clear();
+        for (const std::string &c : all) {
+          const bool has = std::find(it->second.begin(), it->second.end(), c) != it->second.end();
+          list += std::string(list.empty() ? "" : ", ") + (has ? "" : "NULL AS ") + "\"" + c + "\"";
+        }
+      }
+      selects += std::string(selects.empty() ? "" : "\n  UNION ALL") + " SELECT " + list +
+                 " FROM r" + std::to_string(k) + "." + n.name;
     }
     if (!selects.empty())
       out += "CREATE TEMP VIEW " + std::string(n.name) + " AS" + selects + ";\n";
@@ -939,6 +990,17 @@ bool copy_files(sqlite3 *db, std::vector<readable_file> files, size_t limit, std
                               table + " WHERE 0",
                       error))
           return false;
+        // A column this file has and the files before it lacked (run_counters.device_seconds
+        // joined version 4 late) is added, so that no file's values are dropped.
+        std::vector<std::string> have;
+        if (!first_column(db, "SELECT name FROM pragma_table_info(" + sql_quoted(table) + ", 'main')",
+                          &have, error))
+          return false;
+        for (const std::string &c : files[k].columns[table]) {
+          if (std::find(have.begin(), have.end(), c) == have.end() &&
+              !exec_sql(db, "ALTER TABLE main." + table + " ADD COLUMN \"" + c + "\"", error))
+            return false;
+        }
         std::vector<std::string> columns;
         if (!first_column(db,
                           "SELECT f.name FROM pragma_table_info(" + sql_quoted(table) + ", " +

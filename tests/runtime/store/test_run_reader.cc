@@ -16,6 +16,7 @@
 #include "tests/temp_dir.h"
 #include "runtime/store/run_reader.h"
 #include "runtime/store/store.h"
+#include "tests/runtime/store_query.h"
 #include "ttap/ttap.h"
 
 namespace ttap {
@@ -113,6 +114,53 @@ TEST(RunReader, ReadsActionsAndStoresWithoutThem) {
   EXPECT_EQ(sqlite3_column_int(st, 0), 1);
   EXPECT_EQ(sqlite3_column_int(st, 1), 1);
   sqlite3_finalize(st);
+}
+
+// run_counters.device_seconds joined version 4 after its first files were written. A run of one
+// such file and a newer one reads as one: the reader takes 0 for the missing column, and the SQL
+// views (UNION ALL, which needs the same columns in every file) have NULL there.
+TEST(RunReader, CombinesFilesWithAndWithoutDeviceSeconds) {
+  temp_dir dir;
+  for (int32_t rank : {0, 1}) {
+    run_info info;
+    info.run_dir = dir.path;
+    info.rank = rank;
+    info.world = 2;
+    info.append = true;
+    std::string error;
+    auto st = store::open(info, &error);
+    ASSERT_TRUE(st) << error;
+    ASSERT_TRUE(st->close()) << st->last_error();
+  }
+  sqlite3 *db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir.path + "/ttap.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE run_counters DROP COLUMN device_seconds", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+
+  std::string error;
+  auto r = run_reader::open(dir.path, &error);
+  ASSERT_TRUE(r) << error;
+  std::vector<run_counters_row> counters;
+  ASSERT_TRUE(r->counters(&counters)) << r->last_error();
+  ASSERT_EQ(counters.size(), 2u);
+  EXPECT_EQ(counters[0].device_seconds, 0);
+  EXPECT_EQ(counters[1].device_seconds, 0);
+
+  const auto rows =
+      testing::query(dir.path, "SELECT rank, device_seconds FROM run_counters ORDER BY rank");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"0", "NULL"}));
+  EXPECT_EQ(rows[1], (std::vector<std::string>{"1", "0.0"}));
+  std::string script;
+  ASSERT_TRUE(combined_views_sql(dir.path, &script, &error)) << error;
+  EXPECT_NE(script.find("NULL AS \"device_seconds\" FROM r0.run_counters"), std::string::npos)
+      << script;
+  EXPECT_NE(script.find("SELECT * FROM r0.tensors"), std::string::npos)
+      << "tables alike in every file are combined as they are:\n"
+      << script;
 }
 
 TEST(RunReader, ReadsWhatTheApiWrote) {
