@@ -26,6 +26,7 @@ TEST(Knobs, RegistryDefaultsAreTheConfigurationDefaults) {
   EXPECT_EQ(resolved.interval_ms, plain.interval_ms);
   EXPECT_EQ(resolved.budget, plain.budget);
   EXPECT_EQ(resolved.backend, plain.backend);
+  EXPECT_EQ(resolved.emulated_gbps, plain.emulated_gbps);
   EXPECT_EQ(resolved.flush_ms, plain.flush_ms);
   EXPECT_EQ(resolved.on_nonfinite, plain.on_nonfinite);
   EXPECT_EQ(resolved.on_spike, plain.on_spike);
@@ -78,6 +79,15 @@ TEST(Knobs, BadValuesAreRefusedWithTheKnobAndItsRange) {
       << error;
   EXPECT_FALSE(make_session_config(nullptr, "backend=tpu", &c, &error));
   EXPECT_NE(error.find("takes auto, cpu, emulated or cuda"), std::string::npos) << error;
+  EXPECT_FALSE(make_session_config(nullptr, "emulated_gbps=0", &c, &error));
+  EXPECT_NE(error.find("emulated_gbps=0 is out of range: emulated_gbps (TTAP_EMULATED_GBPS) takes "
+                       "a number from 1e-06 to 1000000"),
+            std::string::npos)
+      << error;
+  EXPECT_FALSE(make_session_config(nullptr, "emulated_gbps=2e6", &c, &error));
+  EXPECT_NE(error.find("is out of range: emulated_gbps"), std::string::npos) << error;
+  ASSERT_TRUE(make_session_config(nullptr, "emulated_gbps=0.5", &c, &error)) << error;
+  EXPECT_EQ(c.emulated_gbps, 0.5);
   EXPECT_FALSE(make_session_config(nullptr, "spike_window=2", &c, &error));
   EXPECT_NE(error.find("spike_window (TTAP_SPIKE_WINDOW) takes an integer from 3 to 100000"),
             std::string::npos)

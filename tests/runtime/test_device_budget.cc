@@ -138,7 +138,7 @@ TEST(DeviceBudget, AFastDeviceThinsNothing) {
               c.samples, c.skipped, judged, every_step, 1e3 * c.host / double(c.samples));
 }
 
-// run_counters.device_seconds joined schema version 3 after its first files were written: readers
+// run_counters.device_seconds joined schema version 4 after its first files were written: readers
 // take 0 from such a file, and a writer appending to it adds the column.
 TEST(DeviceBudget, StoreFilesWrittenBeforeDeviceSeconds) {
   testing::temp_dir dir;
