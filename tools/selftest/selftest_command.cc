@@ -8,6 +8,7 @@
 #include <string>
 
 #include "tools/selftest/selftest.h"
+#include "tools/ttap/verb_errors.h"
 
 namespace ttap::selftest {
 namespace {
@@ -123,7 +124,9 @@ void add_selftest_command(CLI::App &app) {
   cmd->add_flag("--test-cuda-on-emulated", args->opts.cuda_on_emulated)->group("");
   cmd->add_flag("--test-flip-histogram-count", args->opts.flip_histogram_count)->group("");
   cmd->callback([args] {
-    int rc = run_command(*args);
+    // A check that throws (out of memory on the host, say) is an error line and status 2, never
+    // a crash: the checks' own mismatches are status 1.
+    int rc = cli::run_verb(stderr, "selftest", "selftest", [&] { return run_command(*args); });
     if (rc != 0) throw CLI::RuntimeError(rc);
   });
 }
