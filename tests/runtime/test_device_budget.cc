@@ -70,20 +70,38 @@ counters train(const std::string &dir, const std::string &gbps, const std::strin
 }
 
 TEST(DeviceBudget, ASlowDeviceThinsSamplingToTheBudget) {
-  testing::temp_dir dir;
   // 4 KiB at 2 MB/s: 2.053 ms of modeled device time per sample (with the 5 us launch cost),
   // twenty times the 1% of a 10 ms step. The host's share of a due step through the emulator on a
   // loaded machine reaches milliseconds too (its threads take the cores); 10 ms steps keep the
   // first sample, taken before any cost is known, a small part of the 5 s.
-  counters c = train(dir.path, "0.002", "0.01", 500, 10);
-  ASSERT_GT(c.step, 0);
-  const double share = (c.host + c.device) / c.step;
-  EXPECT_LE(share, 0.015) << "host " << c.host << " s, device " << c.device << " s, steps "
-                          << c.step << " s, " << c.samples << " samples";
-  EXPECT_NEAR(c.device, double(c.samples) * (5e-6 + 4096 / 2e6), 1e-6 * double(c.samples))
-      << "every sample's modeled device time is counted";
-  EXPECT_GE(c.samples, 2);
-  EXPECT_LT(c.samples, 50) << "sampling was not thinned";
+  constexpr double kDeviceSecondsPerSample = 5e-6 + 4096 / 2e6;
+  // The host's part is the machine's as much as tensortap's: at a load average of 20 on two cores
+  // one run in about seven had its few samples stalled for 8 ms each on average (host 130 ms,
+  // device 33 ms over 5 s: 3.3%), which the sampler's 4x clamp on one observation rightly does not
+  // chase. So up to three runs: a sampler that ignored device time samples every step (20% of step
+  // time on the device alone) and fails them all.
+  for (int attempt = 1;; ++attempt) {
+    testing::temp_dir dir;
+    counters c = train(dir.path, "0.002", "0.01", 500, 10);
+    ASSERT_GT(c.step, 0);
+    const double share = (c.host + c.device) / c.step;
+    std::printf("attempt %d: host %.4f s, device %.4f s, steps %.3f s, %lld samples: %.2f%%\n",
+                attempt, c.host, c.device, c.step, c.samples, 100 * share);
+    // Whatever the host did, the device's own time was thinned to the budget (within 10%: the
+    // first sample is taken before its cost is known, and the stride rounds on moving averages),
+    // and every sample's modeled time was counted.
+    EXPECT_LE(c.device / c.step, 0.011) << "the device's share";
+    EXPECT_NEAR(c.device, double(c.samples) * kDeviceSecondsPerSample, 1e-6 * double(c.samples))
+        << "every sample's modeled device time is counted";
+    EXPECT_GE(c.samples, 2);
+    EXPECT_LT(c.samples, 50) << "sampling was not thinned";
+    if (share <= 0.015 || attempt == 3) {
+      EXPECT_LE(share, 0.015) << "host " << c.host << " s, device " << c.device << " s, steps "
+                              << c.step << " s, " << c.samples << " samples, in each of "
+                              << attempt << " runs";
+      break;
+    }
+  }
 }
 
 // A fast device's time must not thin sampling. Whether every step is sampled also depends on the
