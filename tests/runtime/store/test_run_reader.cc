@@ -436,7 +436,8 @@ std::string combined_query(const std::string &dir, const std::string &sql) {
 // More rank files than SQLite attaches to one connection (10 in most builds, 125 at most): the
 // combined run still answers every query over all of them (their tables copied into one
 // temporary database, with the store's views and indexes), also with a file of an older schema
-// version among them (rank 0's, without actions). The sqlite3 shell's --setup script, which can
+// version among them (rank 0's, without actions) and a version 4 file without
+// run_counters.device_seconds (rank 1's: NULL there). The sqlite3 shell's --setup script, which can
 // only attach, is refused with a message naming ttap sql.
 TEST(RunReaderFiles, MoreRankFilesThanSqliteAttachesAreCombined) {
   for (int32_t ranks : {12, 130}) {
@@ -445,9 +446,19 @@ TEST(RunReaderFiles, MoreRankFilesThanSqliteAttachesAreCombined) {
     if (HasFatalFailure()) return;
     sqlite3 *old = nullptr;
     ASSERT_EQ(sqlite3_open((dir.path + "/ttap.db").c_str(), &old), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(old, "DROP VIEW actions_v; DROP TABLE actions; PRAGMA user_version = 3;",
+    ASSERT_EQ(sqlite3_exec(old,
+                           "DROP VIEW actions_v; DROP TABLE actions; PRAGMA user_version = 3; "
+                           "ALTER TABLE run_counters DROP COLUMN device_seconds;",
                            nullptr, nullptr, nullptr),
               SQLITE_OK);
+    sqlite3_close(old);
+    // Rank 1's is a version 4 file from before run_counters.device_seconds: the first file copied
+    // (the newest version first, in rank order), so the copy gets the column from a later one.
+    ASSERT_EQ(sqlite3_open((dir.path + "/ttap.rank-1.db").c_str(), &old), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(old, "ALTER TABLE run_counters DROP COLUMN device_seconds", nullptr,
+                           nullptr, nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(old);
     sqlite3_close(old);
 
     const std::string n = std::to_string(ranks);
@@ -463,6 +474,8 @@ TEST(RunReaderFiles, MoreRankFilesThanSqliteAttachesAreCombined) {
               std::to_string(ranks - 1) + "|2|NaN in w");
     EXPECT_EQ(combined_query(dir.path, "SELECT count(*), rank FROM actions_v"), "1|1");
     EXPECT_EQ(combined_query(dir.path, "SELECT count(*) FROM tensors WHERE name = 'w'"), n);
+    EXPECT_EQ(combined_query(dir.path, "SELECT count(*), count(device_seconds) FROM run_counters"),
+              n + "|" + std::to_string(ranks - 2));
 
     std::string setup, error;
     EXPECT_FALSE(combined_views_sql(dir.path, &setup, &error));
