@@ -187,8 +187,12 @@ const knob kKnobs[] = {
 constexpr const char *kFallbackVars[] = {
     "RANK", "WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "TERM", "NO_COLOR"};
 
-std::mutex g_env_mutex;
-std::map<std::string, std::optional<std::string>> g_env_cache;
+// Never destroyed: the hooks close their session from an atexit handler, which runs after this
+// library's static destructors when libttap was loaded after the hooks registered it, and the
+// collector thread then still reads the log level (a destroyed map made its lookup spin forever).
+std::mutex &g_env_mutex = *new std::mutex;
+std::map<std::string, std::optional<std::string>> &g_env_cache =
+    *new std::map<std::string, std::optional<std::string>>;
 
 std::string format_number(double x) {
   std::ostringstream s;
