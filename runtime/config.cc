@@ -190,9 +190,15 @@ constexpr const char *kFallbackVars[] = {
 // Never destroyed: the hooks close their session from an atexit handler, which runs after this
 // library's static destructors when libttap was loaded after the hooks registered it, and the
 // collector thread then still reads the log level (a destroyed map made its lookup spin forever).
-std::mutex &g_env_mutex = *new std::mutex;
-std::map<std::string, std::optional<std::string>> &g_env_cache =
-    *new std::map<std::string, std::optional<std::string>>;
+// Made on first use, so a static initializer elsewhere that reads a knob finds them too.
+std::mutex &env_mutex() {
+  static auto *mutex = new std::mutex;
+  return *mutex;
+}
+std::map<std::string, std::optional<std::string>> &env_cache() {
+  static auto *cache = new std::map<std::string, std::optional<std::string>>;
+  return *cache;
+}
 
 std::string format_number(double x) {
   std::ostringstream s;
@@ -357,13 +363,14 @@ knob_value process_knob(const char *name) {
 }
 
 std::optional<std::string> env_value(const char *name) {
-  std::lock_guard<std::mutex> lock(g_env_mutex);
-  auto it = g_env_cache.find(name);
-  if (it != g_env_cache.end()) return it->second;
+  std::lock_guard<std::mutex> lock(env_mutex());
+  auto &cache = env_cache();
+  auto it = cache.find(name);
+  if (it != cache.end()) return it->second;
   const char *v = std::getenv(name);
   std::optional<std::string> value;
   if (v && *v) value = std::string(v);
-  g_env_cache.emplace(name, value);
+  cache.emplace(name, value);
   return value;
 }
 
