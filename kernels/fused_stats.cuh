@@ -449,7 +449,7 @@ __device__ __forceinline__ void process_item(const fused_stats_params &p, const 
 
 // Resident blocks per SM the register budget is sized for: two (128 registers a thread), which
 // ptxas meets without spilling on every target (zero spills is the harder rule: spilled registers
-// go to local memory in the hottest loop; `ttap bench --static --check` holds it). The launcher
+// go to local memory in the hottest loop; `ttap bench --static --check` holds it). The sample ring
 // sizes the grid from the occupancy the runtime reports, not from this number.
 inline constexpr int kFusedStatsMinBlocks = 2;
 

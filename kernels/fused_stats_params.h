@@ -55,7 +55,7 @@ struct fused_stats_params {
   uint64_t chunk_elems;  // elements per chunk (the last chunk of a tensor may be shorter)
 };
 
-// Launch geometry shared by the kernel, the launcher and the emulator tests.
+// Launch geometry shared by the kernel, the sample ring and the emulator tests.
 inline constexpr int kFusedStatsThreads = 256;
 inline constexpr int kFusedStatsWarps = kFusedStatsThreads / 32;
 // Elements per chunk: 16 vector loads of 16 bytes per thread for bf16, enough work per block to

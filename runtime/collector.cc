@@ -48,11 +48,11 @@ struct collector::item {
   bool *flush_done = nullptr;
 };
 
-collector::collector(const session_config &config, std::unique_ptr<sink> sinks,
-                     fused_stats_launcher *launcher, pipeline_counters *counters)
+collector::collector(const session_config &config, std::unique_ptr<sink> sinks, sample_ring *ring,
+                     pipeline_counters *counters)
     : m_config(config),
       m_sinks(std::move(sinks)),
-      m_launcher(launcher),
+      m_ring(ring),
       m_counters(counters),
       m_detectors(make_detectors(config.detectors)) {
   m_last_commit_ns = monotonic_ns();
@@ -101,7 +101,7 @@ bool collector::post_sample(posted_sample &&s) {
   const size_t records = s.records();
   std::lock_guard<std::mutex> lock(m_mutex);
   if (m_stopping) return false;
-  // A sample holding a launcher slot is always accepted (has_room was checked before the submit);
+  // A sample holding a ring slot is always accepted (has_room was checked before the submit);
   // otherwise a full queue drops it.
   if (s.slot < 0 &&
       (m_queue.size() >= kMaxQueuedItems || m_queued_records + records > kMaxQueuedRecords)) {
@@ -391,7 +391,7 @@ void collector::process(item &it) {
         }
       }
       if (s.slot >= 0) {
-        auto results = m_launcher->results(s.slot);
+        auto results = m_ring->results(s.slot);
         const auto device_ids = s.list->device_ids();
         const auto device_index = s.list->device_index();
         for (size_t k = 0; k < results.size() && k < device_ids.size(); ++k) {
@@ -409,10 +409,10 @@ void collector::process(item &it) {
         }
         // Counted even when the device could not time it (as 0 s): the training thread waits for
         // the first sample's count before it takes a second.
-        const double device_seconds = m_launcher->device_seconds(s.slot);
+        const double device_seconds = m_ring->device_seconds(s.slot);
         if (device_seconds > 0) m_counters->device_ns += int64_t(device_seconds * 1e9);
         ++m_counters->device_samples;
-        m_launcher->release(s.slot);
+        m_ring->release(s.slot);
       }
       // Records whose device part failed are left out (counted as dropped).
       std::vector<sample_record> in_order;
@@ -502,12 +502,12 @@ void collector::run() {
     while (!backlog.empty()) {
       item &it = backlog.front();
       if (it.kind == item::sample && it.sample_value.slot >= 0) {
-        device_status st = m_launcher->poll(it.sample_value.slot);
+        device_status st = m_ring->poll(it.sample_value.slot);
         if (st == device_status::not_ready) break;  // keep order: later items wait for this one
         if (st == device_status::error) {
           warn_once("device-sample", "a device sample failed (%s); its tensors are left out",
-                    m_launcher->last_error().c_str());
-          it.sample_value.slot = -1;  // the launcher freed the slot
+                    m_ring->last_error().c_str());
+          it.sample_value.slot = -1;     // the ring freed the slot
           ++m_counters->device_samples;  // completed, untimed
         }
       }

@@ -15,24 +15,24 @@
 #include <thread>
 #include <vector>
 
-#include "kernels/fused_stats_launcher.h"
 #include "runtime/config.h"
 #include "runtime/detectors/detector.h"
 #include "runtime/group/group_reducer.h"
 #include "runtime/response/forensic_dump.h"
+#include "runtime/sample_ring.h"
 #include "runtime/sinks/sink.h"
 #include "runtime/watch_list.h"
 
 namespace ttap {
 
 // One sample as posted by the training thread: host tensors already summarized, device tensors
-// pending in a launcher slot (slot < 0: none). Records are re-assembled in watch order.
+// pending in a ring slot (slot < 0: none). Records are re-assembled in watch order.
 struct posted_sample {
   int64_t step = 0;
   double time = 0;
   uint32_t sample_size = 0;
   std::vector<sample_record> host;  // index_in_sample set
-  int slot = -1;                    // launcher slot holding the device part
+  int slot = -1;                    // ring slot holding the device part
   // The watch list the device part was taken from (its device ids and indices name the slot's
   // results, in slot order); set with the slot.
   std::shared_ptr<const watch_list> list;
@@ -62,7 +62,7 @@ struct pipeline_counters {
   std::atomic<uint64_t> records_dropped{0};
   std::atomic<int64_t> overhead_ns{0};
   std::atomic<int64_t> step_ns{0};
-  // Device time of the samples the collector has seen complete (the launcher's timing events), and
+  // Device time of the samples the collector has seen complete (the ring's timing events), and
   // how many: the training thread reads both to count device time in the budget.
   std::atomic<int64_t> device_ns{0};
   std::atomic<uint64_t> device_samples{0};
@@ -77,10 +77,10 @@ class collector {
   // once).
   static constexpr size_t kInitialQueueCapacity = 64;
 
-  // The collector owns the sinks; the launcher (may be null) is shared with the training thread,
+  // The collector owns the sinks; the sample ring (may be null) is shared with the training thread,
   // which only submits. `counters` outlives the collector.
-  collector(const session_config &config, std::unique_ptr<sink> sinks,
-            fused_stats_launcher *launcher, pipeline_counters *counters);
+  collector(const session_config &config, std::unique_ptr<sink> sinks, sample_ring *ring,
+            pipeline_counters *counters);
   ~collector();
 
   // All post functions are non-blocking and return false when the queue is full (the caller counts
@@ -100,7 +100,7 @@ class collector {
   void post_action(const action_record &a);
   void post_dump(dump_contents &&d);
   // Whether `records` more records fit right now (checked before submitting device work, so a full
-  // queue never strands a launcher slot).
+  // queue never strands a ring slot).
   bool has_room(size_t records) const;
 
   // Groups (ttap_set_group). start_group hands the reducer to the collector thread (it runs every
@@ -138,7 +138,7 @@ class collector {
 
   session_config m_config;
   std::unique_ptr<sink> m_sinks;
-  fused_stats_launcher *m_launcher;
+  sample_ring *m_ring;
   pipeline_counters *m_counters;
   std::vector<std::unique_ptr<detector>> m_detectors;
   std::vector<std::unique_ptr<group_detector>> m_group_detectors;

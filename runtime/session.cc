@@ -132,7 +132,7 @@ ttap_status session::open(const char *run_dir, const char *options, std::unique_
       break;
     }
   }
-  if (s->m_device) s->m_launcher = std::make_unique<fused_stats_launcher>(*s->m_device, 4);
+  if (s->m_device) s->m_ring = std::make_unique<sample_ring>(*s->m_device, 4);
   s->m_cpu = std::make_unique<cpu_executor>();
   s->m_sampler = std::make_unique<sampler>(c);
 
@@ -152,7 +152,7 @@ ttap_status session::open(const char *run_dir, const char *options, std::unique_
   std::unique_ptr<sink> sinks = make_sinks(c, info.host, std::move(st), &error, s->m_inbox);
   if (!sinks) return fail(TTAP_ERR_IO, error);
   s->m_collector =
-      std::make_unique<collector>(c, std::move(sinks), s->m_launcher.get(), &s->m_counters);
+      std::make_unique<collector>(c, std::move(sinks), s->m_ring.get(), &s->m_counters);
   *out = std::move(s);
   return TTAP_OK;
 }
@@ -379,15 +379,15 @@ void session::take_sample(const std::shared_ptr<const watch_list> &list, int64_t
       ++m_counters.samples_skipped;
       return;
     }
-    int slot = m_launcher->submit(device_tensors, stream);
-    if (slot == fused_stats_launcher::kSkipped) {
+    int slot = m_ring->submit(device_tensors, stream);
+    if (slot == sample_ring::kSkipped) {
       ++m_counters.samples_skipped;
       return;
     }
-    if (slot == fused_stats_launcher::kFailed) {
+    if (slot == sample_ring::kFailed) {
       warn_once("device-submit",
                 "the device sample could not be enqueued (%s); skipping device samples",
-                m_launcher->last_error().c_str());
+                m_ring->last_error().c_str());
       ++m_counters.samples_skipped;
       return;
     }
@@ -452,10 +452,10 @@ void session::complete_held_sample() {
   posted_sample &s = m_held;
   // The one wait a verdict opts into: the device part of its step's sample.
   device_status st;
-  while ((st = m_launcher->poll(s.slot)) == device_status::not_ready)
+  while ((st = m_ring->poll(s.slot)) == device_status::not_ready)
     std::this_thread::sleep_for(std::chrono::microseconds(20));
   if (st == device_status::ok) {
-    auto results = m_launcher->results(s.slot);
+    auto results = m_ring->results(s.slot);
     const auto device_ids = s.list->device_ids();
     const auto device_index = s.list->device_index();
     for (size_t k = 0; k < results.size() && k < device_ids.size(); ++k) {
@@ -470,13 +470,13 @@ void session::complete_held_sample() {
       s.host.push_back(r);
     }
     // Its device time counts toward the budget as the collector counts a posted sample's.
-    const double device_seconds = m_launcher->device_seconds(s.slot);
+    const double device_seconds = m_ring->device_seconds(s.slot);
     if (device_seconds > 0) m_counters.device_ns += int64_t(device_seconds * 1e9);
     ++m_counters.device_samples;
-    m_launcher->release(s.slot);
+    m_ring->release(s.slot);
   } else {
     warn_once("device-sample", "a device sample failed (%s); its tensors are left out",
-              m_launcher->last_error().c_str());
+              m_ring->last_error().c_str());
     m_counters.records_dropped += s.list->device_ids().size();
   }
   s.slot = -1;
@@ -870,7 +870,7 @@ ttap_status session::close() {
   std::string error;
   bool ok = !m_collector || m_collector->close(&error);  // null when open() failed half way
   m_collector.reset();
-  m_launcher.reset();  // waits for the device to finish with its slots
+  m_ring.reset();  // waits for the device to finish with its slots
   m_device.reset();
   if (!ok) return fail(TTAP_ERR_IO, "the store failed: " + error);
   return TTAP_OK;

@@ -11,11 +11,11 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_executor.h"
-#include "kernels/fused_stats_launcher.h"
 #include "runtime/collector.h"
 #include "runtime/config.h"
 #include "runtime/group/group_comm.h"
 #include "runtime/response/step_judge.h"
+#include "runtime/sample_ring.h"
 #include "runtime/sampler.h"
 #include "runtime/watch_list.h"
 #include "ttap/ttap.h"
@@ -97,7 +97,7 @@ class session {
   std::unique_ptr<sampler> m_sampler;
   std::unique_ptr<cpu_executor> m_cpu;
   std::unique_ptr<device> m_device;  // null unless a device backend is in use
-  std::unique_ptr<fused_stats_launcher> m_launcher;
+  std::unique_ptr<sample_ring> m_ring;
   pipeline_counters m_counters;
   std::unique_ptr<collector> m_collector;
 

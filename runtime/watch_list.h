@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_executor.h"
-#include "kernels/fused_stats_launcher.h"
 #include "runtime/record.h"
+#include "runtime/sample_ring.h"
 
 namespace ttap {
 

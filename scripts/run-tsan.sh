@@ -14,15 +14,17 @@ mkdir -p "$build"
 
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTTAP_SIMT_TSAN=ON \
   -DTTAP_ENABLE_CUDA=OFF > "$build/configure.log" || { cat "$build/configure.log"; exit 1; }
-cmake --build "$build" -j "$jobs" --target test_fused_stats test_fused_stats_broken test_simt test_simt_tsan
+cmake --build "$build" -j "$jobs" --target test_fused_stats test_fused_stats_broken test_sample_ring test_simt test_simt_tsan
 
 repeat=${TSAN_REPEAT:-1}
 for ((round = 1; round <= repeat; ++round)); do
   [ "$repeat" -gt 1 ] && echo "tsan: round $round of $repeat"
   echo "tsan: fused kernel tests, small sizes"
   TSAN_OPTIONS="halt_on_error=1 exitcode=66" "$build/bin/test_fused_stats" \
-    --gtest_filter='FusedStats.RandomData*:FusedStats.Traps*:FusedStats.Bf16*:FusedStats.Reproducible*:FusedStatsLauncher.*' \
+    --gtest_filter='FusedStats.RandomData*:FusedStats.Traps*:FusedStats.Bf16*:FusedStats.Reproducible*' \
     --gtest_brief=1
+  echo "tsan: sample ring tests"
+  TSAN_OPTIONS="halt_on_error=1 exitcode=66" "$build/bin/test_sample_ring" --gtest_brief=1
 
   echo "tsan: emulator tests"
   TSAN_OPTIONS="halt_on_error=1 exitcode=66" "$build/bin/test_simt" --gtest_brief=1 --gtest_filter='-*Benchmark*:*Death*'

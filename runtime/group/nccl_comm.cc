@@ -8,7 +8,7 @@
 #include <cstring>
 #include <thread>
 
-#include "kernels/device/device.h"
+#include "runtime/backends/device.h"
 #include "runtime/group/group_comm.h"
 #include "runtime/group/process_symbol.h"
 

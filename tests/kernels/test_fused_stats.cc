@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_executor.h"
-#include "kernels/fused_stats_launcher.h"
 #include "kernels/simt/launch.h"
+#include "runtime/sample_ring.h"
 #include "tests/kernels/reference_summary.h"
 
 namespace ttap {
@@ -79,20 +79,20 @@ uint64_t bits_near(dtype t, double v) {
 std::vector<summary> run_emulated(std::span<const device_tensor> tensors, simt::thread_order order,
                                   uint64_t *launches = nullptr) {
   auto dev = make_emulated_device();
-  fused_stats_launcher launcher(*dev);
+  sample_ring ring(*dev);
   simt::launch_options options = simt::default_launch_options();
   options.order = order;
   simt::scoped_launch_options scoped(options);
-  int slot = launcher.submit(tensors, nullptr);
-  EXPECT_GE(slot, 0) << launcher.last_error();
+  int slot = ring.submit(tensors, nullptr);
+  EXPECT_GE(slot, 0) << ring.last_error();
   if (slot < 0) return {};
   device_status st;
-  while ((st = launcher.poll(slot)) == device_status::not_ready) {
+  while ((st = ring.poll(slot)) == device_status::not_ready) {
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
-  EXPECT_EQ(st, device_status::ok) << launcher.last_error();
-  if (launches) *launches = launcher.launches();
-  auto results = launcher.results(slot);
+  EXPECT_EQ(st, device_status::ok) << ring.last_error();
+  if (launches) *launches = ring.launches();
+  auto results = ring.results(slot);
   return {results.begin(), results.end()};
 }
 
@@ -251,54 +251,6 @@ TEST(FusedStats, ReproducibleBitForBit) {
   for (auto order : {simt::thread_order::forward, simt::thread_order::reverse}) {
     summary again = run_emulated({&t, 1}, order)[0];
     EXPECT_EQ(std::memcmp(&first, &again, sizeof first), 0);
-  }
-}
-
-// The launcher uploads the descriptor table once per slot while the tensors stay the same, skips a
-// sample when every slot is in flight, and never waits.
-TEST(FusedStatsLauncher, UploadsOnlyOnChangeAndSkipsWhenFull) {
-  auto dev = make_emulated_device();
-  fused_stats_launcher launcher(*dev, 1);
-  buffer a(dtype::f32, 1000), b(dtype::f32, 1000);
-  device_tensor ta = a.tensor(false), tb = b.tensor(false);
-  auto wait = [&](int slot) {
-    while (launcher.poll(slot) == device_status::not_ready)
-      std::this_thread::sleep_for(std::chrono::microseconds(100));
-  };
-  int s0 = launcher.submit({&ta, 1}, nullptr);
-  ASSERT_EQ(s0, 0);
-  EXPECT_EQ(launcher.submit({&ta, 1}, nullptr), fused_stats_launcher::kSkipped);  // slot busy
-  EXPECT_EQ(launcher.skipped(), 1u);
-  wait(s0);
-  launcher.release(s0);
-  ASSERT_EQ(launcher.submit({&ta, 1}, nullptr), 0);
-  wait(0);
-  launcher.release(0);
-  EXPECT_EQ(launcher.table_uploads(), 1u);  // same tensor: no second upload
-  ASSERT_EQ(launcher.submit({&tb, 1}, nullptr), 0);
-  wait(0);
-  EXPECT_EQ(launcher.table_uploads(), 2u);  // new pointer: uploaded again
-  EXPECT_EQ(launcher.launches(), 3u);
-}
-
-// Each sample's device time comes from timing events around its work; on the emulated device it is
-// the model's: a fixed launch cost plus the bytes read at the modeled bandwidth.
-TEST(FusedStatsLauncher, ReportsTheModeledDeviceTimeOfEachSample) {
-  emulated_device_model model;
-  model.gbps = 2.0;              // 2e9 bytes per second
-  model.launch_seconds = 0.001;  // 1 ms
-  auto dev = make_emulated_device(model);
-  fused_stats_launcher launcher(*dev, 2);
-  buffer a(dtype::f32, 250000), b(dtype::bf16, 100000);  // 1e6 + 2e5 bytes
-  device_tensor tensors[] = {a.tensor(false), b.tensor(false)};
-  for (int sample = 0; sample < 3; ++sample) {
-    int slot = launcher.submit(tensors, nullptr);
-    ASSERT_GE(slot, 0) << launcher.last_error();
-    EXPECT_LT(launcher.device_seconds(slot), 0);  // not ready yet: unknown
-    while (launcher.poll(slot) == device_status::not_ready)
-      std::this_thread::sleep_for(std::chrono::microseconds(100));
-    EXPECT_NEAR(launcher.device_seconds(slot), 0.001 + 1.2e6 / 2e9, 1e-12);
-    launcher.release(slot);
   }
 }
 

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_executor.h"
-#include "kernels/fused_stats_launcher.h"
+#include "runtime/sample_ring.h"
 
 namespace ttap {
 namespace {
@@ -42,13 +42,13 @@ class FusedStatsCuda : public ::testing::Test {
                                nullptr);
       tensors.push_back({dst, host[i].type, host[i].numel, true});
     }
-    fused_stats_launcher launcher(*m_device);
-    int slot = launcher.submit(tensors, nullptr);
-    EXPECT_GE(slot, 0) << launcher.last_error();
+    sample_ring ring(*m_device);
+    int slot = ring.submit(tensors, nullptr);
+    EXPECT_GE(slot, 0) << ring.last_error();
     device_status st;
-    while ((st = launcher.poll(slot)) == device_status::not_ready) std::this_thread::yield();
-    EXPECT_EQ(st, device_status::ok) << launcher.last_error();
-    auto r = launcher.results(slot);
+    while ((st = ring.poll(slot)) == device_status::not_ready) std::this_thread::yield();
+    EXPECT_EQ(st, device_status::ok) << ring.last_error();
+    auto r = ring.results(slot);
     std::vector<summary> out(r.begin(), r.end());
     m_device->free(mem);
     return out;

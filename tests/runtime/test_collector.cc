@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "kernels/device/device.h"
-#include "kernels/fused_stats_launcher.h"
+#include "runtime/backends/device.h"
 #include "runtime/collector.h"
+#include "runtime/sample_ring.h"
 
 namespace ttap {
 namespace {
@@ -89,9 +89,9 @@ struct collector_fixture {
   pipeline_counters counters;
   std::unique_ptr<collector> c;
 
-  explicit collector_fixture(fused_stats_launcher *launcher = nullptr) {
-    c = std::make_unique<collector>(test_config(), std::make_unique<recording_sink>(state),
-                                    launcher, &counters);
+  explicit collector_fixture(sample_ring *ring = nullptr) {
+    c = std::make_unique<collector>(test_config(), std::make_unique<recording_sink>(state), ring,
+                                    &counters);
   }
   std::vector<std::string> log() {
     std::lock_guard<std::mutex> lock(state->mutex);
@@ -174,8 +174,8 @@ TEST(Collector, AFullQueueDropsHostSamplesAndSaysSo) {
 TEST(Collector, ADeviceSampleInFlightHoldsBackTheSamplesPostedAfterIt) {
   std::unique_ptr<device> dev = make_emulated_device();
   ASSERT_TRUE(dev);
-  fused_stats_launcher launcher(*dev, 2);
-  collector_fixture f(&launcher);
+  sample_ring ring(*dev, 2);
+  collector_fixture f(&ring);
   ASSERT_TRUE(f.c->post_tensor(tensor_named(0, "on_device")));
   ASSERT_TRUE(f.c->post_tensor(tensor_named(1, "on_host")));
   // Step 0: tensor 0 on the (emulated) device, 4,096 elements; tensor 1 from the host.
@@ -184,7 +184,7 @@ TEST(Collector, ADeviceSampleInFlightHoldsBackTheSamplesPostedAfterIt) {
       {0, nullptr, dtype::f32, data.size(), tensor_role::contribution, data.data(), true},
       {1, nullptr, dtype::f32, 1, tensor_role::contribution, data.data(), false}};
   std::shared_ptr<const watch_list> list = watch_list::build(entries, false);
-  const int slot = launcher.submit(list->device_tensors(), nullptr);
+  const int slot = ring.submit(list->device_tensors(), nullptr);
   ASSERT_GE(slot, 0);
   posted_sample device_sample = host_sample(0, {0, 1}, {1});
   device_sample.slot = slot;

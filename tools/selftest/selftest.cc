@@ -18,7 +18,7 @@
 
 #include "benchmarks/static_report.h"
 #include "kernels/cpu/cpu_executor.h"
-#include "kernels/fused_stats_launcher.h"
+#include "runtime/sample_ring.h"
 #include "runtime/store/run_reader.h"
 #include "tools/ttap/backend.h"
 
@@ -227,18 +227,17 @@ struct device_memory {
   }
 };
 
-// One sample of a single tensor on `dev` through a launcher, waited for; its device seconds.
-double timed_sample(device &dev, fused_stats_launcher &launcher, const device_tensor &t,
-                    summary *result) {
-  int slot = launcher.submit({&t, 1}, nullptr);
-  if (slot < 0) throw std::runtime_error("launch failed: " + launcher.last_error());
+// One sample of a single tensor on `dev` through a sample ring, waited for; its device seconds.
+double timed_sample(device &dev, sample_ring &ring, const device_tensor &t, summary *result) {
+  int slot = ring.submit({&t, 1}, nullptr);
+  if (slot < 0) throw std::runtime_error("launch failed: " + ring.last_error());
   device_status st;
-  while ((st = launcher.poll(slot)) == device_status::not_ready)
+  while ((st = ring.poll(slot)) == device_status::not_ready)
     std::this_thread::sleep_for(std::chrono::microseconds(50));
-  if (st != device_status::ok) throw std::runtime_error("sample failed: " + launcher.last_error());
-  double seconds = launcher.device_seconds(slot);
-  *result = launcher.results(slot)[0];
-  launcher.release(slot);
+  if (st != device_status::ok) throw std::runtime_error("sample failed: " + ring.last_error());
+  double seconds = ring.device_seconds(slot);
+  *result = ring.results(slot)[0];
+  ring.release(slot);
   (void)dev;
   return seconds;
 }
@@ -279,11 +278,11 @@ check_result bandwidth_check(const std::string &part, device &dev, dtype t, size
         dev.synchronize(nullptr) != device_status::ok) {
       throw std::runtime_error("copy to device: " + dev.last_error());
     }
-    fused_stats_launcher launcher(dev, 1);
+    sample_ring ring(dev, 1);
     device_tensor tensor{mem.ptr, t, numel, false};
     std::vector<double> seconds;
     summary got{};
-    for (int run = 0; run < 5; ++run) seconds.push_back(timed_sample(dev, launcher, tensor, &got));
+    for (int run = 0; run < 5; ++run) seconds.push_back(timed_sample(dev, ring, tensor, &got));
     std::sort(seconds.begin(), seconds.end());
     double median = seconds[seconds.size() / 2];
     summary want = cpu_executor().summarize({host.data(), t, numel});
@@ -380,7 +379,7 @@ check_result c_api_check(const std::string &part, device &dev, const char *backe
     const int steps = 5;
     // Long device work queued ahead of each step: several samples of the long buffer. Step 0 is
     // not timed: the session allocates its workspace there (allowed to block, once).
-    fused_stats_launcher long_work(dev, queued_samples);
+    sample_ring long_work(dev, queued_samples);
     device_tensor big{long_buffer.ptr, dtype::f32, long_work_bytes / 4, false};
     // An event after the long work tells whether it was still running when ttap_step returned.
     event_handle queued_end = nullptr;

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/device/device.h"
+#include "runtime/backends/device.h"
 
 namespace ttap::selftest {
 

@@ -7,7 +7,7 @@
 #include <chrono>
 #include <thread>
 
-#include "kernels/fused_stats_launcher.h"
+#include "runtime/sample_ring.h"
 
 namespace ttap::cli {
 namespace {
@@ -67,19 +67,19 @@ backend_result run_on_device(device &dev, std::span<const tensor_view> tensors,
   } else {
     for (const auto &t : tensors) on_device.push_back({t.data, t.type, t.numel, false});
   }
-  fused_stats_launcher launcher(dev, 1);
-  int slot = launcher.submit(on_device, nullptr);
-  if (slot < 0) throw backend_error("kernel launch failed: " + launcher.last_error());
+  sample_ring ring(dev, 1);
+  int slot = ring.submit(on_device, nullptr);
+  if (slot < 0) throw backend_error("kernel launch failed: " + ring.last_error());
   device_status st;
-  while ((st = launcher.poll(slot)) == device_status::not_ready) {
+  while ((st = ring.poll(slot)) == device_status::not_ready) {
     std::this_thread::sleep_for(std::chrono::microseconds(50));
   }
   if (st != device_status::ok)
-    throw backend_error("the summary kernel failed: " + launcher.last_error());
+    throw backend_error("the summary kernel failed: " + ring.last_error());
   backend_result result;
-  auto summaries = launcher.results(slot);
+  auto summaries = ring.results(slot);
   result.summaries.assign(summaries.begin(), summaries.end());
-  result.launches = launcher.launches();
+  result.launches = ring.launches();
   result.isa = dev.description();
   result.threads = int(std::thread::hardware_concurrency());
   return result;

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_executor.h"
-#include "kernels/device/device.h"
+#include "runtime/backends/device.h"
 
 namespace ttap::cli {
 

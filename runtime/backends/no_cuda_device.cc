@@ -1,5 +1,5 @@
 // make_cuda_device in a build without the CUDA toolkit: always "no device", with the reason.
-#include "kernels/device/device.h"
+#include "runtime/backends/device.h"
 
 namespace ttap {
 

@@ -1,6 +1,7 @@
-// The host side of the fused summary kernel: builds the descriptor table and work list, keeps the
-// device workspace and the pinned result slabs, and turns one sample into at most one memset, one
-// kernel launch and one asynchronous copy, followed by an event to poll. It never waits.
+// The sample ring: the slots of device samples in flight, each with its device workspace and pinned
+// result slab, and the skip policy when every slot is busy. It builds the fused summary kernel's
+// descriptor table and work list and turns one sample into at most one memset, one kernel launch
+// and one asynchronous copy, followed by an event to poll. It never waits.
 #pragma once
 
 #include <atomic>
@@ -10,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "kernels/device/device.h"
 #include "kernels/summary.h"
+#include "runtime/backends/device.h"
 
 namespace ttap {
 
@@ -26,17 +27,17 @@ struct device_tensor {
 // Thread safety: submit() from one thread (the training thread), poll()/results()/release() from
 // one other thread (the collector) or the same one. A slot belongs to exactly one side at a time:
 // free slots to submit(), in-flight and ready ones to the poller; the hand-over is an atomic state.
-class fused_stats_launcher {
+class sample_ring {
  public:
   // Samples that may be in flight at once. Each slot owns its workspace and pinned slab, so a slot
   // is reused only after its event says the device is done with it.
   static constexpr int kDefaultSlots = 2;
 
-  explicit fused_stats_launcher(device &dev, int slots = kDefaultSlots);
+  explicit sample_ring(device &dev, int slots = kDefaultSlots);
   // Blocks until the device is done with every slot (shutdown only), then frees everything.
-  ~fused_stats_launcher();
-  fused_stats_launcher(const fused_stats_launcher &) = delete;
-  fused_stats_launcher &operator=(const fused_stats_launcher &) = delete;
+  ~sample_ring();
+  sample_ring(const sample_ring &) = delete;
+  sample_ring &operator=(const sample_ring &) = delete;
 
   static constexpr int kSkipped = -1;  // every slot still in flight: sample skipped (counted)
   static constexpr int kFailed = -2;   // a device call failed: last_error() says which

@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <string>
 
-#include "kernels/device/device.h"
-#include "kernels/device/error_buffer.h"
 #include "kernels/fused_stats.h"
+#include "runtime/backends/device.h"
+#include "runtime/backends/error_buffer.h"
 
 namespace ttap {
 namespace {

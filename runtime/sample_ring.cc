@@ -1,5 +1,6 @@
-// Workspace management and the launch sequence of the fused summary kernel (see the header).
-#include "kernels/fused_stats_launcher.h"
+// The sample ring's slots: workspace management and the launch sequence of one device sample (see
+// the header).
+#include "runtime/sample_ring.h"
 
 #include <algorithm>
 #include <chrono>
@@ -29,7 +30,7 @@ struct workspace_layout {
 
 }  // namespace
 
-struct fused_stats_launcher::slot {
+struct sample_ring::slot {
   enum state_t : int { free, in_flight, ready };
   // Written with release by the side handing the slot over, read with acquire by the other.
   std::atomic<int> state{free};
@@ -49,11 +50,11 @@ struct fused_stats_launcher::slot {
   size_t num_tensors = 0;
 };
 
-fused_stats_launcher::fused_stats_launcher(device &dev, int slots) : m_device(dev) {
+sample_ring::sample_ring(device &dev, int slots) : m_device(dev) {
   for (int i = 0; i < std::max(slots, 1); ++i) m_slots.push_back(new slot);
 }
 
-fused_stats_launcher::~fused_stats_launcher() {
+sample_ring::~sample_ring() {
   for (slot *s : m_slots) {
     while (s->state.load() == slot::in_flight &&
            m_device.query_event(s->done) == device_status::not_ready) {
@@ -67,19 +68,19 @@ fused_stats_launcher::~fused_stats_launcher() {
   }
 }
 
-bool fused_stats_launcher::fail(const char *what) {
+bool sample_ring::fail(const char *what) {
   std::string message = std::string(what) + ": " + m_device.last_error();
   std::lock_guard<std::mutex> lock(m_error_mutex);
   m_last_error = std::move(message);
   return false;
 }
 
-std::string fused_stats_launcher::last_error() const {
+std::string sample_ring::last_error() const {
   std::lock_guard<std::mutex> lock(m_error_mutex);
   return m_last_error;
 }
 
-int fused_stats_launcher::failed(const char *what) {
+int sample_ring::failed(const char *what) {
   fail(what);
   return kFailed;
 }
@@ -96,8 +97,7 @@ static bool same_tensors(std::span<const device_tensor> a, std::span<const devic
 }
 
 // Sizes the slot for `tensors` and, when they changed, rebuilds and uploads the tables.
-bool fused_stats_launcher::prepare(slot &s, std::span<const device_tensor> tensors,
-                                   stream_handle stream) {
+bool sample_ring::prepare(slot &s, std::span<const device_tensor> tensors, stream_handle stream) {
   bool upload = !same_tensors(tensors, s.uploaded);
   if (upload) {
     s.descs.clear();
@@ -165,7 +165,7 @@ bool fused_stats_launcher::prepare(slot &s, std::span<const device_tensor> tenso
   return true;
 }
 
-int fused_stats_launcher::submit(std::span<const device_tensor> tensors, stream_handle stream) {
+int sample_ring::submit(std::span<const device_tensor> tensors, stream_handle stream) {
   slot *chosen = nullptr;
   int index = -1;
   for (size_t i = 0; i < m_slots.size(); ++i) {
@@ -220,7 +220,7 @@ int fused_stats_launcher::submit(std::span<const device_tensor> tensors, stream_
   return index;
 }
 
-device_status fused_stats_launcher::poll(int index) {
+device_status sample_ring::poll(int index) {
   slot &s = *m_slots.at(size_t(index));
   int state = s.state.load(std::memory_order_acquire);
   if (state == slot::ready) return device_status::ok;
@@ -242,19 +242,19 @@ device_status fused_stats_launcher::poll(int index) {
   return st;
 }
 
-std::span<const summary> fused_stats_launcher::results(int index) const {
+std::span<const summary> sample_ring::results(int index) const {
   const slot &s = *m_slots.at(size_t(index));
   if (s.state.load(std::memory_order_acquire) != slot::ready) return {};
   return {s.results, s.num_tensors};
 }
 
-double fused_stats_launcher::device_seconds(int index) const {
+double sample_ring::device_seconds(int index) const {
   const slot &s = *m_slots.at(size_t(index));
   if (s.state.load(std::memory_order_acquire) != slot::ready) return -1;
   return s.device_seconds;
 }
 
-void fused_stats_launcher::release(int index) {
+void sample_ring::release(int index) {
   m_slots.at(size_t(index))->state.store(slot::free, std::memory_order_release);
 }
 

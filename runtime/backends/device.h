@@ -1,6 +1,6 @@
-// The device abstraction the launcher and the runtime use: memory, asynchronous copies, events and
-// the fused-kernel launch, on a real GPU (cuda) or on the SIMT emulator (emulated). Plain C++: no
-// CUDA header leaks past this file.
+// The device abstraction the sample ring and the runtime use: memory, asynchronous copies, events
+// and the fused-kernel launch, on a real GPU (cuda) or on the SIMT emulator (emulated). Plain C++:
+// no CUDA header leaks past this file.
 #pragma once
 
 #include <cstddef>

@@ -7,10 +7,10 @@
 #include <string>
 #include <unordered_map>
 
-#include "kernels/device/device.h"
-#include "kernels/device/error_buffer.h"
 #include "kernels/fused_stats.h"
 #include "kernels/simt/stream.h"
+#include "runtime/backends/device.h"
+#include "runtime/backends/error_buffer.h"
 
 namespace ttap {
 namespace {
