@@ -30,6 +30,9 @@ tensor_role role_of(const std::string &name, tensor_kind kind, const session_con
     case tensor_kind::activation:
       return tensor_role::contribution;
     case tensor_kind::other:
+    // A reduction buffer the hooks saw is an input (this rank's part) or, with TTAP_HOOKS_RECV, a
+    // result (one replica); the kind does not say which, so nothing is assumed.
+    case tensor_kind::collective:
       break;
   }
   return tensor_role::sharded;

@@ -14,7 +14,8 @@ namespace ttap {
 // The first match wins: a `sharded` glob, then a `replicated` glob (what the person running the job
 // says), then the `declared` role (what the code knows: ttap_set_role), then the kind: param ->
 // replicated (data-parallel replicas), grad and activation -> contribution (each rank's own batch),
-// other -> sharded (nothing is assumed, so nothing is compared).
+// other and collective (a reduction buffer the hooks saw) -> sharded (nothing is assumed, so
+// nothing is compared).
 tensor_role role_of(const std::string &name, tensor_kind kind, const session_config &config,
                     std::optional<tensor_role> declared = std::nullopt);
 

@@ -430,6 +430,7 @@ TEST(GroupRoles, GlobsFirstShardedWinningThenTheKind) {
   EXPECT_EQ(role_of("w.grad", tensor_kind::grad, c), tensor_role::contribution);
   EXPECT_EQ(role_of("act", tensor_kind::activation, c), tensor_role::contribution);
   EXPECT_EQ(role_of("x", tensor_kind::other, c), tensor_role::sharded);
+  EXPECT_EQ(role_of("mpi.allreduce.0", tensor_kind::collective, c), tensor_role::sharded);
   c.replicated = "*.grad.out|x";
   c.sharded = "layers.*.mlp.*";
   EXPECT_EQ(role_of("w.grad.out", tensor_kind::grad, c), tensor_role::replicated);
