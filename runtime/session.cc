@@ -871,6 +871,8 @@ ttap_status session::close() {
   bool ok = !m_collector || m_collector->close(&error);  // null when open() failed half way
   m_collector.reset();
   m_ring.reset();  // waits for the device to finish with its slots
+  // The verdicts' NCCL communicator keeps its stream and buffers on m_device: it goes first.
+  m_verdict_comm.reset();
   m_device.reset();
   if (!ok) return fail(TTAP_ERR_IO, "the store failed: " + error);
   return TTAP_OK;
