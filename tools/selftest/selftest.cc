@@ -1,19 +1,30 @@
 // The checks behind `ttap selftest`. The kernel checks run the fused kernel on a device backend and
 // compare with the cpu executor; the cuda part adds what only a GPU can show (bandwidth, the C API
-// on a real stream), and runs unchanged on the emulated device under a test-only switch.
+// on a real stream, the NCCL group over the local GPUs, the hooks injected into a child process),
+// and runs unchanged on the emulated device under a test-only switch.
 #include "tools/selftest/selftest.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <ttap/ttap.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <barrier>
 #include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <random>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "benchmarks/static_report.h"
@@ -21,6 +32,18 @@
 #include "runtime/sample_ring.h"
 #include "runtime/store/run_reader.h"
 #include "tools/ttap/backend.h"
+#include "tools/ttap/run_command.h"
+
+#if TTAP_HAVE_CUDA
+// cudaSetDevice only: the group check opens one session per GPU, each on a thread whose current
+// device is that GPU (how a session picks its GPU, as in a trainer).
+#include <cuda_runtime_api.h>
+#endif
+#if TTAP_HAVE_NVTX3
+#include <nvtx3/nvToolsExt.h>
+#endif
+
+extern char **environ;
 
 namespace ttap::selftest {
 namespace {
@@ -444,6 +467,479 @@ check_result c_api_check(const std::string &part, device &dev, const char *backe
   return r;
 }
 
+// The NCCL functions the checks call themselves (the group's own collectives are the runtime's,
+// which finds NCCL in the process). NCCL is loaded for good: the runtime's communicators, split
+// from the ones made here, are destroyed at their sessions' close, after the check returns.
+struct nccl_functions {
+  int (*comm_init_all)(void **comms, int ndev, const int *devlist) = nullptr;
+  int (*comm_destroy)(void *comm) = nullptr;
+  int (*all_reduce)(const void *send, void *recv, size_t count, int dtype, int op, void *comm,
+                    void *stream) = nullptr;
+  const char *(*error_string)(int result) = nullptr;
+
+  std::string describe(const char *call, int rc) const {
+    return std::string(call) + " failed (" + std::to_string(rc) + ": " +
+           (error_string ? error_string(rc) : "?") + ")";
+  }
+};
+constexpr int kNcclFloat32 = 7;  // ncclFloat32 and ncclSum, as nccl.h defines them
+constexpr int kNcclSum = 0;
+
+// Loads `path`, or libnccl.so.2 when it is empty, and finds the functions through the global scope:
+// in a child under the hooks that is the hooks' interposers, as for a program linked with NCCL.
+bool load_nccl(const std::string &path, nccl_functions *out, std::string *error) {
+  std::vector<std::string> names;
+  if (path.empty())
+    names = {"libnccl.so.2", "libnccl.so"};
+  else
+    names = {path};
+  void *handle = nullptr;
+  std::string why;
+  for (const auto &name : names) {
+    if ((handle = dlopen(name.c_str(), RTLD_NOW | RTLD_GLOBAL))) break;
+    const char *e = dlerror();
+    if (why.empty()) why = e ? e : name + ": cannot be loaded";
+  }
+  if (!handle) {
+    *error = "NCCL not found (" + why + ")";
+    return false;
+  }
+  auto get = [&](auto &fn, const char *name) {
+    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(RTLD_DEFAULT, name));
+    if (!fn && error->empty()) *error = std::string("NCCL has no ") + name;
+  };
+  error->clear();
+  get(out->comm_init_all, "ncclCommInitAll");
+  get(out->comm_destroy, "ncclCommDestroy");
+  get(out->all_reduce, "ncclAllReduce");
+  get(out->error_string, "ncclGetErrorString");
+  return error->empty();
+}
+
+// Makes GPU `ordinal` current on the calling thread.
+bool select_gpu(int ordinal, std::string *error) {
+#if TTAP_HAVE_CUDA
+  if (cudaError_t e = cudaSetDevice(ordinal); e != cudaSuccess) {
+    *error = "cudaSetDevice(" + std::to_string(ordinal) + "): " + cudaGetErrorString(e);
+    cudaGetLastError();
+    return false;
+  }
+  return true;
+#else
+  (void)ordinal;
+  *error = "this ttap was built without CUDA";
+  return false;
+#endif
+}
+
+// A stored sample as a summary, for compare(): sum_sq from the stored l2 (the data of these
+// checks are far from overflowing its square).
+summary summary_of_row(const sample_row &row) {
+  summary s;
+  summary_clear(s);
+  s.count = row.count;
+  s.nan = row.nan;
+  s.pos_inf = row.pos_inf;
+  s.neg_inf = row.neg_inf;
+  s.zero = row.zero;
+  s.subnormal = row.subnormal;
+  s.min = row.min.value_or(INFINITY);
+  s.max = row.max.value_or(-INFINITY);
+  s.abs_max = row.abs_max.value_or(-INFINITY);
+  s.sum = row.sum.value_or(0);
+  s.sum_abs = row.sum_abs.value_or(0);
+  s.sum_sq = row.l2 ? *row.l2 * *row.l2 : 0;
+  if (row.hist) std::copy(row.hist->begin(), row.hist->end(), s.exp_hist);
+  return s;
+}
+
+std::string make_temp_dir(const char *what) {
+  char dir_template[] = "/tmp/ttap-selftest-XXXXXX";
+  if (!mkdtemp(dir_template))
+    throw std::runtime_error(std::string("cannot create a temporary directory for ") + what + ": " +
+                             std::strerror(errno));
+  return dir_template;
+}
+
+// The group check's tensors: per rank, an fp32 and a bf16 gradient (the same sizes on every rank:
+// a group watches one tensor set), with -0 and a subnormal on rank 1. No NaN or Inf: the sessions'
+// alerts would print on the selftest's stderr as if the user's run had them.
+struct group_tensor {
+  const char *name;
+  dtype type;
+  ttap_dtype api_type;
+};
+constexpr group_tensor kGroupTensors[] = {{"selftest.grad.f32", dtype::f32, TTAP_F32},
+                                          {"selftest.grad.bf16", dtype::bf16, TTAP_BF16}};
+
+std::vector<unsigned char> group_rank_data(const group_tensor &t, int rank) {
+  std::mt19937_64 rng(100 + rank * 7 + int(t.type));
+  // The same sizes on every rank: a group watches one tensor set (names, dtypes, sizes).
+  const uint64_t n = t.type == dtype::f32 ? 40000 : 30001;
+  std::vector<unsigned char> data(n * dtype_size(t.type));
+  for (uint64_t i = 0; i < n; ++i) set_bits(data.data(), t.type, i, random_bits(t.type, rng));
+  if (rank == 1) {
+    set_bits(data.data(), t.type, 8, t.type == dtype::f32 ? 0x80000000u : 0x8000u);  // -0
+    set_bits(data.data(), t.type, 13, 1);  // the smallest subnormal
+  }
+  return data;
+}
+
+// The NCCL group over every local GPU (or, under the test switch, two ranks on the emulated device
+// over the NCCL library given): one thread per rank opens a session on its GPU, joins the group
+// (ttap_set_group "nccl" on a communicator of ncclCommInitAll), watches its part of two gradients
+// and takes a few steps; rank 0's store must hold, at every step all ranks sampled, the summary of
+// the concatenated parts as the cpu executor computes it.
+check_result group_check(const std::string &part, const options &opts, int gpus, bool emulated,
+                         bool *exercised) {
+  check_result r{part, "NCCL group over every local GPU", outcome::pass, ""};
+  const int ranks = emulated ? 2 : gpus;
+  if (ranks < 2) {
+    r.result = outcome::skipped;
+    r.detail = "needs two or more GPUs (" + std::to_string(gpus) + " found)";
+    return r;
+  }
+  if (emulated && opts.nccl_library.empty()) {
+    r.result = outcome::skipped;
+    r.detail = "the emulated device has no NCCL (the tests give it one: --test-nccl-library)";
+    return r;
+  }
+  nccl_functions nccl;
+  std::string error;
+  if (!load_nccl(opts.nccl_library, &nccl, &error)) {
+    r.result = outcome::skipped;
+    r.detail = error;
+    return r;
+  }
+  *exercised = true;
+  std::vector<std::string> dirs;
+  std::vector<void *> comms(static_cast<size_t>(ranks), nullptr);
+  try {
+    std::vector<int> devlist(static_cast<size_t>(ranks));
+    for (int k = 0; k < ranks; ++k) devlist[size_t(k)] = k;
+    if (int rc = nccl.comm_init_all(comms.data(), ranks, devlist.data()); rc != 0)
+      throw std::runtime_error(nccl.describe("ncclCommInitAll", rc));
+    for (int k = 0; k < ranks; ++k) dirs.push_back(make_temp_dir("the group check"));
+
+    // Every rank's parts, and the reference: the cpu executor over the concatenation.
+    std::vector<std::vector<std::vector<unsigned char>>> data(static_cast<size_t>(ranks));
+    std::vector<summary> want;
+    for (const auto &t : kGroupTensors) {
+      std::vector<unsigned char> all;
+      for (int k = 0; k < ranks; ++k) {
+        data[size_t(k)].push_back(group_rank_data(t, k));
+        all.insert(all.end(), data[size_t(k)].back().begin(), data[size_t(k)].back().end());
+      }
+      want.push_back(
+          cpu_executor().summarize({all.data(), t.type, all.size() / dtype_size(t.type)}));
+    }
+    if (opts.break_group) set_bits(data[1][0].data(), dtype::f32, 0, bits_from_float(1e30f));
+
+    const int steps = 4;
+    std::vector<std::string> errors(static_cast<size_t>(ranks));
+    std::atomic<bool> setup_failed{false};
+    std::barrier ready(ranks);
+    auto rank_body = [&](int k) {
+      std::string &err = errors[size_t(k)];
+      std::unique_ptr<device> dev;
+      std::vector<void *> ptrs;
+      ttap_session *s = nullptr;
+      auto local = [&] {  // everything before the group, which no other rank waits for
+        if (!emulated) {
+          std::string why;
+          if (!select_gpu(k, &err)) return false;
+          if (!(dev = make_cuda_device(&why))) return err = why, false;
+        }
+        for (const auto &bytes : data[size_t(k)]) {
+          void *p = const_cast<unsigned char *>(bytes.data());
+          if (dev) {
+            if (dev->alloc(&p, bytes.size()) != device_status::ok ||
+                dev->copy_to_device(p, bytes.data(), bytes.size(), nullptr) != device_status::ok ||
+                dev->synchronize(nullptr) != device_status::ok)
+              return err = "device memory: " + dev->last_error(), false;
+          }
+          ptrs.push_back(p);
+        }
+        const std::string o = std::string("backend=") + (emulated ? "emulated" : "cuda") +
+                              ",budget=0,fp8_underflow=1,rank=" + std::to_string(k) +
+                              ",world=" + std::to_string(ranks);
+        if (ttap_open(dirs[size_t(k)].c_str(), o.c_str(), &s) != TTAP_OK)
+          return err = std::string("ttap_open: ") + ttap_last_error(), false;
+        return true;
+      };
+      if (!local()) setup_failed = true;
+      // No rank enters the group's collectives unless every rank can: one missing would leave the
+      // others waiting in ncclCommSplit for good.
+      ready.arrive_and_wait();
+      if (!setup_failed) {
+        if (ttap_set_group(s, "nccl", comms[size_t(k)]) != TTAP_OK) {
+          err = std::string("ttap_set_group: ") + ttap_last_error();
+        } else {
+          int32_t handle;
+          for (size_t t = 0; t < std::size(kGroupTensors); ++t) {
+            const auto &g = kGroupTensors[t];
+            if (ttap_watch(s, g.name, ptrs[t], g.api_type,
+                           data[size_t(k)][t].size() / dtype_size(g.type), TTAP_GRAD,
+                           &handle) != TTAP_OK &&
+                err.empty())
+              err = std::string("ttap_watch: ") + ttap_last_error();
+          }
+          // Every rank steps even after an error, so that no other rank waits on it.
+          for (int step = 0; step < steps; ++step) {
+            if (ttap_step(s, step, nullptr) != TTAP_OK && err.empty())
+              err = std::string("ttap_step: ") + ttap_last_error();
+            // Lets the previous sample complete: a rank whose ring is full skips a step, and a
+            // step some rank skipped is not compared.
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          }
+        }
+      }
+      if (s && ttap_close(s) != TTAP_OK && err.empty())
+        err = std::string("ttap_close: ") + ttap_last_error();
+      if (dev)
+        for (void *p : ptrs) dev->free(p);
+    };
+    std::vector<std::thread> threads;
+    for (int k = 0; k < ranks; ++k) threads.emplace_back(rank_body, k);
+    for (auto &t : threads) t.join();
+    for (int k = 0; k < ranks; ++k)
+      if (!errors[size_t(k)].empty())
+        throw std::runtime_error("rank " + std::to_string(k) + ": " + errors[size_t(k)]);
+
+    auto reader = run_reader::open(dirs[0], &error);
+    if (!reader) throw std::runtime_error(error);
+    std::vector<run_session_info> sessions;
+    std::vector<rank_part_row> parts;
+    if (!reader->sessions(&sessions) || !reader->rank_parts(&parts))
+      throw std::runtime_error(reader->last_error());
+    if (sessions.empty() || sessions[0].group_kind != "nccl" || sessions[0].group_size != ranks)
+      throw std::runtime_error("rank 0's session is not in an nccl group of " +
+                               std::to_string(ranks) + " ranks");
+    // The steps at which every rank contributed its parts.
+    std::map<int64_t, std::set<int32_t>> contributors;
+    for (const auto &p : parts) contributors[p.step].insert(p.rank);
+    int compared = 0, stored = 0;
+    for (size_t t = 0; t < std::size(kGroupTensors); ++t) {
+      std::vector<sample_row> rows;
+      if (!reader->samples_of(kGroupTensors[t].name, true, &rows))
+        throw std::runtime_error(reader->last_error());
+      stored += int(rows.size());
+      for (const auto &row : rows) {
+        if (int(contributors[row.step].size()) != ranks) continue;
+        ++compared;
+        std::string err = compare(summary_of_row(row), want[t]);
+        if (!err.empty() && r.result == outcome::pass) {
+          r.result = outcome::fail;
+          r.detail = std::string(kGroupTensors[t].name) + " at step " + std::to_string(row.step) +
+                     " differs from the cpu executor over every rank's part: " + err;
+        }
+      }
+    }
+    if (r.result == outcome::pass) {
+      if (compared < int(std::size(kGroupTensors))) {
+        r.result = outcome::fail;
+        r.detail = std::to_string(compared) + " group samples with every rank (" +
+                   std::to_string(stored) + " stored): too few to compare";
+      } else {
+        r.detail = std::to_string(ranks) + " ranks (" + (emulated ? "emulated device, " : "") +
+                   std::to_string(steps) + " steps): " + std::to_string(compared) + " of " +
+                   std::to_string(stored) +
+                   " merged samples had every rank and agree with the cpu executor over the "
+                   "concatenated parts";
+      }
+    }
+  } catch (const std::exception &e) {
+    r.result = outcome::fail;
+    r.detail = e.what();
+  }
+  for (void *c : comms)
+    if (c) nccl.comm_destroy(c);
+  std::error_code ec;
+  for (const auto &d : dirs) std::filesystem::remove_all(d, ec);
+  return r;
+}
+
+// The injection child's buffer: known values, so the parent knows its summary.
+constexpr uint64_t kChildNumel = 4096;
+constexpr int kChildSteps = 4;
+constexpr const char *kChildStepRange = "ttap_selftest_step";
+constexpr const char *kChildTensor = "ttap_selftest_step/layer/nccl.allreduce.0";
+
+std::vector<float> child_buffer() {
+  std::vector<float> v(kChildNumel);
+  for (uint64_t i = 0; i < kChildNumel; ++i) v[i] = float(int(i % 16) - 8) * 0.25f;
+  return v;
+}
+
+// Runs `argv` with `env`, stdout and stderr into `log`; waits up to `timeout`, then kills it.
+// Its exit status (128 + signal when killed), or -1 with *error when it could not start or ran
+// out of time.
+int run_child(const std::vector<std::string> &argv, const std::vector<std::string> &env,
+              const std::string &log, std::chrono::seconds timeout, std::string *error) {
+  std::vector<char *> args, envp;
+  for (const auto &a : argv) args.push_back(const_cast<char *>(a.c_str()));
+  args.push_back(nullptr);
+  for (const auto &e : env) envp.push_back(const_cast<char *>(e.c_str()));
+  envp.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) {
+    *error = "cannot start " + argv[0] + ": " + std::strerror(rc);
+    return -1;
+  }
+  const auto deadline = clock_type::now() + timeout;
+  int status = 0;
+  for (;;) {
+    pid_t done = waitpid(pid, &status, WNOHANG);
+    if (done == pid) break;
+    if (done < 0 && errno != EINTR) {
+      *error = std::string("waitpid: ") + std::strerror(errno);
+      return -1;
+    }
+    if (clock_type::now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      *error = "the child did not end within " + std::to_string(timeout.count()) + " s (killed)";
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::string file_tail(const std::string &path, size_t bytes) {
+  std::ifstream in(path);
+  std::stringstream all;
+  all << in.rdbuf();
+  std::string text = all.str();
+  if (text.size() > bytes) text = "..." + text.substr(text.size() - bytes);
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  return text;
+}
+
+// The hooks injected into a child, as `ttap run` sets them up (libttap_inject preloaded and named
+// by CUDA_INJECTION64_PATH and NVTX_INJECTION64_PATH): this ttap re-run as the child, whose steps
+// run in NVTX ranges and reduce a known buffer with NCCL. The child's run directory must then hold
+// samples of that buffer named by the NVTX ranges and, on a GPU with CUPTI, the kernel timing.
+check_result injection_check(const std::string &part, const options &opts, bool emulated,
+                             bool cupti_found, bool *exercised) {
+  check_result r{part, "CUPTI/NVTX injection in a child process", outcome::pass, ""};
+#if !TTAP_HAVE_NVTX3
+  r.result = outcome::skipped;
+  r.detail = "this ttap was built without the NVTX 3 headers";
+  return r;
+#endif
+  const std::string lib = cli::inject_library_path();
+  if (lib.empty()) {
+    r.result = outcome::skipped;
+    r.detail = "libttap_inject.so is not in the lib directory next to ttap's bin directory";
+    return r;
+  }
+  if (emulated && opts.nccl_library.empty()) {
+    r.result = outcome::skipped;
+    r.detail = "the emulated device has no NCCL (the tests give it one: --test-nccl-library)";
+    return r;
+  }
+  nccl_functions probe;
+  std::string error;
+  if (!emulated && !load_nccl("", &probe, &error)) {
+    r.result = outcome::skipped;
+    r.detail = error + ": the child's samples come from its NCCL calls";
+    return r;
+  }
+  *exercised = true;
+  std::string dir;
+  try {
+    dir = make_temp_dir("the injection check");
+    const std::string run_dir = dir + "/run", log = dir + "/child.log";
+    std::error_code ec;
+    const std::string exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+    if (ec) throw std::runtime_error("cannot find this executable: " + ec.message());
+    std::vector<std::string> argv = {exe, "selftest", "--injection-child"};
+    if (emulated) argv.push_back("--test-cuda-on-emulated");
+    if (!opts.nccl_library.empty())
+      argv.insert(argv.end(), {"--test-nccl-library", opts.nccl_library});
+
+    // The environment: this one, less what the child must get from us.
+    std::vector<std::string> env;
+    for (char **e = environ; *e; ++e) {
+      std::string v = *e;
+      std::string name = v.substr(0, v.find('='));
+      if (name == "CUDA_INJECTION64_PATH" || name == "NVTX_INJECTION64_PATH" ||
+          name == "LD_PRELOAD" || name.rfind("TTAP_", 0) == 0)
+        continue;
+      env.push_back(v);
+    }
+    env.push_back("LD_PRELOAD=" + lib);
+    env.push_back("CUDA_INJECTION64_PATH=" + lib);
+    if (!opts.break_injection) env.push_back("NVTX_INJECTION64_PATH=" + lib);
+    env.push_back("TTAP_RUN_DIR=" + run_dir);
+    env.push_back("TTAP_BUDGET=0");
+    env.push_back(std::string("TTAP_STEP_RANGE=") + kChildStepRange);
+    env.push_back(std::string("TTAP_BACKEND=") + (emulated ? "emulated" : "cuda"));
+
+    int status = run_child(argv, env, log, std::chrono::seconds(120), &error);
+    if (status != 0) {
+      throw std::runtime_error(
+          (status < 0 ? error : "the child exited with status " + std::to_string(status)) + ": " +
+          file_tail(log, 600));
+    }
+    auto reader = run_reader::open(run_dir, &error);
+    if (!reader) throw std::runtime_error("the child's run: " + error + "; " + file_tail(log, 400));
+    std::vector<sample_row> rows;
+    std::vector<tensor_row> tensors;
+    if (!reader->samples_of(kChildTensor, true, &rows) || !reader->tensors(&tensors))
+      throw std::runtime_error(reader->last_error());
+    std::vector<float> buffer = child_buffer();
+    const summary want = cpu_executor().summarize({buffer.data(), dtype::f32, kChildNumel});
+    std::string names;
+    for (const auto &t : tensors) names += (names.empty() ? "" : ", ") + t.name;
+    if (rows.empty()) {
+      r.result = outcome::fail;
+      r.detail = std::string("no sample of ") + kChildTensor + " (the NVTX ranges name it) in " +
+                 "the child's run; its tensors: " + (names.empty() ? "none" : names);
+      return r;
+    }
+    for (const auto &row : rows) {
+      std::string err = compare(summary_of_row(row), want);
+      if (!err.empty()) {
+        r.result = outcome::fail;
+        r.detail = "step " + std::to_string(row.step) + " differs from the child's buffer: " + err;
+        return r;
+      }
+    }
+    r.detail = std::to_string(rows.size()) + " of " + std::to_string(kChildSteps) +
+               " NCCL-hooked samples named by the NVTX ranges, values right; ";
+    if (emulated) {
+      r.detail += "CUPTI not exercised (no kernel timing on the emulated device)";
+    } else if (!cupti_found) {
+      r.detail += "CUPTI not exercised (libcupti not found)";
+    } else {
+      std::vector<scalar_row> kernels;
+      if (!reader->scalars("cupti.kernels", &kernels))
+        throw std::runtime_error(reader->last_error());
+      if (kernels.empty()) {
+        r.result = outcome::fail;
+        r.detail +=
+            "but no kernel timing from CUPTI (scalar cupti.kernels): " + file_tail(log, 400);
+      } else {
+        r.detail += "CUPTI timed kernels in " + std::to_string(kernels.size()) + " steps";
+      }
+    }
+  } catch (const std::exception &e) {
+    r.result = outcome::fail;
+    r.detail = e.what();
+  }
+  std::error_code ec;
+  if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+  return r;
+}
+
 library_info find_library(const char *const *names, const char *version_symbol) {
   library_info info;
   for (const char *const *name = names; *name; ++name) {
@@ -525,6 +1021,10 @@ report run(const options &opts, const std::function<void(const check_result &)> 
   if (!dev) {
     out.cuda_not_exercised = why_not;
     add({"cuda", "cuda backend", outcome::skipped, "not exercised: " + why_not});
+    // Both need a GPU: the group one per rank, the injection child one for its CUDA calls.
+    add({"cuda", "NCCL group over every local GPU", outcome::skipped, "not exercised: " + why_not});
+    add({"cuda", "CUPTI/NVTX injection in a child process", outcome::skipped,
+         "not exercised: " + why_not});
     return out;
   }
   out.cuda_exercised = true;
@@ -543,14 +1043,73 @@ report run(const options &opts, const std::function<void(const check_result &)> 
   // On a GPU 32 samples of up to 1 GiB queue milliseconds of work; the emulator needs far fewer.
   add(c_api_check("cuda", *dev, emulated ? "emulated" : "cuda",
                   std::min(opts.bandwidth_bytes, size_t(1) << 30), emulated ? 2 : 32));
-  check_result group{"cuda", "NCCL group over every local GPU", outcome::skipped, ""};
-  group.detail = out.found.cuda.gpus.size() >= 2
-                     ? "not part of this selftest yet: run `ctest -L gpu` (test_group_nccl)"
-                     : "needs two or more GPUs";
-  add(group);
-  add({"cuda", "CUPTI/NVTX injection in a child process", outcome::skipped,
-       "not part of this selftest yet: run `ctest -L hooks` on the GPU machine"});
+  add(group_check("cuda", opts, int(out.found.cuda.gpus.size()), emulated, &out.group_exercised));
+  add(injection_check("cuda", opts, emulated, out.found.cupti.found, &out.injection_exercised));
   return out;
+}
+
+int run_injection_child(const options &opts) {
+  auto fail = [](const std::string &why) {
+    std::fprintf(stderr, "ttap selftest child: %s\n", why.c_str());
+    return 2;
+  };
+#if TTAP_HAVE_NVTX3
+  nccl_functions nccl;
+  std::string error;
+  if (!load_nccl(opts.nccl_library, &nccl, &error)) return fail(error);
+  // In static storage, never freed: on the emulated device the hooks' samples read the buffers on
+  // their own stream, as late as the session's close at exit.
+  static float host[kChildNumel], host_result[kChildNumel];
+  const std::vector<float> values = child_buffer();
+  std::copy(values.begin(), values.end(), host);
+  std::unique_ptr<device> dev;
+  void *buffer = host, *result = nullptr;
+  if (!opts.cuda_on_emulated) {
+    if (!(dev = make_cuda_device(&error))) return fail(error);
+    if (dev->alloc(&buffer, kChildNumel * 4) != device_status::ok ||
+        dev->alloc(&result, kChildNumel * 4) != device_status::ok ||
+        dev->copy_to_device(buffer, host, kChildNumel * 4, nullptr) != device_status::ok ||
+        dev->synchronize(nullptr) != device_status::ok)
+      return fail("device memory: " + dev->last_error());
+  } else {
+    result = host_result;
+  }
+  void *comm = nullptr;
+  int device_zero = 0;
+  if (int rc = nccl.comm_init_all(&comm, 1, &device_zero); rc != 0)
+    return fail(nccl.describe("ncclCommInitAll", rc));
+  // On a GPU each step also runs the fused kernel over the buffer: a kernel for CUPTI to time.
+  std::unique_ptr<sample_ring> ring;
+  if (dev) ring = std::make_unique<sample_ring>(*dev, 1);
+  const device_tensor tensor{buffer, dtype::f32, kChildNumel, false};
+  for (int step = 0; step < kChildSteps; ++step) {
+    nvtxRangePushA(kChildStepRange);
+    nvtxRangePushA("layer");
+    int rc = nccl.all_reduce(buffer, result, kChildNumel, kNcclFloat32, kNcclSum, comm, nullptr);
+    nvtxRangePop();
+    if (rc != 0) return fail(nccl.describe("ncclAllReduce", rc));
+    if (ring) {
+      summary got;
+      try {
+        timed_sample(*dev, *ring, tensor, &got);
+      } catch (const std::exception &e) {
+        return fail(e.what());
+      }
+    }
+    nvtxRangePop();
+  }
+  if (dev && dev->synchronize(nullptr) != device_status::ok)
+    return fail("synchronize: " + dev->last_error());
+  nccl.comm_destroy(comm);
+  if (dev) {
+    dev->free(buffer);
+    dev->free(result);
+  }
+  return 0;
+#else
+  (void)opts;
+  return fail("this ttap was built without the NVTX 3 headers");
+#endif
 }
 
 }  // namespace ttap::selftest

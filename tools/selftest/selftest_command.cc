@@ -15,6 +15,7 @@ namespace {
 
 struct selftest_args {
   bool json = false;
+  bool injection_child = false;
   double bandwidth_mib = 1024;
   options opts;
 };
@@ -50,7 +51,11 @@ nlohmann::json to_json(const report &r) {
             {"gpus", gpus},
             {"nccl", library(r.found.nccl)},
             {"cupti", library(r.found.cupti)}}},
-          {"parts", {{"emulated", true}, {"cuda", r.cuda_exercised}}},
+          {"parts",
+           {{"emulated", true},
+            {"cuda", r.cuda_exercised},
+            {"nccl_group", r.group_exercised},
+            {"injection", r.injection_exercised}}},
           {"cuda_device", r.cuda_device},
           {"cuda_not_exercised", r.cuda_not_exercised},
           {"checks", checks},
@@ -80,6 +85,7 @@ void print_found(const inventory &found) {
 }
 
 int run_command(selftest_args &args) {
+  if (args.injection_child) return run_injection_child(args.opts);
   args.opts.bandwidth_bytes = size_t(args.bandwidth_mib * 1048576);
   std::function<void(const check_result &)> progress;
   if (!args.json) {
@@ -123,6 +129,11 @@ void add_selftest_command(CLI::App &app) {
   // Test-only switches (hidden): the cuda part on the emulated device, and a planted fault.
   cmd->add_flag("--test-cuda-on-emulated", args->opts.cuda_on_emulated)->group("");
   cmd->add_flag("--test-flip-histogram-count", args->opts.flip_histogram_count)->group("");
+  cmd->add_option("--test-nccl-library", args->opts.nccl_library)->group("");
+  cmd->add_flag("--test-break-group", args->opts.break_group)->group("");
+  cmd->add_flag("--test-break-injection", args->opts.break_injection)->group("");
+  // The injection check's child (hidden): started by the check itself, under the hooks.
+  cmd->add_flag("--injection-child", args->injection_child)->group("");
   cmd->callback([args] {
     // A check that throws (out of memory on the host, say) is an error line and status 2, never
     // a crash: the checks' own mismatches are status 1.

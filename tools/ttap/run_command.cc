@@ -81,17 +81,6 @@ std::string next_run_dir() {
   }
 }
 
-// Hooks: libttap_inject (collectors/inject/) is preloaded into the command so that programs not
-// written for tensortap are seen through their MPI/NCCL collectives, NVTX ranges and CUDA kernels.
-// It lives in <dir of ttap>/../lib, both in the build tree and installed.
-std::string inject_library_path() {
-  std::error_code ec;
-  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) return "";
-  fs::path lib = exe.parent_path().parent_path() / "lib" / "libttap_inject.so";
-  return fs::exists(lib, ec) ? lib.string() : "";
-}
-
 // Adds the hook variables to the command's environment. LD_PRELOAD is prepended to any value the
 // user has; the CUDA and NVTX injection paths take one library each, so one another tool already
 // set is left alone (that tool keeps its hook, tensortap goes without that one).
@@ -451,6 +440,17 @@ std::vector<std::string> g_command_tail;  // CMD and its arguments, from after `
 bool g_have_tail = false;
 
 }  // namespace
+
+// Hooks: libttap_inject (collectors/inject/) is preloaded into the command so that programs not
+// written for tensortap are seen through their MPI/NCCL collectives, NVTX ranges and CUDA kernels.
+// It lives in <dir of ttap>/../lib, both in the build tree and installed.
+std::string inject_library_path() {
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return "";
+  fs::path lib = exe.parent_path().parent_path() / "lib" / "libttap_inject.so";
+  return fs::exists(lib, ec) ? lib.string() : "";
+}
 
 void set_run_command_tail(int argc, char **argv, int *kept_argc) {
   *kept_argc = argc;
