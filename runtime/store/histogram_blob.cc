@@ -6,13 +6,18 @@ namespace ttap {
 
 namespace {
 
-void put_varint(uint64_t v, std::vector<uint8_t> *out) {
+// Writes v as LEB128 at p; returns the end.
+uint8_t *put_varint(uint64_t v, uint8_t *p) {
   while (v >= 0x80) {
-    out->push_back(uint8_t(v) | 0x80);
+    *p++ = uint8_t(v) | 0x80;
     v >>= 7;
   }
-  out->push_back(uint8_t(v));
+  *p++ = uint8_t(v);
+  return p;
 }
+
+// The longest BLOB: the format byte, and per bin a run header (2 bytes) and a 10-byte varint.
+constexpr size_t kMaxBlobBytes = 1 + 12 * size_t(kExpHistBins);
 
 // LEB128, at most 10 bytes; the tenth may only carry the top bit of a uint64.
 bool get_varint(std::span<const uint8_t> blob, size_t &pos, uint64_t &v) {
@@ -30,11 +35,18 @@ bool get_varint(std::span<const uint8_t> blob, size_t &pos, uint64_t &v) {
 }  // namespace
 
 void encode_histogram(const uint64_t *hist, std::vector<uint8_t> *out) {
-  out->clear();
-  out->push_back(kHistBlobFormat);
+  // Written into a buffer on the stack and copied once: the collector encodes every record's
+  // histogram, and growing the vector a byte at a time cost more than the scan.
+  uint8_t blob[kMaxBlobBytes];
+  uint8_t *p = blob;
+  *p++ = kHistBlobFormat;
   int prev_end = 0;
   int i = 0;
   while (i < kExpHistBins) {
+    // Most bins are empty: skipped four at a time.
+    while (i + 4 <= kExpHistBins && (hist[i] | hist[i + 1] | hist[i + 2] | hist[i + 3]) == 0)
+      i += 4;
+    if (i == kExpHistBins) break;
     if (hist[i] == 0) {
       ++i;
       continue;
@@ -49,11 +61,12 @@ void encode_histogram(const uint64_t *hist, std::vector<uint8_t> *out) {
       else
         break;
     }
-    out->push_back(uint8_t(start - prev_end));  // < 255: bins are 0..254
-    out->push_back(uint8_t(end - start));       // 1..255
-    for (int b = start; b < end; ++b) put_varint(hist[b], out);
+    *p++ = uint8_t(start - prev_end);  // < 255: bins are 0..254
+    *p++ = uint8_t(end - start);       // 1..255
+    for (int b = start; b < end; ++b) p = put_varint(hist[b], p);
     prev_end = i = end;
   }
+  out->assign(blob, p);
 }
 
 std::optional<exp_histogram> decode_histogram(std::span<const uint8_t> blob) {
