@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "kernels/cpu/cpu_executor.h"
@@ -80,6 +81,49 @@ TEST(GroupNccl, SplitsReducesAndGathersThroughNccl) {
             std::to_string(int64_t(want_param.fingerprint)));
   ncclCommDestroy(job);
   std::filesystem::remove_all(dir);
+}
+
+// Two ranks in one process, one thread each (the stand-in's ncclCommInitAll): the group reduces
+// over both, and closing a session of a group of two, which also holds the verdicts' NCCL
+// communicator on the session's device, returns cleanly (it crashed when the device went first).
+TEST(GroupNccl, TwoRanksReduceAndClose) {
+  ncclComm_t job[2] = {nullptr, nullptr};
+  const int devices[2] = {0, 1};
+  ASSERT_EQ(ncclCommInitAll(job, 2, devices), ncclSuccess);
+  std::vector<float> grad[2];
+  for (int r = 0; r < 2; ++r) grad[r].assign(3000, r == 0 ? 0.5f : -2.0f);
+  std::string dirs[2];
+  ttap_status status[2][3] = {};
+  std::thread ranks[2];
+  for (int r = 0; r < 2; ++r) {
+    char tmpl[] = "/tmp/ttap-nccl2-XXXXXX";
+    dirs[r] = mkdtemp(tmpl);
+    ranks[r] = std::thread([&, r] {
+      ttap_session *s = nullptr;
+      const std::string options =
+          "backend=emulated,budget=0,rank=" + std::to_string(r) + ",world=2";
+      status[r][0] = ttap_open(dirs[r].c_str(), options.c_str(), &s);
+      if (status[r][0] != TTAP_OK) return;
+      status[r][1] = ttap_set_group(s, "nccl", job[r]);
+      int32_t h;
+      ttap_watch(s, "g", grad[r].data(), TTAP_F32, grad[r].size(), TTAP_GRAD, &h);
+      for (int64_t step = 0; step < 3; ++step) ttap_step(s, step, nullptr);
+      status[r][2] = ttap_close(s);
+    });
+  }
+  for (auto &t : ranks) t.join();
+  for (int r = 0; r < 2; ++r)
+    for (int k = 0; k < 3; ++k) EXPECT_EQ(status[r][k], TTAP_OK) << "rank " << r << " call " << k;
+  EXPECT_EQ(query_one(dirs[0], "SELECT group_kind || ',' || group_size FROM run_info"), "nccl,2");
+  // Rank 0 stores the merged summary: both parts, 6000 values, min from rank 1, max from rank 0.
+  EXPECT_EQ(query_one(dirs[0],
+                      "SELECT count || ',' || min || ',' || max || ',' || sum FROM samples_v "
+                      "WHERE tensor = 'g' AND step = 0"),
+            "6000,-2.0,0.5,-4500.0");
+  for (int r = 0; r < 2; ++r) {
+    ncclCommDestroy(job[r]);
+    std::filesystem::remove_all(dirs[r]);
+  }
 }
 
 }  // namespace
