@@ -399,7 +399,7 @@ call_ticket hook_runtime::begin(const collective_call &c) {
       e.step = m_steps.current();
     }
     if (summarizable && m_step_due && m_steps.in_step()) {
-      const std::string &path = range_path();
+      const std::string path(range_path());
       std::string base = (path.empty() ? "" : path + "/") + lib_name(c.lib) + "." + c.op;
       e.tensor = base + "." + std::to_string(m_steps.next_index(base));
       summarize = true;

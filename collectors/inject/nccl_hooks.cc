@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -80,9 +81,13 @@ const char *redop_name(ncclRedOp_t op) {
 }
 
 // NCCL's grouping is per thread: collectives between ncclGroupStart and ncclGroupEnd are launched
-// at the outermost ncclGroupEnd, so result summaries of grouped calls wait until then.
+// at the outermost ncclGroupEnd, so result summaries of grouped calls wait until then. The list
+// lives on the heap, made at a group's first such call and freed at its end: the thread-local
+// pointer has no destructor, so a group run from a TLS destructor or an atexit handler (after
+// this thread's TLS destructors) finds no destroyed vector.
+using grouped_results = std::vector<std::pair<call_ticket, collective_call>>;
 thread_local int t_group_depth = 0;
-thread_local std::vector<std::pair<call_ticket, collective_call>> t_grouped_results;
+thread_local grouped_results *t_grouped_results = nullptr;
 
 using count_fn = ncclResult_t (*)(ncclComm_t, int *);
 
@@ -163,8 +168,10 @@ ncclResult_t recorded(collective_call c, Forward &&forward) {
   call_ticket t = begin_call(c);
   ncclResult_t r = forward();
   end_call(t, c, r, false);
-  if (c.in_group && r == 0 && !t.result_name.empty())
-    t_grouped_results.emplace_back(std::move(t), std::move(c));
+  if (c.in_group && r == 0 && !t.result_name.empty()) {
+    if (!t_grouped_results) t_grouped_results = new grouped_results;
+    t_grouped_results->emplace_back(std::move(t), std::move(c));
+  }
   return r;
 }
 
@@ -291,12 +298,11 @@ TTAP_HOOK ncclResult_t ncclGroupEnd() {
   ncclResult_t r = next();
   // NCCL leaves the group even when ncclGroupEnd reports an error.
   if (t_group_depth > 0) --t_group_depth;
-  if (t_group_depth == 0 && !t_grouped_results.empty()) {
-    auto grouped = std::move(t_grouped_results);
-    t_grouped_results.clear();
+  if (t_group_depth == 0 && t_grouped_results) {
+    const std::unique_ptr<grouped_results> grouped(std::exchange(t_grouped_results, nullptr));
     hook_scope scope;
     if (r == 0 && recording(scope))
-      for (const auto &[ticket, call] : grouped) complete_call(ticket, call);
+      for (const auto &[ticket, call] : *grouped) complete_call(ticket, call);
   }
   return r;
 }

@@ -2,7 +2,7 @@
 // NVTX injection; read by the collective hooks to tag the tensors they store.
 #pragma once
 
-#include <string>
+#include <string_view>
 
 namespace ttap::inject {
 
@@ -11,7 +11,9 @@ namespace ttap::inject {
 void range_pushed(const void *domain, const char *name);
 void range_popped(const void *domain);
 
-// "" when no default-domain range is open on this thread.
-const std::string &range_path();
+// "" when no default-domain range is open on this thread. Valid until the thread's next push or
+// pop. The state behind it is trivially destructible: safe to call from TLS destructors and
+// atexit handlers.
+std::string_view range_path();
 
 }  // namespace ttap::inject

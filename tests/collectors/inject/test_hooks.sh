@@ -264,6 +264,26 @@ worker/nccl.allreduce.0|3|0|2"
 train_step/forward/layer3/nccl.allreduce.1|3|2"
     ;;
 
+  nvtx_late_calls)
+    # Hooked calls (an NVTX range around a grouped all-reduce, with result summaries) from a
+    # thread_local's destructor at a worker thread's exit and from an atexit handler, both after
+    # tensortap's own thread state on that thread was used: it must still be whole (no destructor
+    # of its own ran), the program must exit normally, and the late reductions be recorded.
+    TTAP_BACKEND=cpu TTAP_HOOKS_RECV=1 hooked "$bin/nvtx_program" 3 --late ||
+      fail "hooked run failed: $(cat hooked.out hooked.err)"
+    grep -q '^nvtx_program: 3 steps, 0 bad$' hooked.out || fail "$(cat hooked.out)"
+    grep -q '^nvtx_program: late calls made, 0 bad$' hooked.out || fail "$(cat hooked.out)"
+    if grep -qiE 'corrupted|double free|segmentation|aborted|sanitizer' hooked.err; then
+      fail "$(cat hooked.err)"
+    fi
+    expect_rows "select tensor, count(*) from samples_v where tensor like 'late_thread_exit/%'
+                 or tensor like 'worker_group/%' group by tensor order by tensor" \
+"late_thread_exit/nccl.allreduce.0|3
+late_thread_exit/nccl.allreduce.0.out|3
+worker_group/nccl.allreduce.0|3
+worker_group/nccl.allreduce.0.out|3"
+    ;;
+
   mpi_nan | mpi_nonblocking)
     extra=()
     bucket=mpi.allreduce.1

@@ -1,16 +1,18 @@
 // Unit tests of the hook library's parts that need no hooked library: step inference, the flight
-// recorder (rings, completion, its JSON lines) and the CUPTI kernel aggregation on synthetic
-// activity records.
+// recorder (rings, completion, its JSON lines), the CUPTI kernel aggregation on synthetic
+// activity records, and the per-thread NVTX range paths.
 #include <gtest/gtest.h>
 
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "collectors/inject/flight_recorder.h"
 #include "collectors/inject/kernel_aggregator.h"
+#include "collectors/inject/range_path.h"
 #include "collectors/inject/step_inference.h"
 
 namespace ttap::inject {
@@ -227,6 +229,70 @@ TEST(KernelAggregator, ShortNames) {
   EXPECT_EQ(kernel_aggregator::short_kernel_name(std::string(200, 'k').c_str()).size(), 80u);
   EXPECT_TRUE(kernel_aggregator::is_communication_kernel("ncclKernel_AllGather_RING"));
   EXPECT_FALSE(kernel_aggregator::is_communication_kernel("gemm_kernel"));
+}
+
+}  // namespace
+}  // namespace ttap::inject
+
+namespace ttap::inject {
+namespace {
+
+TEST(RangePath, DefaultDomainRangesNestOtherDomainsStayOut) {
+  std::string seen;
+  std::thread t([&] {  // a thread of its own: a fresh stack
+    int other_domain = 0;
+    range_pushed(nullptr, "forward");
+    range_pushed(&other_domain, "mylib");
+    range_pushed(nullptr, "");
+    seen = std::string(range_path()) + "|";
+    range_popped(&other_domain);
+    range_popped(nullptr);
+    seen += std::string(range_path()) + "|";
+    range_pushed(nullptr, std::string(100, 'x').c_str());  // names are cut at 64 bytes
+    seen += std::string(range_path()).size() == 7 + 1 + 64 ? "cut|" : "not cut|";
+    range_popped(nullptr);
+    range_popped(nullptr);
+    seen += std::string(range_path());
+  });
+  t.join();
+  EXPECT_EQ(seen, "forward/unnamed|forward|cut|");
+}
+
+TEST(RangePath, PastTheDepthBoundPushesAreCountedNotStored) {
+  std::string deepest, after;
+  std::thread t([&] {
+    for (int i = 0; i < 200; ++i) range_pushed(nullptr, "r");
+    deepest = std::string(range_path());
+    for (int i = 0; i < 200; ++i) range_popped(nullptr);
+    after = std::string(range_path());
+  });
+  t.join();
+  EXPECT_EQ(deepest, "r/r/r/r/r/r/r/r");  // eight names at most
+  EXPECT_EQ(after, "");
+}
+
+// A hooked NVTX call from another thread_local's destructor, which runs after the range state's
+// own destruction when that state was made later (its destructor registered later). The state
+// has no destructor, so the call finds it whole (ASan reported a use after free before).
+std::string g_path_at_thread_exit;
+
+struct pushes_at_thread_exit {
+  ~pushes_at_thread_exit() {
+    range_pushed(nullptr, "late");
+    g_path_at_thread_exit = std::string(range_path());
+    range_popped(nullptr);
+  }
+};
+
+TEST(RangePath, UsableFromAThreadLocalDestructorAtThreadExit) {
+  std::thread t([] {
+    thread_local pushes_at_thread_exit guard;
+    (void)&guard;  // made now, before the thread's first range
+    range_pushed(nullptr, "early");
+    range_popped(nullptr);
+  });
+  t.join();
+  EXPECT_EQ(g_path_at_thread_exit, "late");
 }
 
 }  // namespace
