@@ -7,16 +7,11 @@
 #include <algorithm>
 #include <chrono>
 
+#include "runtime/clock.h"
 #include "runtime/log.h"
 
 namespace ttap {
 namespace {
-
-int64_t monotonic_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 // How often the collector polls a device sample's event while one is in flight.
 constexpr auto kDevicePollInterval = std::chrono::microseconds(200);
@@ -26,10 +21,6 @@ constexpr auto kGroupPollInterval = std::chrono::milliseconds(1);
 // Watch lists remembered for naming group samples (a list changes rarely; samples of an older one
 // may still be in flight).
 constexpr size_t kMaxLayouts = 8;
-
-double wall_seconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 }  // namespace
 

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <thread>
 
+#include "runtime/clock.h"
 #include "runtime/errors.h"
 #include "runtime/group/tensor_roles.h"
 #include "runtime/log.h"
@@ -32,16 +33,6 @@ namespace {
 
 constexpr uint64_t kMaxNumel = uint64_t(1) << 40;
 constexpr int32_t kMaxShapeDims = 8;
-
-int64_t monotonic_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-double wall_seconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 // Creates `dir` (and parents) and checks it is a writable directory.
 ttap_status prepare_run_dir(const std::string &dir) {

@@ -13,7 +13,6 @@
 
 #include <atomic>
 #include <cerrno>
-#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -24,6 +23,7 @@
 #include "collectors/inject/next_symbol.h"
 #include "collectors/inject/range_path.h"
 #include "collectors/inject/step_inference.h"
+#include "runtime/clock.h"
 #include "runtime/config.h"
 #include "runtime/log.h"
 #include "runtime/sampler.h"
@@ -50,12 +50,6 @@ std::atomic<bool> g_forked_child{false};
 std::atomic<bool> g_in_use{false};
 std::atomic<void (*)(int64_t)> g_step_listener{nullptr};
 std::atomic<void (*)()> g_exit_listener{nullptr};
-
-int64_t monotonic_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 const char *lib_name(comm_lib lib) { return lib == comm_lib::mpi ? "mpi" : "nccl"; }
 
@@ -547,8 +541,6 @@ void store_scalar(const std::string &name, double value, int64_t step) {
 void set_step_listener(void (*listener)(int64_t)) { g_step_listener.store(listener); }
 void set_exit_listener(void (*listener)()) { g_exit_listener.store(listener); }
 
-double wall_time() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
+double wall_time() { return wall_seconds(); }
 
 }  // namespace ttap::inject

@@ -2,12 +2,12 @@
 // behind a token bucket. Alerts are rare, so the cost that matters is that a flood stays cheap.
 #include "runtime/sinks/alert_printer.h"
 
-#include <chrono>
 #include <cinttypes>
 #include <cmath>
 #include <cstring>
 #include <string_view>
 
+#include "runtime/clock.h"
 #include "runtime/text/printable.h"
 
 namespace ttap {
@@ -71,11 +71,6 @@ class line_buffer {
   bool m_cut = false;
 };
 
-double steady_seconds() {
-  using namespace std::chrono;
-  return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
-
 }  // namespace
 
 alert_printer::alert_printer(FILE *out, int32_t rank, int32_t world,
@@ -91,7 +86,7 @@ alert_printer::alert_printer(FILE *out, int32_t rank, int32_t world,
     std::snprintf(m_prefix, sizeof m_prefix, "ttap");
 }
 
-void alert_printer::print(const alert &a) noexcept { print(a, steady_seconds()); }
+void alert_printer::print(const alert &a) noexcept { print(a, monotonic_seconds()); }
 
 void alert_printer::refill(double now_s) noexcept {
   if (!std::isfinite(now_s)) return;

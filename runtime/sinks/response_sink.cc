@@ -9,10 +9,10 @@
 //   puts it last). The other sinks get before_exit() first, so the alert that explains the stop
 //   goes out (the webhook, bounded by its timeout).
 // - Every alert goes into the training thread's inbox (ttap_next_alert).
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 
+#include "runtime/clock.h"
 #include "runtime/config.h"
 #include "runtime/log.h"
 #include "runtime/response/forensic_dump.h"
@@ -20,11 +20,6 @@
 
 namespace ttap {
 namespace {
-
-double wall_seconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 class response_sink final : public sink {
  public:

@@ -12,15 +12,11 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "runtime/clock.h"
 #include "runtime/config.h"
 
 namespace ttap {
 namespace {
-
-double steady_seconds() {
-  using namespace std::chrono;
-  return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
 
 // libcurl's global state is set up once per process (curl_global_init is not thread-safe).
 bool curl_ready() {
@@ -91,7 +87,7 @@ webhook_sink::~webhook_sink() {
   if (m_curl) curl_easy_cleanup(static_cast<CURL *>(m_curl));
 }
 
-void webhook_sink::offer(const alert &a) noexcept { offer(a, steady_seconds()); }
+void webhook_sink::offer(const alert &a) noexcept { offer(a, monotonic_seconds()); }
 
 void webhook_sink::offer(const alert &a, double now_s) noexcept {
   type_bucket &b = m_buckets[std::min(size_t(a.type), size_t(kLastAlertType))];
@@ -161,7 +157,7 @@ std::string webhook_sink::payload(const alert &a, uint64_t suppressed_before) co
 
 bool webhook_sink::past_deadline() const {
   std::lock_guard<std::mutex> lock(m_mutex);
-  return m_closing && steady_seconds() >= m_deadline;
+  return m_closing && monotonic_seconds() >= m_deadline;
 }
 
 long webhook_sink::post(const std::string &body, double timeout_s, std::string *why) {
@@ -237,7 +233,7 @@ bool webhook_sink::deliver(const queued_alert &q) {
     double timeout = m_options.timeout_s;
     {
       std::lock_guard<std::mutex> lock(m_mutex);
-      if (m_closing) timeout = std::min(timeout, m_deadline - steady_seconds());
+      if (m_closing) timeout = std::min(timeout, m_deadline - monotonic_seconds());
     }
     if (timeout <= 0) return false;
     const long status = post(body, timeout, &why);
@@ -254,7 +250,7 @@ bool webhook_sink::deliver(const queued_alert &q) {
     if (attempt + 1 < attempts) {
       std::unique_lock<std::mutex> lock(m_mutex);
       m_wake.wait_for(lock, std::chrono::duration<double>(backoff),
-                      [&] { return m_closing && steady_seconds() >= m_deadline; });
+                      [&] { return m_closing && monotonic_seconds() >= m_deadline; });
       backoff *= 2;
     }
   }
@@ -270,7 +266,7 @@ void webhook_sink::run() {
       std::unique_lock<std::mutex> lock(m_mutex);
       m_wake.wait(lock, [&] { return !m_queue.empty() || m_closing; });
       if (m_queue.empty()) return;
-      if (m_closing && steady_seconds() >= m_deadline) {
+      if (m_closing && monotonic_seconds() >= m_deadline) {
         m_counts.dropped += m_queue.size();
         m_queue.clear();
         return;
@@ -282,7 +278,7 @@ void webhook_sink::run() {
     std::lock_guard<std::mutex> lock(m_mutex);
     if (delivered)
       ++m_counts.delivered;
-    else if (m_closing && steady_seconds() >= m_deadline)
+    else if (m_closing && monotonic_seconds() >= m_deadline)
       ++m_counts.dropped;  // given up at close, not refused
     else
       ++m_counts.failed;
@@ -300,7 +296,7 @@ webhook_counts webhook_sink::finish() noexcept {
   {
     std::lock_guard<std::mutex> lock(m_mutex);
     m_closing = true;
-    m_deadline = steady_seconds() + m_options.timeout_s;
+    m_deadline = monotonic_seconds() + m_options.timeout_s;
   }
   m_wake.notify_all();
   if (m_multi) curl_multi_wakeup(static_cast<CURLM *>(m_multi));

@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "runtime/clock.h"
 #include "runtime/store/histogram_blob.h"
 #include "runtime/store/run_reader.h"
 #include "runtime/store/schema.h"
@@ -57,16 +58,6 @@ constexpr int64_t kWalSizeLimit = int64_t(64) << 20;
 
 using sqlite::db_handle;
 using sqlite::statement;
-
-double wall_seconds() {
-  using namespace std::chrono;
-  return duration<double>(system_clock::now().time_since_epoch()).count();
-}
-
-int64_t monotonic_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
-}
 
 const char *result_code_name(int rc) {
   // The extended codes a run store meets in practice say which system call failed.

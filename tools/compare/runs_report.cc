@@ -5,10 +5,10 @@
 
 #include <unistd.h>
 
-#include <chrono>
 #include <cmath>
 #include <tuple>
 
+#include "runtime/clock.h"
 #include "tools/report/run_digest.h"
 #include "tools/report/svg_plots.h"
 
@@ -72,8 +72,7 @@ window.addEventListener('error', function (e) { window.ttapErrors.push('error: '
 bool overview_of(const std::string &dir, run_overview *out, std::string *error) {
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
-  const double now =
-      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const double now = wall_seconds();
   *out = run_overview();
   out->listing = describe_run(dir, now, host);
   if (out->listing.state == "unreadable") {
