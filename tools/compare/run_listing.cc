@@ -9,9 +9,11 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <filesystem>
 #include <system_error>
+
+#include "runtime/clock.h"
+#include "runtime/store/store_files.h"
 
 namespace ttap::compare {
 namespace fs = std::filesystem;
@@ -19,7 +21,7 @@ namespace {
 
 bool is_run_dir(const fs::path &dir) {
   std::error_code ec;
-  return fs::is_regular_file(dir / "ttap.db", ec);
+  return fs::is_regular_file(dir / kStoreFileName, ec);
 }
 
 void walk(const fs::path &dir, int depth, std::vector<std::string> *out) {
@@ -113,8 +115,8 @@ run_listing describe_run(const std::string &dir, double now, const std::string &
   // Counters are rewritten at every flush; the files' times cover a writer that stored samples
   // but has not updated its counters yet.
   r.end_time = std::max(totals.time, r.start_time);
-  r.last_write = std::max({totals.time, mtime_seconds(fs::path(dir) / "ttap.db"),
-                           mtime_seconds(fs::path(dir) / "ttap.db-wal")});
+  r.last_write = std::max({totals.time, mtime_seconds(fs::path(dir) / kStoreFileName),
+                           mtime_seconds(fs::path(dir) / (std::string(kStoreFileName) + "-wal"))});
   if (writer_alive && now - r.last_write <= kLiveSeconds) {
     r.state = "live";
   } else if (!wal_left(dir)) {
@@ -131,8 +133,7 @@ bool list_runs(const std::vector<std::string> &roots, std::vector<run_listing> *
   if (!find_run_dirs(roots, &dirs, error)) return false;
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
-  const double now =
-      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const double now = wall_seconds();
   out->clear();
   for (const std::string &dir : dirs) out->push_back(describe_run(dir, now, host));
   std::stable_sort(out->begin(), out->end(), [](const run_listing &a, const run_listing &b) {
