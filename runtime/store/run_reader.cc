@@ -106,6 +106,32 @@ sample_row read_sample(sqlite3_stmt *st, bool with_histograms) {
   return r;
 }
 
+// An alert's columns: rowid, rank, step, time, tensor, type, message.
+constexpr const char *kAlertColumns =
+    "SELECT rowid, rank, step, time, tensor, type, message FROM alerts ";
+alert_row read_alert(sqlite3_stmt *st) {
+  alert_row a;
+  a.rowid = sqlite3_column_int64(st, 0);
+  a.rank = sqlite3_column_int(st, 1);
+  a.step = sqlite3_column_int64(st, 2);
+  a.time = sqlite3_column_double(st, 3);
+  a.tensor = column_text(st, 4);
+  a.type = column_text(st, 5);
+  a.message = column_text(st, 6);
+  return a;
+}
+
+// A scalar's columns: rank, step, time, name, value.
+scalar_row read_scalar(sqlite3_stmt *st) {
+  scalar_row s;
+  s.rank = sqlite3_column_int(st, 0);
+  s.step = sqlite3_column_int64(st, 1);
+  s.time = sqlite3_column_double(st, 2);
+  s.name = column_text(st, 3);
+  s.value = column_double(st, 4);
+  return s;
+}
+
 // Merges per-file row lists into one, ordered by `less`.
 template <class Row, class Less>
 void sort_rows(std::vector<Row> *rows, Less less) {
@@ -498,19 +524,8 @@ bool run_reader::advance_past(const char *what, const std::vector<Row> &rows, re
 bool run_reader::alerts(read_cursor *cursor, std::vector<alert_row> *out) {
   return rows_after(
       "reading alerts",
-      "SELECT rowid, rank, step, time, tensor, type, message FROM alerts WHERE rowid > ?1 "
-      "ORDER BY time, rowid",
-      cursor, out, [](sqlite3_stmt *st) {
-        alert_row a;
-        a.rowid = sqlite3_column_int64(st, 0);
-        a.rank = sqlite3_column_int(st, 1);
-        a.step = sqlite3_column_int64(st, 2);
-        a.time = sqlite3_column_double(st, 3);
-        a.tensor = column_text(st, 4);
-        a.type = column_text(st, 5);
-        a.message = column_text(st, 6);
-        return a;
-      });
+      std::string(kAlertColumns) + "WHERE rowid > ?1 ORDER BY time, rowid", cursor, out,
+      read_alert);
 }
 
 bool run_reader::actions(read_cursor *cursor, std::vector<action_row> *out) {
@@ -542,15 +557,7 @@ bool run_reader::scalars(const std::string &name, std::vector<scalar_row> *out) 
       [&](sqlite3_stmt *st, size_t) {
         if (!name.empty()) sqlite3_bind_text(st, 1, name.c_str(), -1, SQLITE_TRANSIENT);
       },
-      [&](sqlite3_stmt *st, size_t) {
-        scalar_row s;
-        s.rank = sqlite3_column_int(st, 0);
-        s.step = sqlite3_column_int64(st, 1);
-        s.time = sqlite3_column_double(st, 2);
-        s.name = column_text(st, 3);
-        s.value = column_double(st, 4);
-        out->push_back(s);
-      });
+      [&](sqlite3_stmt *st, size_t) { out->push_back(read_scalar(st)); });
   sort_rows(out, [](const scalar_row &a, const scalar_row &b) {
     return std::tie(a.name, a.rank, a.step) < std::tie(b.name, b.rank, b.step);
   });
@@ -569,12 +576,7 @@ bool run_reader::latest_scalars(const std::string &name, std::vector<scalar_row>
         sqlite3_bind_text(st, 1, name.c_str(), -1, SQLITE_TRANSIENT);
       },
       [&](sqlite3_stmt *st, size_t) {
-        scalar_row s;
-        s.rank = sqlite3_column_int(st, 0);
-        s.step = sqlite3_column_int64(st, 1);
-        s.time = sqlite3_column_double(st, 2);
-        s.name = column_text(st, 3);
-        s.value = column_double(st, 4);
+        scalar_row s = read_scalar(st);
         // Two rows of one rank at one step: keep one.
         if (out->empty() || out->back().rank != s.rank) out->push_back(s);
       });
@@ -747,21 +749,13 @@ bool run_reader::first_alert_of_type(const std::string &type, std::optional<aler
   // The first of each file's first, by step (then file and rowid).
   return query_each(
       "reading alerts",
-      "SELECT rowid, rank, step, time, tensor, type, message FROM alerts WHERE type = ?1 "
-      "ORDER BY step, rowid LIMIT 1",
+      std::string(kAlertColumns) + "WHERE type = ?1 ORDER BY step, rowid LIMIT 1",
       [&](sqlite3_stmt *st, size_t) {
         sqlite3_bind_text(st, 1, type.c_str(), -1, SQLITE_TRANSIENT);
       },
       [&](sqlite3_stmt *st, size_t k) {
-        alert_row a;
+        alert_row a = read_alert(st);
         a.file = k;
-        a.rowid = sqlite3_column_int64(st, 0);
-        a.rank = sqlite3_column_int(st, 1);
-        a.step = sqlite3_column_int64(st, 2);
-        a.time = sqlite3_column_double(st, 3);
-        a.tensor = column_text(st, 4);
-        a.type = column_text(st, 5);
-        a.message = column_text(st, 6);
         if (!*out || a.step < (*out)->step) *out = std::move(a);
       });
 }
@@ -813,12 +807,10 @@ size_t raise_attach_limit(sqlite3 *db) {
   return size_t(sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, -1));
 }
 size_t library_attach_limit() {
-  sqlite3 *probe = nullptr;
-  size_t limit = 10;
-  if (sqlite3_open_v2(":memory:", &probe, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK)
-    limit = raise_attach_limit(probe);
-  sqlite3_close_v2(probe);
-  return limit;
+  sqlite3 *raw = nullptr;
+  const int rc = sqlite3_open_v2(":memory:", &raw, SQLITE_OPEN_READWRITE, nullptr);
+  sqlite::db_handle probe(raw);
+  return rc == SQLITE_OK ? raise_attach_limit(probe.get()) : 10;
 }
 
 std::string sql_quoted(const std::string &text) {
@@ -841,8 +833,6 @@ std::string read_only_uri(const std::string &path) {
   }
   return uri + "?mode=ro";
 }
-
-void close_db(sqlite3 *db) { sqlite3_close_v2(db); }
 
 // The readable store files of a run, with the columns each has of every combined name.
 struct readable_file {
@@ -1047,8 +1037,7 @@ bool combined_views_sql(const std::string &run_dir, std::string *sql, std::strin
   return true;
 }
 
-bool open_combined_run(const std::string &run_dir,
-                       std::unique_ptr<sqlite3, void (*)(sqlite3 *)> *out, std::string *error) {
+bool open_combined_run(const std::string &run_dir, sqlite::db_handle *out, std::string *error) {
   std::vector<readable_file> paths;
   if (!readable_files(run_dir, &paths, error)) return false;
   if (paths.empty()) {
@@ -1063,7 +1052,7 @@ bool open_combined_run(const std::string &run_dir,
                            (one ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
                                SQLITE_OPEN_URI,
                            nullptr);
-  std::unique_ptr<sqlite3, void (*)(sqlite3 *)> db(raw, close_db);
+  sqlite::db_handle db(raw);
   if (rc != SQLITE_OK) {
     *error = (one ? paths[0].path : run_dir) + ": cannot open: " + sqlite3_errmsg(raw);
     return false;

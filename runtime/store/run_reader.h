@@ -12,8 +12,7 @@
 #include <vector>
 
 #include "runtime/store/histogram_blob.h"
-
-struct sqlite3;
+#include "runtime/store/sqlite_db.h"
 
 namespace ttap {
 
@@ -255,8 +254,7 @@ class run_reader {
 // than the SQLite library attaches (its SQLITE_MAX_ATTACHED, 10 in most builds; the connection's
 // limit is raised to it) has every file's tables copied into that temporary database instead,
 // with the store's indexes and views over the copies: the same names, slower to open.
-bool open_combined_run(const std::string &run_dir, std::unique_ptr<sqlite3, void (*)(sqlite3 *)> *out,
-                       std::string *error);
+bool open_combined_run(const std::string &run_dir, sqlite::db_handle *out, std::string *error);
 // The script open_combined_run runs for a run of several files (absolute paths), for the sqlite3
 // shell: sqlite3 -cmd "$(ttap sql DIR --setup)". A run of more files than the library attaches is
 // refused with a message naming ttap sql DIR "QUERY" (which copies them).

@@ -18,7 +18,7 @@ namespace ttap::testing {
 inline std::vector<std::vector<std::string>> query(const std::string &run_dir,
                                                    const std::string &sql) {
   std::vector<std::vector<std::string>> rows;
-  std::unique_ptr<sqlite3, void (*)(sqlite3 *)> run(nullptr, nullptr);
+  sqlite::db_handle run;
   std::string error;
   if (!open_combined_run(run_dir, &run, &error)) {
     ADD_FAILURE() << "cannot open the store: " << error;
@@ -56,7 +56,7 @@ inline std::string query_one(const std::string &run_dir, const std::string &sql)
 // is no row).
 inline double query_double(const std::string &run_dir, const std::string &sql) {
   double v = NAN;
-  std::unique_ptr<sqlite3, void (*)(sqlite3 *)> run(nullptr, nullptr);
+  sqlite::db_handle run;
   std::string error;
   if (!open_combined_run(run_dir, &run, &error)) {
     ADD_FAILURE() << "cannot open the store: " << error;
@@ -71,6 +71,18 @@ inline double query_double(const std::string &run_dir, const std::string &sql) {
     ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db);
   sqlite3_finalize(stmt);
   return v;
+}
+
+// Runs `sql` on one store file, opened read-write outside the store: how a test makes the file an
+// older writer left (a dropped column, an older user_version). A failure naming the statement and
+// SQLite's message when it does not run.
+inline void rewrite_store_file(const std::string &path, const std::string &sql) {
+  sqlite3 *raw = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE, nullptr);
+  sqlite::db_handle db(raw);
+  ASSERT_EQ(rc, SQLITE_OK) << path << ": " << sqlite3_errmsg(raw);
+  ASSERT_EQ(sqlite3_exec(db.get(), sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+      << path << ": " << sql << ": " << sqlite3_errmsg(db.get());
 }
 
 }  // namespace ttap::testing

@@ -15,6 +15,7 @@
 
 #include "runtime/session.h"
 #include "runtime/store/run_reader.h"
+#include "tests/runtime/store_query.h"
 #include "tests/temp_dir.h"
 
 namespace ttap {
@@ -162,13 +163,9 @@ TEST(DeviceBudget, StoreFilesWrittenBeforeDeviceSeconds) {
   testing::temp_dir dir;
   counters first = train(dir.path, "2000", "0", 3, 1);
   ASSERT_GT(first.device, 0);
-  sqlite3 *db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir.path + "/ttap.db").c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE run_counters DROP COLUMN device_seconds", nullptr,
-                         nullptr, nullptr),
-            SQLITE_OK)
-      << sqlite3_errmsg(db);
-  sqlite3_close(db);
+  testing::rewrite_store_file(dir.path + "/ttap.db",
+                              "ALTER TABLE run_counters DROP COLUMN device_seconds");
+  if (HasFatalFailure()) return;
 
   std::string error;
   auto reader = run_reader::open(dir.path, &error);

@@ -22,6 +22,7 @@
 
 #include "runtime/config.h"
 #include "runtime/response/response_policy.h"
+#include "runtime/store/sqlite_db.h"
 #include "runtime/store/store_files.h"
 #include "runtime/text/printable.h"
 #include "tools/run/child_process.h"
@@ -154,21 +155,23 @@ bool fold_finished_wal_files(const std::string &dir, std::string *error) {
     bool busy = false;
     std::string lock_error;
     if (!lock.try_lock(f.path, &busy, &lock_error)) continue;  // a live writer folds at its close
-    sqlite3 *db = nullptr;
-    int rc = sqlite3_open_v2(f.path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr);
+    sqlite3 *raw = nullptr;
+    int rc = sqlite3_open_v2(f.path.c_str(), &raw, SQLITE_OPEN_READWRITE, nullptr);
+    sqlite::db_handle db(raw);
     if (rc == SQLITE_OK) {
-      sqlite3_busy_timeout(db, 2000);
-      sqlite3_stmt *st = nullptr;
-      rc = sqlite3_prepare_v2(db, "PRAGMA wal_checkpoint(TRUNCATE)", -1, &st, nullptr);
+      sqlite3_busy_timeout(db.get(), 2000);
+      sqlite::statement st;
+      rc = sqlite::prepare(db.get(), "PRAGMA wal_checkpoint(TRUNCATE)", &st)
+               ? SQLITE_OK
+               : sqlite3_errcode(db.get());
       // The pragma answers (busy, frames, checkpointed): busy 1 when a reader kept it from ending.
-      if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) != 0)
+      if (rc == SQLITE_OK && sqlite3_step(st.get()) == SQLITE_ROW &&
+          sqlite3_column_int(st.get(), 0) != 0)
         rc = SQLITE_BUSY;
       else if (rc == SQLITE_OK)
-        rc = sqlite3_errcode(db) == SQLITE_ROW ? SQLITE_OK : sqlite3_errcode(db);
-      sqlite3_finalize(st);
+        rc = sqlite3_errcode(db.get()) == SQLITE_ROW ? SQLITE_OK : sqlite3_errcode(db.get());
     }
     const std::string why = sqlite3_errstr(rc);
-    sqlite3_close_v2(db);
     if (rc != SQLITE_OK && rc != SQLITE_DONE) {
       *error = f.path + ": cannot fold its WAL into it: " + why;
       return false;

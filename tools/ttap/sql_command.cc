@@ -32,7 +32,7 @@ int run_sql_or_throw(const sql_options &options, std::FILE *out, std::FILE *err)
   }
   if (options.query.empty())
     return fail(err, "no query (usage: ttap sql DIR \"SELECT ...\"; --setup prints the views)");
-  std::unique_ptr<sqlite3, void (*)(sqlite3 *)> db(nullptr, nullptr);
+  sqlite::db_handle db;
   if (!open_combined_run(options.run_dir, &db, &error)) return fail(err, error);
   sqlite3 *h = db.get();
   // Every statement of the query runs; the rows of each are printed.

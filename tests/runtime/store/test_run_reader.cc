@@ -36,17 +36,12 @@ TEST(RunReader, ReadsAVersionOneStore) {
   ASSERT_EQ(ttap_watch(s, "g", g.data(), TTAP_F32, g.size(), TTAP_GRAD, &h), TTAP_OK);
   ASSERT_EQ(ttap_step(s, 0, nullptr), TTAP_OK);
   ASSERT_EQ(ttap_close(s), TTAP_OK);
-  sqlite3 *db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir.path + "/ttap.db").c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db,
-                         "DROP VIEW ranks_v; DROP TABLE rank_samples; DROP TABLE rank_steps; "
-                         "ALTER TABLE run_info DROP COLUMN group_kind; "
-                         "ALTER TABLE run_info DROP COLUMN group_size; "
-                         "ALTER TABLE run_info DROP COLUMN group_rank; PRAGMA user_version = 1;",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK)
-      << sqlite3_errmsg(db);
-  sqlite3_close(db);
+  testing::rewrite_store_file(dir.path + "/ttap.db",
+                              "DROP VIEW ranks_v; DROP TABLE rank_samples; DROP TABLE rank_steps; "
+                              "ALTER TABLE run_info DROP COLUMN group_kind; "
+                              "ALTER TABLE run_info DROP COLUMN group_size; "
+                              "ALTER TABLE run_info DROP COLUMN group_rank; PRAGMA user_version = 1;");
+  if (HasFatalFailure()) return;
 
   std::string error;
   auto r = run_reader::open(dir.path, &error);
@@ -79,13 +74,9 @@ TEST(RunReader, ReadsActionsAndStoresWithoutThem) {
     ASSERT_TRUE(st->add_action({rank, 25, 1.7e9 + rank, action_kind::skip, "nonfinite", "w.grad"}));
     ASSERT_TRUE(st->close()) << st->last_error();
   }
-  sqlite3 *db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir.path + "/ttap.db").c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "DROP VIEW actions_v; DROP TABLE actions; PRAGMA user_version = 3;",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK)
-      << sqlite3_errmsg(db);
-  sqlite3_close(db);
+  testing::rewrite_store_file(dir.path + "/ttap.db",
+                              "DROP VIEW actions_v; DROP TABLE actions; PRAGMA user_version = 3;");
+  if (HasFatalFailure()) return;
 
   std::string error;
   auto r = run_reader::open(dir.path, &error);
@@ -103,7 +94,7 @@ TEST(RunReader, ReadsActionsAndStoresWithoutThem) {
   ASSERT_TRUE(r->actions(&cursor, &actions));
   EXPECT_TRUE(actions.empty());  // the cursor moved past them
 
-  std::unique_ptr<sqlite3, void (*)(sqlite3 *)> combined(nullptr, [](sqlite3 *) {});
+  sqlite::db_handle combined;
   ASSERT_TRUE(open_combined_run(dir.path, &combined, &error)) << error;
   sqlite3_stmt *st = nullptr;
   ASSERT_EQ(sqlite3_prepare_v2(combined.get(), "SELECT count(*), min(rank) FROM actions_v", -1, &st,
@@ -132,13 +123,9 @@ TEST(RunReader, CombinesFilesWithAndWithoutDeviceSeconds) {
     ASSERT_TRUE(st) << error;
     ASSERT_TRUE(st->close()) << st->last_error();
   }
-  sqlite3 *db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir.path + "/ttap.db").c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE run_counters DROP COLUMN device_seconds", nullptr,
-                         nullptr, nullptr),
-            SQLITE_OK)
-      << sqlite3_errmsg(db);
-  sqlite3_close(db);
+  testing::rewrite_store_file(dir.path + "/ttap.db",
+                              "ALTER TABLE run_counters DROP COLUMN device_seconds");
+  if (HasFatalFailure()) return;
 
   std::string error;
   auto r = run_reader::open(dir.path, &error);
@@ -414,7 +401,7 @@ void write_ranks(const std::string &dir, int32_t ranks) {
 
 // The first row of `sql` on the combined run, its columns joined by '|'.
 std::string combined_query(const std::string &dir, const std::string &sql) {
-  std::unique_ptr<sqlite3, void (*)(sqlite3 *)> db(nullptr, [](sqlite3 *) {});
+  sqlite::db_handle db;
   std::string error;
   if (!open_combined_run(dir, &db, &error)) return "open failed: " + error;
   sqlite3_stmt *st = nullptr;
@@ -444,22 +431,15 @@ TEST(RunReaderFiles, MoreRankFilesThanSqliteAttachesAreCombined) {
     temp_dir dir(testing::memory_backed_parent());
     write_ranks(dir.path, ranks);
     if (HasFatalFailure()) return;
-    sqlite3 *old = nullptr;
-    ASSERT_EQ(sqlite3_open((dir.path + "/ttap.db").c_str(), &old), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(old,
-                           "DROP VIEW actions_v; DROP TABLE actions; PRAGMA user_version = 3; "
-                           "ALTER TABLE run_counters DROP COLUMN device_seconds;",
-                           nullptr, nullptr, nullptr),
-              SQLITE_OK);
-    sqlite3_close(old);
+    testing::rewrite_store_file(dir.path + "/ttap.db",
+                                "DROP VIEW actions_v; DROP TABLE actions; PRAGMA user_version = 3; "
+                                "ALTER TABLE run_counters DROP COLUMN device_seconds;");
+    if (HasFatalFailure()) return;
     // Rank 1's is a version 4 file from before run_counters.device_seconds: the first file copied
     // (the newest version first, in rank order), so the copy gets the column from a later one.
-    ASSERT_EQ(sqlite3_open((dir.path + "/ttap.rank-1.db").c_str(), &old), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(old, "ALTER TABLE run_counters DROP COLUMN device_seconds", nullptr,
-                           nullptr, nullptr),
-              SQLITE_OK)
-        << sqlite3_errmsg(old);
-    sqlite3_close(old);
+    testing::rewrite_store_file(dir.path + "/ttap.rank-1.db",
+                                "ALTER TABLE run_counters DROP COLUMN device_seconds");
+    if (HasFatalFailure()) return;
 
     const std::string n = std::to_string(ranks);
     EXPECT_EQ(combined_query(dir.path,
