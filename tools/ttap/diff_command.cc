@@ -21,6 +21,8 @@
 #include "tools/ttap/stats_command.h"
 #include "tools/ttap/stats_report.h"
 #include "tools/ttap/terminal.h"
+#include "tools/ttap/verb_errors.h"
+#include "tools/ttap/verb_output.h"
 
 namespace ttap::cli {
 namespace {
@@ -35,10 +37,7 @@ using report::text_column;
 constexpr size_t kTextTensorRows = 40;
 constexpr size_t kTextAlertRows = 20;
 
-int fail(std::FILE *err, const std::string &message) {
-  std::fprintf(err, "ttap diff: error: %s\n", printable(message).c_str());
-  return kExitUsage;
-}
+int fail(std::FILE *err, const std::string &message) { return verb_error(err, "diff", message); }
 
 std::string side_text(const char *which, const compare::run_side &s) {
   return std::string(which) + "         " + printable(s.dir) + ": " + std::to_string(s.steps) +
@@ -152,21 +151,6 @@ std::string text_diff(const compare::run_diff &d, bool color) {
   return out;
 }
 
-bool write_file(const std::string &path, const std::string &text, std::string *error) {
-  std::FILE *f = std::fopen(path.c_str(), "wb");
-  if (!f) {
-    *error = path + ": cannot write: " + std::strerror(errno);
-    return false;
-  }
-  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  const int saved = errno;
-  if (std::fclose(f) != 0 || !ok) {
-    *error = path + ": write failed: " + std::strerror(ok ? errno : saved);
-    return false;
-  }
-  return true;
-}
-
 int run_diff_or_throw(const diff_options &options, std::FILE *out, std::FILE *err) {
   if (!(options.rtol >= 0) || !(options.atol >= 0) || !std::isfinite(options.rtol) ||
       !std::isfinite(options.atol))
@@ -199,27 +183,15 @@ int run_diff_or_throw(const diff_options &options, std::FILE *out, std::FILE *er
   }
   std::string path = options.output;
   if (path.empty() && options.format == "html") path = "ttap-diff.html";
-  if (path.empty()) {
-    std::fputs(text.c_str(), out);
-    std::fflush(out);
-  } else {
-    if (!write_file(path, text, &error)) return fail(err, error);
-    std::fprintf(out, "wrote %s (%s): %s\n", path.c_str(), format_bytes(text.size()).c_str(),
-                 compare::verdict_of(diff).c_str());
-  }
+  if (!put_verb_output(path, text, compare::verdict_of(diff), out, &error)) return fail(err, error);
   return diff.equal() ? kExitOk : kExitDiffer;
 }
 
 }  // namespace
 
 int run_diff(const diff_options &options, std::FILE *out, std::FILE *err) {
-  try {
-    return run_diff_or_throw(options, out, err);
-  } catch (const std::bad_alloc &) {
-    return fail(err, "out of memory while comparing the runs");
-  } catch (const std::exception &e) {
-    return fail(err, e.what());
-  }
+  return run_verb(err, "diff", options.run_a + " vs " + options.run_b,
+                  [&] { return run_diff_or_throw(options, out, err); });
 }
 
 void add_diff_command(CLI::App &app) {

@@ -13,6 +13,7 @@
 #include "tools/report/text_table.h"
 #include "tools/ttap/stats_command.h"
 #include "tools/ttap/stats_report.h"
+#include "tools/ttap/verb_errors.h"
 
 namespace ttap::cli {
 namespace {
@@ -22,10 +23,7 @@ using text::printable;
 using report::text_cell;
 using report::text_column;
 
-int fail(std::FILE *err, const std::string &message) {
-  std::fprintf(err, "ttap ls: error: %s\n", printable(message).c_str());
-  return kExitUsage;
-}
+int fail(std::FILE *err, const std::string &message) { return verb_error(err, "ls", message); }
 
 std::string ranks_text(const compare::run_listing &r) {
   if (r.ranks.empty()) return "-";
@@ -111,7 +109,8 @@ nlohmann::ordered_json json_listing(const std::vector<compare::run_listing> &run
 }  // namespace
 
 int run_ls(const ls_options &options, std::FILE *out, std::FILE *err) {
-  try {
+  const std::string subject = options.dirs.empty() ? "." : options.dirs.front();
+  return run_verb(err, "ls", subject, [&] {
     std::vector<std::string> roots = options.dirs;
     if (roots.empty()) roots.push_back(".");
     std::vector<compare::run_listing> runs;
@@ -129,11 +128,7 @@ int run_ls(const ls_options &options, std::FILE *out, std::FILE *err) {
     std::fputs(text.c_str(), out);
     std::fflush(out);
     return kExitOk;
-  } catch (const std::bad_alloc &) {
-    return fail(err, "out of memory while listing runs");
-  } catch (const std::exception &e) {
-    return fail(err, e.what());
-  }
+  });
 }
 
 void add_ls_command(CLI::App &app) {

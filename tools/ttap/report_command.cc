@@ -22,6 +22,7 @@
 #include "tools/ttap/stats_report.h"
 #include "tools/ttap/terminal.h"
 #include "tools/ttap/verb_errors.h"
+#include "tools/ttap/verb_output.h"
 
 namespace ttap::cli {
 namespace {
@@ -329,21 +330,6 @@ std::string text_report(const report::run_digest &digest, const std::string &run
   return out;
 }
 
-bool write_file(const std::string &path, const std::string &text, std::string *error) {
-  std::FILE *f = std::fopen(path.c_str(), "wb");
-  if (!f) {
-    *error = path + ": cannot write: " + std::strerror(errno);
-    return false;
-  }
-  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  const int saved = errno;
-  if (std::fclose(f) != 0 || !ok) {
-    *error = path + ": write failed: " + std::strerror(ok ? errno : saved);
-    return false;
-  }
-  return true;
-}
-
 int run_report_or_throw(const report_options &options, std::FILE *out, std::FILE *err) {
   std::string error;
   auto reader = run_reader::open(options.run_dir, &error);
@@ -392,13 +378,7 @@ int run_report_or_throw(const report_options &options, std::FILE *out, std::FILE
 
   std::string path = options.output;
   if (path.empty() && options.format == "html") path = options.run_dir + "/report.html";
-  if (path.empty()) {
-    std::fputs(text.c_str(), out);
-    std::fflush(out);
-    return kExitOk;
-  }
-  if (!write_file(path, text, &error)) return fail(err, error);
-  std::fprintf(out, "wrote %s (%s)\n", printable(path).c_str(), format_bytes(text.size()).c_str());
+  if (!put_verb_output(path, text, "", out, &error)) return fail(err, error);
   return kExitOk;
 }
 

@@ -13,6 +13,8 @@
 #include "tools/report/text_table.h"
 #include "tools/ttap/stats_command.h"
 #include "tools/ttap/stats_report.h"
+#include "tools/ttap/verb_errors.h"
+#include "tools/ttap/verb_output.h"
 
 namespace ttap::cli {
 namespace {
@@ -22,10 +24,7 @@ using text::printable;
 using report::text_cell;
 using report::text_column;
 
-int fail(std::FILE *err, const std::string &message) {
-  std::fprintf(err, "ttap report: error: %s\n", printable(message).c_str());
-  return kExitUsage;
-}
+int fail(std::FILE *err, const std::string &message) { return verb_error(err, "report", message); }
 
 std::string value_cell(const std::optional<double> &v, const std::optional<int64_t> &step) {
   if (!step) return "-";
@@ -71,7 +70,7 @@ std::string text_runs(const std::vector<compare::run_overview> &runs) {
 
 int run_report_runs(const std::vector<std::string> &dirs, const std::string &format,
                     const std::string &output, std::FILE *out, std::FILE *err) {
-  try {
+  return run_verb(err, "report", std::to_string(dirs.size()) + " runs", [&] {
     std::vector<compare::run_overview> runs;
     for (size_t i = 0; i < dirs.size(); ++i) {
       for (size_t j = 0; j < i; ++j) {
@@ -96,22 +95,10 @@ int run_report_runs(const std::vector<std::string> &dirs, const std::string &for
     }
     std::string path = output;
     if (path.empty() && format == "html") path = "ttap-runs.html";
-    if (path.empty()) {
-      std::fputs(text.c_str(), out);
-      std::fflush(out);
-      return kExitOk;
-    }
-    std::FILE *f = std::fopen(path.c_str(), "wb");
-    if (!f) return fail(err, path + ": cannot write: " + std::strerror(errno));
-    const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-    if (std::fclose(f) != 0 || !ok) return fail(err, path + ": write failed");
-    std::fprintf(out, "wrote %s (%s)\n", path.c_str(), format_bytes(text.size()).c_str());
+    std::string error;
+    if (!put_verb_output(path, text, "", out, &error)) return fail(err, error);
     return kExitOk;
-  } catch (const std::bad_alloc &) {
-    return fail(err, "out of memory while reading the runs");
-  } catch (const std::exception &e) {
-    return fail(err, e.what());
-  }
+  });
 }
 
 }  // namespace ttap::cli

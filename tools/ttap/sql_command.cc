@@ -13,14 +13,12 @@
 #include "runtime/store/run_reader.h"
 #include "runtime/store/sqlite_db.h"
 #include "tools/ttap/stats_command.h"
+#include "tools/ttap/verb_errors.h"
 
 namespace ttap::cli {
 namespace {
 
-int fail(std::FILE *err, const std::string &message) {
-  std::fprintf(err, "ttap sql: error: %s\n", message.c_str());
-  return kExitUsage;
-}
+int fail(std::FILE *err, const std::string &message) { return verb_error(err, "sql", message); }
 
 int run_sql_or_throw(const sql_options &options, std::FILE *out, std::FILE *err) {
   std::string error;
@@ -63,11 +61,7 @@ int run_sql_or_throw(const sql_options &options, std::FILE *out, std::FILE *err)
 }  // namespace
 
 int run_sql(const sql_options &options, std::FILE *out, std::FILE *err) {
-  try {
-    return run_sql_or_throw(options, out, err);
-  } catch (const std::exception &e) {
-    return fail(err, options.run_dir + ": " + e.what());
-  }
+  return run_verb(err, "sql", options.run_dir, [&] { return run_sql_or_throw(options, out, err); });
 }
 
 void add_sql_command(CLI::App &app) {

@@ -541,7 +541,7 @@ TEST(ReportCommand, UsageErrors) {
   expect_one_error_line(run_ttap({"report", run, "--format", "html", "--tensor", "nope"}, dir),
                         "no tensor named 'nope'");
   expect_one_error_line(run_ttap({"report", run, "-o", dir.path("no/such/dir/r.txt")}, dir),
-                        "cannot write");
+                        "cannot create");
 }
 
 }  // namespace
