@@ -3,10 +3,8 @@
 #include "runtime/group/process_symbol.h"
 
 #include <dlfcn.h>
-#include <link.h>
 
-#include <string>
-#include <vector>
+#include "runtime/loaded_objects.h"
 
 namespace ttap {
 namespace {
@@ -27,28 +25,11 @@ bool in_interposer(void *p) {
   return marker && dladdr(marker, &marker_info) && marker_info.dli_fbase == info.dli_fbase;
 }
 
-int collect_object_name(dl_phdr_info *info, size_t, void *data) {
-  if (info->dlpi_name && *info->dlpi_name)
-    static_cast<std::vector<std::string> *>(data)->emplace_back(info->dlpi_name);
-  return 0;
-}
-
 }  // namespace
 
 void *find_process_symbol(const char *name) {
   if (void *p = dlsym(RTLD_DEFAULT, name); p && !in_interposer(p)) return p;
-  // Names are collected first and opened afterwards: dlopen inside dl_iterate_phdr's callback
-  // would nest the loader's locks.
-  std::vector<std::string> objects;
-  dl_iterate_phdr(collect_object_name, &objects);
-  for (const std::string &object : objects) {
-    void *handle = dlopen(object.c_str(), RTLD_LAZY | RTLD_NOLOAD);
-    if (!handle) continue;
-    void *p = dlsym(handle, name);
-    dlclose(handle);
-    if (p && !in_interposer(p)) return p;
-  }
-  return nullptr;
+  return find_in_loaded_objects(name, [](void *p) { return !in_interposer(p); });
 }
 
 }  // namespace ttap
