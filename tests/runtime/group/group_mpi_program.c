@@ -27,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "tests/runtime/mpi_rank.h"
 #include "ttap/ttap.h"
 
 static atomic_long g_allreduce, g_allgather;
@@ -52,18 +53,7 @@ int PMPI_Iallgather(const void *send, int send_count, MPI_Datatype send_type, vo
   return next(send, send_count, send_type, recv, recv_count, recv_type, comm, request);
 }
 
-#define CHECK(call)                                                                     \
-  do {                                                                                  \
-    ttap_status st_ = (call);                                                           \
-    if (st_ != TTAP_OK) {                                                               \
-      fprintf(stderr, "rank %d: %s: %s (%s)\n", g_rank, #call, ttap_status_string(st_), \
-              ttap_last_error());                                                       \
-      MPI_Abort(MPI_COMM_WORLD, 2);                                                     \
-    }                                                                                   \
-  } while (0)
-
 enum { kParam = 3000, kGrad = 5000, kShard = 700, kReplicatedGrad = 1200 };
-static int g_rank;
 
 /* Deterministic values in [-1, 1) from (rank, step, index): the test recomputes any rank's data. */
 static float value(uint64_t rank, uint64_t step, uint64_t i, uint64_t salt) {
@@ -97,10 +87,7 @@ static int parse_pair(const char *arg, const char *key, int *a, int *b) {
 }
 
 int main(int argc, char **argv) {
-  int provided = 0, world = 1;
-  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
-  MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &world);
+  const int world = start_mpi_ranks(&argc, &argv);
   if (argc < 3) {
     fprintf(stderr, "usage: %s RUN_DIR STEPS [options]\n", argv[0]);
     MPI_Abort(MPI_COMM_WORLD, 2);

@@ -13,20 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/runtime/mpi_rank.h"
 #include "ttap/ttap.h"
 
 enum { kParam = 4096 };
-static int g_rank;
-
-#define CHECK(call)                                                                     \
-  do {                                                                                  \
-    ttap_status st_ = (call);                                                           \
-    if (st_ != TTAP_OK) {                                                               \
-      fprintf(stderr, "rank %d: %s: %s (%s)\n", g_rank, #call, ttap_status_string(st_), \
-              ttap_last_error());                                                       \
-      MPI_Abort(MPI_COMM_WORLD, 2);                                                     \
-    }                                                                                   \
-  } while (0)
 
 static uint64_t fnv1a(const void *data, size_t bytes) {
   uint64_t h = 0xcbf29ce484222325ull;
@@ -35,11 +25,7 @@ static uint64_t fnv1a(const void *data, size_t bytes) {
 }
 
 int main(int argc, char **argv) {
-  int provided = 0;
-  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
-  int world = 1;
-  MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &world);
+  const int world = start_mpi_ranks(&argc, &argv);
   if (argc < 4) {
     fprintf(stderr, "usage: %s RUN_DIR STEPS nan=STEP:RANK [nogroup]\n", argv[0]);
     MPI_Abort(MPI_COMM_WORLD, 2);
