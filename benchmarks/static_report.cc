@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -64,9 +65,13 @@ std::vector<std::string> missed_static_targets(const static_report &report) {
   return missed;
 }
 
-const char *default_static_dir() {
-#ifdef TTAP_STATIC_DIR
-  return TTAP_STATIC_DIR;
+std::string default_static_dir() {
+#ifdef TTAP_HAVE_STATIC_PTX
+  // The running program's directory is bin/ in the build tree and in an install prefix alike.
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return "";
+  return (exe.parent_path().parent_path() / "share" / "tensortap" / "static").string();
 #else
   return "";
 #endif

@@ -42,7 +42,9 @@ static_report make_static_report(const std::string &dir);
 // loop within its instruction budget. One line per miss, empty when every target is met.
 std::vector<std::string> missed_static_targets(const static_report &report);
 
-// The directory the build wrote them to ("" when ttap was built without nvcc).
-const char *default_static_dir();
+// Where the build wrote them, found from the running program: <its directory>/../share/tensortap/
+// static, which the build tree and an install prefix both have ("" when ttap was built without
+// nvcc). `ttap bench --ptx-dir` names another.
+std::string default_static_dir();
 
 }  // namespace ttap::bench
