@@ -48,6 +48,7 @@ int run_runtime(const bench_args &args) {
   }
   std::vector<bench::step_cost> steps = bench::run_step_cost_bench(print_line, args.cpu_time);
   bench::store_bench_options store_options;
+  std::fprintf(stderr, "ttap bench --runtime: measuring the store's ingest...\n");
   bench::store_bench_report store = bench::run_store_bench(store_options);
   if (!store.error.empty()) {
     std::fprintf(stderr, "ttap bench --runtime: the store failed: %s\n", store.error.c_str());

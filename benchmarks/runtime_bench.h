@@ -20,8 +20,9 @@ struct step_cost {
 };
 
 // Runs in a temporary run directory it removes afterwards. `progress` (may be null) gets one line
-// per case. With `cpu_time`, calls are timed by the calling thread's CPU time (and the executor's
-// large-tensor bandwidth by the process's), which other load on the machine does not inflate.
+// per case, as soon as it is measured, and a note goes to stderr before each slow group. With
+// `cpu_time`, calls are timed by the calling thread's CPU time (and the executor's large-tensor
+// bandwidth by the process's), which other load on the machine does not inflate.
 std::vector<step_cost> run_step_cost_bench(void (*progress)(const char *), bool cpu_time = false);
 
 }  // namespace ttap::bench
