@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "tools/report/html_page.h"
 #include "tools/report/svg_plots.h"
 
 namespace ttap::compare {
@@ -66,52 +67,6 @@ report::overlay_series curve(const std::string &label, const std::vector<curve_p
   for (const curve_point &p : points) s.points.emplace_back(p.step, p.value);
   return s;
 }
-
-constexpr const char *kStyle = R"(
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px;
-       color: #222; max-width: 1300px; }
-h1 { font-size: 20px; margin-bottom: 4px; }
-h2 { font-size: 16px; margin-top: 32px; border-bottom: 1px solid #ddd; }
-code, .name { font-family: ui-monospace, "DejaVu Sans Mono", monospace; }
-table { border-collapse: collapse; font-size: 13px; }
-th, td { padding: 2px 10px; text-align: right; white-space: nowrap; }
-th { background: #f3f3f3; }
-td.text, th.text, .facts td, .facts th { text-align: left; }
-.bad { color: #e4002b; font-weight: 600; }
-.note { color: #666; font-size: 12px; margin: 2px 0 0 0; }
-.callout { padding: 8px 12px; border-left: 4px solid #e4002b; background: #fff3f3; }
-.callout.ok { border-color: #2a9d4a; background: #f2faf4; }
-svg.plot { display: block; margin: 8px 0; max-width: 100%; height: auto; }
-svg text { font: 11px ui-monospace, "DejaVu Sans Mono", monospace; fill: #333; }
-svg .axis line { stroke: #888; }
-svg .frame { fill: none; stroke: #bbb; }
-svg .axis line.grid { stroke: #e8e8e8; }
-svg .empty { font-size: 13px; fill: #888; }
-)";
-
-// Runs last: checks that the two overlays are SVG elements that lay out to a nonzero box, and
-// records the result (or any script error) in <body data-render>, as the report page does.
-constexpr const char *kRenderCheck = R"(<script>
-(function () {
-  'use strict';
-  var problems = [];
-  ['ttap-diff-grad-norm', 'ttap-diff-loss'].forEach(function (id) {
-    var svg = document.getElementById(id);
-    if (!(svg instanceof SVGSVGElement)) { problems.push(id + ' is missing'); return; }
-    var box = svg.getBBox();
-    if (!(box.width > 0 && box.height > 0)) problems.push(id + ' draws nothing');
-  });
-  problems = window.ttapErrors.concat(problems);
-  document.body.setAttribute('data-render', problems.length ? problems.join('; ') : 'ok');
-})();
-</script>
-)";
-
-constexpr const char *kErrorCollector = R"(<script>
-window.ttapErrors = [];
-window.addEventListener('error', function (e) { window.ttapErrors.push('error: ' + e.message); });
-</script>
-)";
 
 std::string plot_block(const report::svg_plot &plot) {
   std::string out = plot.svg;
@@ -305,15 +260,9 @@ json diff_json(const run_diff &d) {
 
 std::string diff_html(const run_diff &d, size_t max_tensor_rows) {
   const std::string verdict = verdict_of(d);
-  std::string out =
-      "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-      // Nothing may be fetched: the page is complete as written.
-      "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-      "style-src 'unsafe-inline'; script-src 'unsafe-inline'\">\n"
-      "<meta name=\"generator\" content=\"ttap diff\">\n<title>ttap diff: " +
-      html_escape(d.a.dir) + " vs " + html_escape(d.b.dir) + "</title>\n<style>" + kStyle +
-      "</style>\n" + kErrorCollector + "</head>\n<body data-render=\"pending\" data-verdict=\"" +
-      verdict + "\">\n<h1>ttap diff</h1>\n<table class=\"facts\">\n";
+  std::string out = report::html_page_head("ttap diff", "ttap diff: " + d.a.dir + " vs " + d.b.dir,
+                                           "", " data-verdict=\"" + verdict + "\"");
+  out += "<h1>ttap diff</h1>\n<table class=\"facts\">\n";
   for (const run_side *s : {&d.a, &d.b}) {
     out += "<tr><th>" + std::string(s == &d.a ? "A" : "B") + "</th><td><code>" +
            html_escape(s->dir) + "</code>: " + std::to_string(s->steps) + " steps sampled" +
@@ -388,8 +337,7 @@ std::string diff_html(const run_diff &d, size_t max_tensor_rows) {
   if (d.tensors.size() > max_tensor_rows)
     out += "<p class=\"note\">" + std::to_string(d.tensors.size() - max_tensor_rows) +
            " more tensors; <code>ttap diff --format json</code> lists them all.</p>\n";
-  out += kRenderCheck;
-  out += "</body>\n</html>\n";
+  out += report::html_page_end({"ttap-diff-grad-norm", "ttap-diff-loss"});
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "runtime/clock.h"
+#include "tools/report/html_page.h"
 #include "tools/report/run_digest.h"
 #include "tools/report/svg_plots.h"
 
@@ -23,49 +24,6 @@ json number(const std::optional<double> &v) {
 }
 
 std::string cell(const std::optional<double> &v) { return v ? report::label_number(*v) : "-"; }
-
-constexpr const char *kPage = R"(
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px;
-       color: #222; max-width: 1300px; }
-h1 { font-size: 20px; margin-bottom: 4px; }
-h2 { font-size: 16px; margin-top: 32px; border-bottom: 1px solid #ddd; }
-code, .name { font-family: ui-monospace, "DejaVu Sans Mono", monospace; }
-table { border-collapse: collapse; font-size: 13px; }
-th, td { padding: 2px 10px; text-align: right; white-space: nowrap; }
-th { background: #f3f3f3; }
-td.text, th.text { text-align: left; }
-.bad { color: #e4002b; font-weight: 600; }
-.note { color: #666; font-size: 12px; margin: 2px 0 0 0; }
-svg.plot { display: block; margin: 8px 0; max-width: 100%; height: auto; }
-svg text { font: 11px ui-monospace, "DejaVu Sans Mono", monospace; fill: #333; }
-svg .axis line { stroke: #888; }
-svg .frame { fill: none; stroke: #bbb; }
-svg .axis line.grid { stroke: #e8e8e8; }
-svg .empty { font-size: 13px; fill: #888; }
-)";
-
-// The same render check as the single-run page, over the two overlays.
-constexpr const char *kRenderCheck = R"(<script>
-(function () {
-  'use strict';
-  var problems = [];
-  ['ttap-runs-grad-norm', 'ttap-runs-loss'].forEach(function (id) {
-    var svg = document.getElementById(id);
-    if (!(svg instanceof SVGSVGElement)) { problems.push(id + ' is missing'); return; }
-    var box = svg.getBBox();
-    if (!(box.width > 0 && box.height > 0)) problems.push(id + ' draws nothing');
-  });
-  problems = window.ttapErrors.concat(problems);
-  document.body.setAttribute('data-render', problems.length ? problems.join('; ') : 'ok');
-})();
-</script>
-)";
-
-constexpr const char *kErrorCollector = R"(<script>
-window.ttapErrors = [];
-window.addEventListener('error', function (e) { window.ttapErrors.push('error: ' + e.message); });
-</script>
-)";
 
 }  // namespace
 
@@ -142,15 +100,9 @@ json runs_json(const std::vector<run_overview> &runs) {
 }
 
 std::string runs_html(const std::vector<run_overview> &runs) {
-  std::string out =
-      "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-      "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-      "style-src 'unsafe-inline'; script-src 'unsafe-inline'\">\n"
-      "<meta name=\"generator\" content=\"ttap report\">\n<title>ttap report: " +
-      std::to_string(runs.size()) + " runs</title>\n<style>" + kPage + "</style>\n" +
-      kErrorCollector +
-      "</head>\n<body data-render=\"pending\">\n<h1>ttap report: " + std::to_string(runs.size()) +
-      " runs</h1>\n";
+  const std::string title = "ttap report: " + std::to_string(runs.size()) + " runs";
+  std::string out = report::html_page_head("ttap report", title, "");
+  out += "<h1>" + html_escape(title) + "</h1>\n";
   out +=
       "<table id=\"ttap-runs\">\n<thead><tr><th class=\"text\">run</th><th class=\"text\">state"
       "</th><th>last step</th><th>samples</th><th>tensors</th><th>alerts</th><th class=\"text\">"
@@ -194,8 +146,7 @@ std::string runs_html(const std::vector<run_overview> &runs) {
       "<p class=\"note\">Global gradient norm: sqrt of the sum of every grad tensor's "
       "l2&sup2; per step (gaps where a gradient held NaN/Inf). <code>ttap diff A B</code> "
       "compares two runs step by step.</p>\n";
-  out += kRenderCheck;
-  out += "</body>\n</html>\n";
+  out += report::html_page_end({"ttap-runs-grad-norm", "ttap-runs-loss"});
   return out;
 }
 

@@ -6,60 +6,19 @@
 #include <cmath>
 #include <cstdio>
 
+#include "tools/report/html_page.h"
+
 namespace ttap::report {
 namespace {
 
+// The report's own rules, after the pages' common stylesheet (html_page.h).
 constexpr const char *kStyle = R"(
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px;
-       color: #222; max-width: 1300px; }
-h1 { font-size: 20px; margin-bottom: 4px; }
-h2 { font-size: 16px; margin-top: 32px; border-bottom: 1px solid #ddd; }
-code, .name { font-family: ui-monospace, "DejaVu Sans Mono", monospace; }
-table { border-collapse: collapse; font-size: 13px; }
-th, td { padding: 2px 10px; text-align: right; white-space: nowrap; }
-th { background: #f3f3f3; }
 tbody tr:nth-child(even) { background: #fafafa; }
-td.text, th.text, .facts td, .facts th { text-align: left; }
 td.message { text-align: left; white-space: normal; }
-.bad { color: #e4002b; font-weight: 600; }
-.note { color: #666; font-size: 12px; margin: 2px 0 0 0; }
-.callout { padding: 8px 12px; border-left: 4px solid #e4002b; background: #fff3f3; }
-.callout.ok { border-color: #2a9d4a; background: #f2faf4; }
-svg.plot { display: block; margin: 8px 0; max-width: 100%; height: auto; }
-svg text { font: 11px ui-monospace, "DejaVu Sans Mono", monospace; fill: #333; }
 svg text.bad { fill: #e4002b; font-weight: 600; }
-svg .axis line { stroke: #888; }
-svg .frame { fill: none; stroke: #bbb; }
-svg .axis line.grid { stroke: #e8e8e8; }
 svg .series { fill: none; stroke: #1f4e9c; stroke-width: 1.5; }
 svg .alert { stroke-width: 1; stroke-dasharray: 3 2; opacity: 0.8; }
 svg .fp8 { stroke: #e4002b; stroke-width: 1.5; stroke-dasharray: 5 3; }
-svg .empty { font-size: 13px; fill: #888; }
-)";
-
-// Runs last, when the whole document is parsed: checks each plot is an SVG element that lays out
-// to a nonzero box. An error anywhere on the page also lands in data-render.
-constexpr const char *kRenderCheck = R"(<script>
-(function () {
-  'use strict';
-  var problems = [];
-  ['ttap-heatmap', 'ttap-grad-norm', 'ttap-exp-hist'].forEach(function (id) {
-    var svg = document.getElementById(id);
-    if (!(svg instanceof SVGSVGElement)) { problems.push(id + ' is missing'); return; }
-    var box = svg.getBBox();
-    if (!(box.width > 0 && box.height > 0)) problems.push(id + ' draws nothing');
-  });
-  problems = window.ttapErrors.concat(problems);
-  document.body.setAttribute('data-render', problems.length ? problems.join('; ') : 'ok');
-})();
-</script>
-)";
-
-// Registered first, so an error in any later script is recorded for the check above.
-constexpr const char *kErrorCollector = R"(<script>
-window.ttapErrors = [];
-window.addEventListener('error', function (e) { window.ttapErrors.push('error: ' + e.message); });
-</script>
 )";
 
 std::string esc(const std::string &s) { return html_escape(s); }
@@ -327,14 +286,8 @@ std::string overhead_section(const run_digest &digest) {
 }  // namespace
 
 std::string report_html(const run_digest &digest, const html_options &options) {
-  std::string out =
-      "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-      // Nothing may be fetched: the page is complete as written.
-      "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-      "style-src 'unsafe-inline'; script-src 'unsafe-inline'\">\n"
-      "<meta name=\"generator\" content=\"ttap report\">\n<title>ttap report: " +
-      esc(options.run_dir) + "</title>\n<style>" + kStyle + "</style>\n" + kErrorCollector +
-      "</head>\n<body data-render=\"pending\">\n<h1>ttap report</h1>\n";
+  std::string out = html_page_head("ttap report", "ttap report: " + options.run_dir, kStyle);
+  out += "<h1>ttap report</h1>\n";
   out += facts_section(digest, options);
   out += callout(digest);
   out += gaps_section(digest);
@@ -370,8 +323,7 @@ std::string report_html(const run_digest &digest, const html_options &options) {
   out += tensors_section(digest, options);
   out += ranks_section(digest);
   out += overhead_section(digest);
-  out += kRenderCheck;
-  out += "</body>\n</html>\n";
+  out += html_page_end({kHeatmapId, kGradNormId, kExpHistId});
   return out;
 }
 
