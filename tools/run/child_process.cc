@@ -1,8 +1,11 @@
 // Process start with posix_spawnp (so a missing command is an error of the parent, not a message
-// from a half-started child), polling wait, and signal handlers that only set a flag.
+// from a half-started child), a wait that sleeps on a pidfd, and signal handlers that only set a
+// flag.
 #include "tools/run/child_process.h"
 
+#include <poll.h>
 #include <spawn.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -68,29 +71,51 @@ bool child_process::start(const std::vector<std::string> &argv,
     m_pid = -1;
     return false;
   }
+#ifdef SYS_pidfd_open
+  // -1 on kernels before 5.3: wait_for then polls.
+  m_pidfd = int(syscall(SYS_pidfd_open, m_pid, 0));
+#endif
   return true;
+}
+
+child_process::~child_process() {
+  if (m_pidfd >= 0) close(m_pidfd);
+}
+
+bool child_process::reap() {
+  int status = 0;
+  pid_t r = waitpid(m_pid, &status, WNOHANG);
+  if (r == m_pid) {
+    m_done = true;
+    m_exit_code = WIFEXITED(status)     ? WEXITSTATUS(status)
+                  : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
+                                        : 1;
+    return true;
+  }
+  if (r < 0 && errno != EINTR) {
+    m_done = true;
+    m_exit_code = 1;
+    return true;
+  }
+  return false;
 }
 
 bool child_process::wait_for(int timeout_ms) {
   if (m_pid <= 0 || m_done) return true;
+  if (reap()) return true;
+  if (m_pidfd >= 0) {
+    // Asleep until the child ends, the time is up or a signal arrives (poll is never restarted:
+    // the caller's loop forwards the signal at once). Polling every 20 ms woke ttap run 50 times
+    // a second on its rank's core, which under mpirun it shares with the program.
+    pollfd p{m_pidfd, POLLIN, 0};
+    poll(&p, 1, timeout_ms);
+    return reap();
+  }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   for (;;) {
-    int status = 0;
-    pid_t r = waitpid(m_pid, &status, WNOHANG);
-    if (r == m_pid) {
-      m_done = true;
-      m_exit_code = WIFEXITED(status)     ? WEXITSTATUS(status)
-                    : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
-                                          : 1;
-      return true;
-    }
-    if (r < 0 && errno != EINTR) {
-      m_done = true;
-      m_exit_code = 1;
-      return true;
-    }
     if (std::chrono::steady_clock::now() >= deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (reap()) return true;
   }
 }
 
