@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/log.h"
+#include "runtime/store/row_json.h"
 #include "runtime/sinks/sink.h"
 
 namespace ttap {
@@ -15,8 +16,36 @@ namespace {
 
 using nlohmann::ordered_json;
 
-// JSON has no spelling for NaN or ±Inf: those become null, as in `ttap export --jsonl`.
-ordered_json number(double v) { return std::isfinite(v) ? ordered_json(v) : ordered_json(); }
+// A record as the row the store would give back for it (the JSON shape is the row's, row_json.h):
+// what JSON cannot spell (NaN, ±Inf) becomes null there.
+sample_row row_of(const sample_record &r, const tensor_row *t) {
+  const summary &s = r.stats;
+  const summary_derived d = summary_finalize(s);
+  sample_row row;
+  row.rank = r.rank;
+  row.step = r.step;
+  row.time = r.time;
+  row.tensor_id = r.tensor_id;
+  if (t && !t->kind.empty()) row.tensor = t->name;
+  row.count = s.count;
+  row.nan = s.nan;
+  row.pos_inf = s.pos_inf;
+  row.neg_inf = s.neg_inf;
+  row.zero = s.zero;
+  row.subnormal = s.subnormal;
+  row.min = s.min;
+  row.max = s.max;
+  row.abs_max = s.abs_max;
+  row.sum = s.sum;
+  row.sum_sq = d.sum_sq;
+  row.sum_abs = s.sum_abs;
+  row.l2 = d.l2;
+  row.mean = d.mean;
+  row.std = d.std;
+  row.hist.emplace();
+  for (int i = 0; i < kExpHistBins; ++i) (*row.hist)[i] = s.exp_hist[i];
+  return row;
+}
 
 class jsonl_sink final : public sink {
  public:
@@ -28,65 +57,39 @@ class jsonl_sink final : public sink {
 
   void on_tensor(const tensor_info &t) override {
     if (size_t(t.id) >= m_tensors.size()) m_tensors.resize(size_t(t.id) + 1);
-    m_tensors[size_t(t.id)] = t;
+    tensor_row &row = m_tensors[size_t(t.id)];
+    row.id = t.id;
+    row.name = t.name;
+    row.kind = tensor_kind_name(t.kind);
+    row.dtype = dtype_name(t.type);
+    row.numel = t.numel;
   }
   void on_records(std::span<const sample_record> records, const group_sample *) override {
     for (const sample_record &r : records) {
-      const tensor_info *t = r.tensor_id >= 0 && size_t(r.tensor_id) < m_tensors.size()
-                                 ? &m_tensors[size_t(r.tensor_id)]
-                                 : nullptr;
-      const summary &s = r.stats;
-      const summary_derived d = summary_finalize(s);
-      ordered_json j;
-      j["record"] = "sample";
-      j["rank"] = r.rank;
-      j["step"] = r.step;
-      j["time"] = r.time;
-      j["tensor"] = t ? ordered_json(t->name) : ordered_json();
-      j["kind"] = t ? ordered_json(tensor_kind_name(t->kind)) : ordered_json();
-      j["dtype"] = t ? ordered_json(dtype_name(t->type)) : ordered_json();
-      j["count"] = s.count;
-      j["nan"] = s.nan;
-      j["pos_inf"] = s.pos_inf;
-      j["neg_inf"] = s.neg_inf;
-      j["zero"] = s.zero;
-      j["subnormal"] = s.subnormal;
-      j["min"] = number(s.min);
-      j["max"] = number(s.max);
-      j["abs_max"] = number(s.abs_max);
-      j["sum"] = number(s.sum);
-      j["sum_sq"] = number(d.sum_sq);
-      j["sum_abs"] = number(s.sum_abs);
-      j["l2"] = number(d.l2);
-      j["mean"] = number(d.mean);
-      j["std"] = number(d.std);
-      ordered_json hist = ordered_json::object();
-      for (int i = 0; i < kExpHistBins; ++i)
-        if (s.exp_hist[i]) hist[std::to_string(i + kExpHistMin)] = s.exp_hist[i];
-      j["exp_hist"] = std::move(hist);
-      write(j);
+      const tensor_row *t = r.tensor_id >= 0 && size_t(r.tensor_id) < m_tensors.size()
+                                ? &m_tensors[size_t(r.tensor_id)]
+                                : nullptr;
+      write(sample_json(row_of(r, t), t));
     }
   }
   void on_scalar(const scalar_record &s) override {
-    ordered_json j;
-    j["record"] = "scalar";
-    j["rank"] = s.rank;
-    j["step"] = s.step;
-    j["time"] = s.time;
-    j["name"] = s.name;
-    j["value"] = number(s.value);
-    write(j);
+    scalar_row row;
+    row.rank = s.rank;
+    row.step = s.step;
+    row.time = s.time;
+    row.name = s.name;
+    row.value = s.value;
+    write(scalar_json(row));
   }
   void on_alert(const alert &a) override {
-    ordered_json j;
-    j["record"] = "alert";
-    j["rank"] = a.rank;
-    j["step"] = a.step;
-    j["time"] = a.time;
-    j["tensor"] = a.tensor.empty() ? ordered_json() : ordered_json(a.tensor);
-    j["type"] = alert_type_name(a.type);
-    j["message"] = a.message;
-    write(j);
+    alert_row row;
+    row.rank = a.rank;
+    row.step = a.step;
+    row.time = a.time;
+    row.tensor = a.tensor;
+    row.type = alert_type_name(a.type);
+    row.message = a.message;
+    write(alert_json(row));
   }
   void flush(const run_counters &, bool) override {
     if (m_file && std::fflush(m_file) != 0) failed(errno);
@@ -114,7 +117,7 @@ class jsonl_sink final : public sink {
 
   std::string m_path;
   std::FILE *m_file;
-  std::vector<tensor_info> m_tensors;  // by id
+  std::vector<tensor_row> m_tensors;  // by id (a registered tensor has a kind)
   std::string m_error;
 };
 

@@ -20,10 +20,4 @@ std::string csv_field(std::string_view text);
 // One sample as a CSV line (no newline); `tensor` may be null (never registered): empty cells.
 std::string csv_row(const sample_row &row, const tensor_row *tensor);
 
-// One sample as a JSONL object: "record": "sample", the CSV's fields (null for missing values) and
-// "exp_hist" as `ttap stats --format json` writes it (exponent string -> count, nonzero bins).
-nlohmann::ordered_json sample_json(const sample_row &row, const tensor_row *tensor);
-nlohmann::ordered_json scalar_json(const scalar_row &row);
-nlohmann::ordered_json alert_json(const alert_row &row);
-
 }  // namespace ttap::exports
