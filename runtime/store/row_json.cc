@@ -10,15 +10,15 @@ namespace {
 
 using nlohmann::ordered_json;
 
-ordered_json json_number(const std::optional<double> &v) {
-  return v && std::isfinite(*v) ? ordered_json(*v) : ordered_json();
-}
-
 ordered_json json_text(const std::string &text) {
   return text.empty() ? ordered_json() : ordered_json(text);
 }
 
 }  // namespace
+
+ordered_json json_number(const std::optional<double> &v) {
+  return v && std::isfinite(*v) ? ordered_json(*v) : ordered_json();
+}
 
 ordered_json sample_json(const sample_row &row, const tensor_row *tensor) {
   ordered_json j;

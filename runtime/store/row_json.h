@@ -4,10 +4,15 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "runtime/store/run_reader.h"
 
 namespace ttap {
+
+// A number as JSON: null for NaN and ±Inf (JSON has no spelling for them) and for a missing value.
+// Every JSON ttap writes (exports, the jsonl sink, report, diff, stats) goes through it.
+nlohmann::ordered_json json_number(const std::optional<double> &v);
 
 // "record": "sample", samples_v's fields (`tensor` null: kind and dtype null) and "exp_hist" as
 // `ttap stats --format json` writes it (exponent string -> count, nonzero bins).

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "runtime/store/row_json.h"
 #include "tools/report/html_page.h"
 #include "tools/report/svg_plots.h"
 
@@ -14,10 +15,6 @@ namespace {
 
 using json = nlohmann::ordered_json;
 using report::html_escape;
-
-json number(const std::optional<double> &v) {
-  return v && std::isfinite(*v) ? json(*v) : json(nullptr);
-}
 
 std::string value_text(const std::optional<double> &v) { return v ? precise_number(*v) : "none"; }
 
@@ -35,10 +32,10 @@ json key_json(const series_key &key) {
 }
 
 json difference_json(const value_difference &d) {
-  json j = {{"step", d.step}, {"field", d.field}, {"a", number(d.a)}, {"b", number(d.b)}};
+  json j = {{"step", d.step}, {"field", d.field}, {"a", json_number(d.a)}, {"b", json_number(d.b)}};
   std::optional<double> r;
   if (d.a && d.b) r = ratio(*d.a, *d.b);
-  j["ratio"] = number(r);
+  j["ratio"] = json_number(r);
   return j;
 }
 
@@ -211,10 +208,10 @@ json diff_json(const run_diff &d) {
     row["steps_b"] = t.steps_b;
     row["common_steps"] = t.common_steps;
     row["last_common_step"] = t.last_common_step ? json(*t.last_common_step) : json(nullptr);
-    row["l2_a"] = t.last_common_step ? number(t.l2_a) : json(nullptr);
-    row["l2_b"] = t.last_common_step ? number(t.l2_b) : json(nullptr);
-    row["l2_ratio"] = t.last_common_step ? number(ratio(t.l2_a, t.l2_b)) : json(nullptr);
-    row["max_rel_diff"] = number(t.max_rel_diff);
+    row["l2_a"] = t.last_common_step ? json_number(t.l2_a) : json(nullptr);
+    row["l2_b"] = t.last_common_step ? json_number(t.l2_b) : json(nullptr);
+    row["l2_ratio"] = t.last_common_step ? json_number(ratio(t.l2_a, t.l2_b)) : json(nullptr);
+    row["max_rel_diff"] = json_number(t.max_rel_diff);
     row["first_beyond"] = t.first_beyond ? difference_json(*t.first_beyond) : json(nullptr);
     row["fingerprints_compared"] = t.fingerprints_compared;
     row["first_fingerprint_difference"] =
@@ -239,9 +236,9 @@ json diff_json(const run_diff &d) {
          {"steps_b", s.steps_b},
          {"common_steps", s.common_steps},
          {"last_common_step", s.last_common_step ? json(*s.last_common_step) : json(nullptr)},
-         {"last_a", number(s.last_a)},
-         {"last_b", number(s.last_b)},
-         {"max_rel_diff", number(s.max_rel_diff)},
+         {"last_a", json_number(s.last_a)},
+         {"last_b", json_number(s.last_b)},
+         {"max_rel_diff", json_number(s.max_rel_diff)},
          {"first_beyond", s.first_beyond ? difference_json(*s.first_beyond) : json(nullptr)},
          {"identical", s.identical}});
   }

@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "runtime/clock.h"
+#include "runtime/store/row_json.h"
 #include "tools/report/html_page.h"
 #include "tools/report/run_digest.h"
 #include "tools/report/svg_plots.h"
@@ -18,10 +19,6 @@ namespace {
 
 using json = nlohmann::ordered_json;
 using report::html_escape;
-
-json number(const std::optional<double> &v) {
-  return v && std::isfinite(*v) ? json(*v) : json(nullptr);
-}
 
 std::string cell(const std::optional<double> &v) { return v ? report::label_number(*v) : "-"; }
 
@@ -89,11 +86,11 @@ json runs_json(const std::vector<run_overview> &runs) {
                                                     {"tensor", l.first_nonfinite->tensor},
                                                     {"message", l.first_nonfinite->message}}
                                              : json(nullptr);
-    j["last_loss"] = number(r.last_loss);
+    j["last_loss"] = json_number(r.last_loss);
     j["last_loss_step"] = r.last_loss_step ? json(*r.last_loss_step) : json(nullptr);
-    j["last_grad_norm"] = number(r.last_grad_norm);
+    j["last_grad_norm"] = json_number(r.last_grad_norm);
     j["last_grad_norm_step"] = r.last_grad_norm_step ? json(*r.last_grad_norm_step) : json(nullptr);
-    j["overhead_fraction"] = number(l.overhead_fraction);
+    j["overhead_fraction"] = json_number(l.overhead_fraction);
     list.push_back(std::move(j));
   }
   return {{"runs", std::move(list)}};

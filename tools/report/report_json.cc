@@ -4,18 +4,16 @@
 
 #include <cmath>
 
+#include "runtime/store/row_json.h"
+
 namespace ttap::report {
 namespace {
 
 using ordered_json = nlohmann::ordered_json;
 
-ordered_json number(double v) { return std::isfinite(v) ? ordered_json(v) : ordered_json(); }
-
-ordered_json number(const std::optional<double> &v) { return v ? number(*v) : ordered_json(); }
-
 ordered_json risk_json(const std::optional<fp8_risk> &risk) {
   if (!risk) return ordered_json();
-  return {{"underflow", number(risk->underflow)}, {"overflow", number(risk->overflow)}};
+  return {{"underflow", json_number(risk->underflow)}, {"overflow", json_number(risk->overflow)}};
 }
 
 ordered_json tensor_json(const tensor_digest &t) {
@@ -30,12 +28,12 @@ ordered_json tensor_json(const tensor_digest &t) {
   j["samples"] = t.samples;
   j["first_step"] = sampled ? ordered_json(t.first_step) : ordered_json();
   j["last_step"] = sampled ? ordered_json(t.last_step) : ordered_json();
-  j["last_l2"] = sampled ? number(t.last_l2) : ordered_json();
+  j["last_l2"] = sampled ? json_number(t.last_l2) : ordered_json();
   j["last_nonfinite"] = sampled ? ordered_json(t.last_nonfinite) : ordered_json();
-  j["max_l2"] = number(t.max_l2);
+  j["max_l2"] = json_number(t.max_l2);
   j["max_l2_step"] = t.max_l2 ? ordered_json(t.max_l2_step) : ordered_json();
-  j["min"] = number(t.min);
-  j["max"] = number(t.max);
+  j["min"] = json_number(t.min);
+  j["max"] = json_number(t.max);
   j["nonfinite_total"] = t.nonfinite_total;
   j["first_nonfinite_step"] =
       t.first_nonfinite_step ? ordered_json(*t.first_nonfinite_step) : ordered_json();
@@ -57,9 +55,9 @@ ordered_json report_json(const run_digest &digest, const std::string &run_dir) {
   ordered_json spans = ordered_json::array();
   for (const session_span &s : session_spans(digest)) {
     spans.push_back({{"session", s.ordinal},
-                     {"start_time", number(s.start_time)},
+                     {"start_time", json_number(s.start_time)},
                      {"start_time_utc", format_utc(s.start_time)},
-                     {"end_time", number(s.end_time)},
+                     {"end_time", json_number(s.end_time)},
                      {"closed", s.end_time.has_value()},
                      {"ranks", s.ranks},
                      {"pids", s.pids}});
@@ -69,7 +67,7 @@ ordered_json report_json(const run_digest &digest, const std::string &run_dir) {
   run["pid"] = facts.pid;
   run["options"] = facts.options;
   run["version"] = facts.version;
-  run["start_time"] = number(facts.start_time);
+  run["start_time"] = json_number(facts.start_time);
   run["state"] = state_of(digest) == run_state::closed ? "closed"
                  : state_of(digest) == run_state::live ? "live"
                                                        : "not_closed";
@@ -81,8 +79,8 @@ ordered_json report_json(const run_digest &digest, const std::string &run_dir) {
   run["collectives"] = summarized_collectives(digest);
   run["start_time_utc"] =
       facts.sessions ? ordered_json(format_utc(facts.start_time)) : ordered_json();
-  run["end_time"] = number(facts.end_time);
-  run["duration_s"] = number(facts.end_time - facts.start_time);
+  run["end_time"] = json_number(facts.end_time);
+  run["duration_s"] = json_number(facts.end_time - facts.start_time);
   run["latest_step"] =
       digest.latest_step() >= 0 ? ordered_json(digest.latest_step()) : ordered_json();
   run["sample_rows"] = digest.sample_rows();
@@ -107,7 +105,7 @@ ordered_json report_json(const run_digest &digest, const std::string &run_dir) {
     alerts.push_back({{"step", a.step},
                       {"rank", a.rank},
                       {"session", alert_session[i]},
-                      {"time", number(a.time)},
+                      {"time", json_number(a.time)},
                       {"tensor", a.tensor},
                       {"type", a.type},
                       {"message", a.message}});
@@ -117,7 +115,7 @@ ordered_json report_json(const run_digest &digest, const std::string &run_dir) {
   for (const action_row &a : digest.actions()) {
     actions.push_back({{"step", a.step},
                        {"rank", a.rank},
-                       {"time", number(a.time)},
+                       {"time", json_number(a.time)},
                        {"action", a.action},
                        {"reason", a.reason},
                        {"detail", a.detail}});
@@ -137,19 +135,19 @@ ordered_json report_json(const run_digest &digest, const std::string &run_dir) {
     ranks.push_back({{"rank", r.rank},
                      {"samples", r.samples},
                      {"absent", r.absent},
-                     {"step_seconds", number(r.step_seconds)},
-                     {"last_grad_l2", number(r.last_grad_l2)},
+                     {"step_seconds", json_number(r.step_seconds)},
+                     {"last_grad_l2", json_number(r.last_grad_l2)},
                      {"nonfinite", r.nonfinite},
                      {"group_alerts", std::move(group_alerts)}});
   }
 
   const run_counters_row c = digest.counter_totals();
   ordered_json overhead;
-  overhead["seconds"] = number(c.overhead_seconds + c.device_seconds);
-  overhead["host_seconds"] = number(c.overhead_seconds);
-  overhead["device_seconds"] = number(c.device_seconds);
-  overhead["step_seconds"] = number(c.step_seconds);
-  overhead["fraction"] = number(facts.overhead_fraction);
+  overhead["seconds"] = json_number(c.overhead_seconds + c.device_seconds);
+  overhead["host_seconds"] = json_number(c.overhead_seconds);
+  overhead["device_seconds"] = json_number(c.device_seconds);
+  overhead["step_seconds"] = json_number(c.step_seconds);
+  overhead["fraction"] = json_number(facts.overhead_fraction);
   overhead["samples_taken"] = c.samples_taken;
   overhead["samples_skipped"] = c.samples_skipped;
   overhead["records_dropped"] = c.records_dropped;

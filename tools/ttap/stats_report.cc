@@ -5,15 +5,13 @@
 #include <cmath>
 #include <cstdio>
 
+#include "runtime/store/row_json.h"
 #include "tools/formats/dtype_names.h"
 
 namespace ttap::cli {
 namespace {
 
 using ordered_json = nlohmann::ordered_json;
-
-// JSON has no Inf or NaN: emit null instead of letting a writer invent a spelling.
-ordered_json json_number(double v) { return std::isfinite(v) ? ordered_json(v) : ordered_json(); }
 
 ordered_json tensor_json(const tensor_stats &t) {
   const summary &s = t.stats;
