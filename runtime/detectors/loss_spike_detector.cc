@@ -39,7 +39,7 @@ class loss_spike_detector final : public detector {
     }
     m_nonfinite = false;
 
-    robust_score sc = m_window.score(x, m_config.spike_min_samples, m_scratch);
+    robust_score sc = m_window.score(x, m_config.spike_min_samples);
     bool spiking = sc.valid && sc.z > m_config.loss_spike_threshold;
     if (spiking && !m_in_spike) {
       out.push_back(make_alert(
@@ -55,7 +55,6 @@ class loss_spike_detector final : public detector {
  private:
   detector_config m_config;
   robust_window m_window;
-  std::vector<double> m_scratch;
   bool m_in_spike = false;
   bool m_nonfinite = false;
 };

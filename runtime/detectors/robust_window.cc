@@ -1,9 +1,11 @@
-// Rolling median/MAD for the spike detectors. Windows are small (tens of values), so a selection on
-// a scratch copy per score is cheaper and simpler than maintaining sorted order on every push.
+// Rolling median/MAD for the spike detectors. A score runs for every gradient of every sample, so
+// the window keeps a sorted copy (one memmove per push) instead of copying and partially sorting
+// twice per score; the result is the same order statistics, bit for bit.
 #include "runtime/detectors/robust_window.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 
 #include "runtime/detectors/detector_support.h"
 
@@ -24,22 +26,48 @@ double median_of(std::vector<double> &v) {
 }  // namespace
 
 void robust_window::push(double x) {
-  if (int(m_values.size()) < m_capacity) {
-    if (m_values.empty()) m_values.reserve(size_t(m_capacity));
-    m_values.push_back(x);
-    return;
+  if (m_values.empty()) {
+    m_values.reserve(size_t(m_capacity));
+    m_sorted.reserve(size_t(m_capacity));
   }
-  m_values[size_t(m_head)] = x;
-  m_head = (m_head + 1) % m_capacity;
+  if (int(m_values.size()) < m_capacity) {
+    m_values.push_back(x);
+  } else {
+    double &oldest = m_values[size_t(m_head)];
+    m_sorted.erase(std::lower_bound(m_sorted.begin(), m_sorted.end(), oldest));
+    oldest = x;
+    m_head = (m_head + 1) % m_capacity;
+  }
+  m_sorted.insert(std::upper_bound(m_sorted.begin(), m_sorted.end(), x), x);
 }
 
-robust_score robust_window::score(double x, int min_samples, std::vector<double> &scratch) const {
+robust_score robust_window::score(double x, int min_samples) const {
   robust_score s;
   if (m_values.empty() || size() < min_samples) return s;
-  scratch.assign(m_values.begin(), m_values.end());
-  s.median = median_of(scratch);
-  for (double &v : scratch) v = std::fabs(v - s.median);
-  double mad = median_of(scratch);
+  const std::vector<double> &v = m_sorted;
+  const size_t n = v.size(), mid = n / 2;
+  // The same expressions median_of evaluates on a selection, so the same bits.
+  s.median = n % 2 ? v[mid] : 0.5 * (v[mid - 1] + v[mid]);
+  // |v - median| ascends walking down from mid - 1 and up from mid (every value below mid is at
+  // most the median, every one from mid on at least it, and rounding is monotone): merging the two
+  // walks yields the deviations in ascending order, so the MAD is the merge's element mid (and mid
+  // - 1).
+  std::ptrdiff_t down = std::ptrdiff_t(mid) - 1;
+  size_t up = mid;
+  double previous = 0, current = 0;
+  for (size_t k = 0; k <= mid; ++k) {
+    const double below = down >= 0 ? std::fabs(v[size_t(down)] - s.median) : HUGE_VAL;
+    const double above = up < n ? std::fabs(v[up] - s.median) : HUGE_VAL;
+    previous = current;
+    if (down >= 0 && (up >= n || below <= above)) {
+      current = below;
+      --down;
+    } else {
+      current = above;
+      ++up;
+    }
+  }
+  const double mad = n % 2 ? current : 0.5 * (previous + current);
   s.scale = std::max(kMadToSigma * mad, kRelativeScaleFloor * std::fabs(s.median));
   if (!(s.scale > 0)) return s;
   s.z = (x - s.median) / s.scale;

@@ -16,8 +16,11 @@ struct robust_score {
   double z = 0;      // (x - median) / scale; signed, the callers decide which side they alert on
 };
 
-// Keeps the last `capacity` values in a ring. Memory is taken on the first push, so a window per
-// tensor costs nothing for tensors the detector never scores. Not thread-safe (collector thread).
+// Keeps the last `capacity` values in a ring, and the same values in sorted order, so a score reads
+// the median directly and finds the MAD by walking outward from it: O(window) per push and per
+// score, no copy, no allocation after the first push. Memory is taken on the first push, so a
+// window per tensor costs nothing for tensors the detector never scores. Not thread-safe (collector
+// thread).
 class robust_window {
  public:
   // 1.4826 * MAD estimates the standard deviation of normally distributed data.
@@ -31,17 +34,18 @@ class robust_window {
   explicit robust_window(int capacity) : m_capacity(capacity > 0 ? capacity : 1) {}
 
   int size() const { return int(m_values.size()); }
+  // x must not be NaN (the sorted copy needs an order); both detectors keep non-finite values out.
   void push(double x);
 
   // Scores x against the values pushed so far, without adding it. Invalid before `min_samples`
-  // values, and when median and MAD are both zero (nothing to scale a deviation by). `scratch` is
-  // caller-owned so one buffer serves every window of a detector.
-  robust_score score(double x, int min_samples, std::vector<double> &scratch) const;
+  // values, and when median and MAD are both zero (nothing to scale a deviation by).
+  robust_score score(double x, int min_samples) const;
 
  private:
   int m_capacity = 1;
-  int m_head = 0;  // next slot to overwrite once the ring is full
-  std::vector<double> m_values;
+  int m_head = 0;                // next slot to overwrite once the ring is full
+  std::vector<double> m_values;  // in arrival order (a ring once full)
+  std::vector<double> m_sorted;  // the same values, ascending
 };
 
 // The median of `values` and 1.4826 * their MAD, at least `min_scale`: a group's values of one

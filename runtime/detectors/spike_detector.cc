@@ -39,7 +39,7 @@ class spike_detector final : public detector {
       st->ready = true;
     }
 
-    robust_score sc = st->window.score(l2, m_config.spike_min_samples, m_scratch);
+    robust_score sc = st->window.score(l2, m_config.spike_min_samples);
     bool spiking = sc.valid && sc.z > m_config.spike_threshold;
     if (spiking && !st->in_spike) {
       out.push_back(make_alert(
@@ -61,7 +61,6 @@ class spike_detector final : public detector {
 
   detector_config m_config;
   std::vector<tensor_spike_state> m_states;  // by tensor id
-  std::vector<double> m_scratch;             // one median buffer for every window
 };
 
 }  // namespace
