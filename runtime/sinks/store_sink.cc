@@ -40,7 +40,11 @@ class store_sink final : public sink {
   // Retries a failing last write for a bounded time, marks the session closed and folds the WAL
   // into the database file.
   void close() override {
-    if (m_store->close()) return;
+    if (m_store->close()) {
+      // Nothing lost, but the database file alone is not the whole run yet: said once, here.
+      if (!m_store->folded()) TTAP_WARN("closing the store: %s", m_store->last_error().c_str());
+      return;
+    }
     failed("closing the store");
     // Said even after the failure line above (once per process): only now is it known what was
     // lost for good. The trainer may ignore ttap_close's status; tensortap must not be silent.

@@ -241,6 +241,8 @@ bool run_reader::refresh() {
   for (size_t k = 0; k < m_files.size(); ++k) {
     store_file_status &s = m_status[k];
     s.live = writer_is_live(s.path);
+    struct stat wal;
+    s.wal_bytes = ::stat((s.path + "-wal").c_str(), &wal) == 0 ? uint64_t(wal.st_size) : 0;
     if (!m_files[k]->db) continue;
     sqlite3 *db = m_files[k]->db.get();
     sqlite::statement q;

@@ -140,6 +140,10 @@ struct store_file_status {
   bool live = false;
   // Sessions in the file, and how many of them closed cleanly (version 3 records it).
   size_t sessions = 0, closed_sessions = 0;
+  // Bytes in its write-ahead log (FILE-wal). With no live writer and every session closed: what
+  // the writer could not checkpoint into the file at close (a reader was inside a read then); the
+  // file alone does not hold the whole run until something checkpoints it.
+  uint64_t wal_bytes = 0;
   // Not readable as a store, with the reason: an empty file left by a writer that failed before
   // writing its schema. Such a file is listed here and in gaps, never read.
   std::string problem;

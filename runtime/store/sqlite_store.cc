@@ -40,6 +40,10 @@ constexpr int64_t kFirstBackoffMs = 100;
 constexpr int64_t kMaxBackoffMs = 5000;
 // At close the process may be exiting: the last write is retried for at most this long.
 constexpr int64_t kCloseRetryMs = 1000;
+// ... and the checkpoint that folds the WAL into the database file, which a reader inside a read
+// holds back, for at most this long (each try waits up to kCheckpointTryMs for the readers).
+constexpr int64_t kCheckpointRetryMs = 2000;
+constexpr int kCheckpointTryMs = 250;
 // Rows kept in memory while the store cannot be written; beyond this they are dropped and counted
 // (a tensor-sample takes about 250 bytes here: 64 MiB is about 250k of them).
 constexpr size_t kMaxPendingBytes = size_t(64) << 20;
@@ -292,6 +296,7 @@ class sqlite_store final : public store {
   bool add_group_sample(const group_sample &g) override;
   bool commit(bool now) override;
   bool close() override;
+  bool folded() const override { return m_folded; }
   const std::string &last_error() const override { return m_error; }
   const std::string &path() const override { return m_path; }
   uint64_t size_bytes() const override {
@@ -313,6 +318,7 @@ class sqlite_store final : public store {
   bool write_pending();
   bool write_rows();
   bool write_failed(const char *what, int rc);
+  bool checkpoint_at_close();
   bool file_still_there();
   void shut_down(const std::string &why);
   void disconnect();
@@ -348,6 +354,7 @@ class sqlite_store final : public store {
   int64_t m_retry_at_ms = 0;
   bool m_closed = false;
   bool m_close_ok = true;
+  bool m_folded = false;        // close() checkpointed the WAL into the database file
   std::string m_closed_reason;  // set when the store was shut down for good
   std::string m_error;
 };
@@ -1021,14 +1028,45 @@ bool sqlite_store::close() {
                        : " and the loss could not be recorded in the store either");
     m_close_ok = false;
   }
-  if (m_db) {
-    // The WAL is copied into the database file and truncated, so the file alone holds the run
-    // (what people copy). Readers keep it from finishing only while they are inside a read.
-    sqlite3_busy_timeout(m_db.get(), kOpenBusyMs);
-    exec(m_db.get(), "PRAGMA wal_checkpoint(TRUNCATE)");
-  }
+  m_folded = !m_db || checkpoint_at_close();  // no connection: nothing of ours to fold
   disconnect();
   return m_close_ok;
+}
+
+// The WAL is copied into the database file and truncated, so the file alone holds the run (what
+// people copy). A reader inside a read holds it back: retried with backoff for a bounded time,
+// then left with last_error() saying so. Nothing is lost (the WAL keeps the rest, and readers read
+// both); the leftover WAL is what says it: readers of a closed run report it, and whoever next
+// checkpoints the file folds it in (`ttap run` does once its program has exited). Not counted in
+// run_counters: under `ttap run` its own monitor is such a reader, then folds the WAL itself.
+bool sqlite_store::checkpoint_at_close() {
+  const int64_t deadline = monotonic_ms() + kCheckpointRetryMs;
+  int64_t backoff = 10;
+  std::string why;
+  for (;;) {
+    sqlite3_busy_timeout(m_db.get(), kCheckpointTryMs);
+    statement st;
+    int rc = SQLITE_ERROR;
+    if (sqlite::prepare(m_db.get(), "PRAGMA wal_checkpoint(TRUNCATE)", &st)) {
+      rc = sqlite3_step(st.get());
+      // One row (busy, frames in the WAL, frames checkpointed); busy 1: a reader kept it open.
+      if (rc == SQLITE_ROW) rc = sqlite3_column_int(st.get(), 0) != 0 ? SQLITE_BUSY : SQLITE_OK;
+    } else {
+      rc = sqlite3_errcode(m_db.get());
+    }
+    if (rc == SQLITE_OK) return true;
+    why = rc == SQLITE_BUSY ? std::string("a reader was inside a read (SQLITE_BUSY)")
+                            : describe(m_db.get(), rc);
+    if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) break;
+    if (monotonic_ms() + backoff >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(backoff));
+    backoff = std::min<int64_t>(backoff * 2, 500);
+  }
+  const std::string file = m_path.substr(m_path.find_last_of('/') + 1);
+  m_error = m_path + ": the write-ahead log could not be checkpointed into " + file +
+            " at close: " + why + "; nothing is lost, but " + file +
+            " alone does not hold the whole run until it is: keep " + file + "-wal with it";
+  return false;
 }
 
 }  // namespace

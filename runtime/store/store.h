@@ -92,9 +92,13 @@ class store {
   virtual bool commit(bool now = true) = 0;
   // The last commit: retries a failing write for a bounded time (a second: the process may
   // be exiting), marks the session closed (run_info.end_time) and checkpoints the WAL into the
-  // database file, so the file alone holds the run. False when rows were lost (last_error()).
+  // database file, so the file alone holds the run. A reader inside a read holds the checkpoint
+  // back: it is retried with backoff for up to 2 s, then left (folded() false, last_error() says
+  // so; nothing is lost: the WAL keeps the rest). False when rows were lost (last_error()).
   // Destroying an open store closes it.
   virtual bool close() = 0;
+  // After close(): whether the WAL was checkpointed into the database file.
+  virtual bool folded() const { return true; }
   virtual const std::string &last_error() const = 0;
 
   // The file this store writes.

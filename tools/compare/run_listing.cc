@@ -117,9 +117,14 @@ run_listing describe_run(const std::string &dir, double now, const std::string &
   r.end_time = std::max(totals.time, r.start_time);
   r.last_write = std::max({totals.time, mtime_seconds(fs::path(dir) / kStoreFileName),
                            mtime_seconds(fs::path(dir) / (std::string(kStoreFileName) + "-wal"))});
+  // Every session marked closed: finished, even with a WAL its writer could not fold in at close
+  // (a reader was inside a read); nothing of it is lost.
+  const bool all_closed =
+      !sessions.empty() && std::all_of(sessions.begin(), sessions.end(),
+                                       [](const run_session_info &s) { return s.end_time; });
   if (writer_alive && now - r.last_write <= kLiveSeconds) {
     r.state = "live";
-  } else if (!wal_left(dir)) {
+  } else if (all_closed || !wal_left(dir)) {
     r.state = "finished";
   } else {
     r.state = "crashed";

@@ -294,8 +294,18 @@ std::string state_text(const run_digest &digest) {
   switch (state_of(digest)) {
     case run_state::live:
       return "live (a writer is running)";
-    case run_state::closed:
-      return "closed";
+    case run_state::closed: {
+      // Closed, but a writer could not fold its WAL in at close (a reader held it back).
+      std::string unfolded;
+      for (const store_file_status &f : digest.files())
+        if (f.problem.empty() && f.version >= 3 && f.wal_bytes > 0)
+          unfolded += (unfolded.empty() ? "" : ", ") + f.name + "-wal (" +
+                      std::to_string(f.wal_bytes) + " bytes)";
+      if (unfolded.empty()) return "closed";
+      return "closed, not fully checkpointed: " + unfolded +
+             " still holds part of the run; copy it with its database file (any writing sqlite3 "
+             "connection, or `ttap run` when its program exits, folds it in)";
+    }
     case run_state::not_closed:
       break;
   }

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "kernels/cpu/cpu_executor.h"
 #include "runtime/store/histogram_blob.h"
@@ -964,6 +965,65 @@ TEST(StoreFiles, ClosingLeavesTheWholeRunInTheDatabaseFile) {
   reader r(copy.db());
   EXPECT_EQ(r.integer("SELECT count(*) FROM samples_v"), 50);
   EXPECT_EQ(r.integer("SELECT count(*) FROM run_info WHERE end_time IS NOT NULL"), 1);
+}
+
+// A reader inside a read at close holds the checkpoint back: the store waits for it (retrying with
+// backoff), and when the read ends in time the database file alone still holds the whole run.
+TEST(StoreFiles, CloseWaitsForAReaderInsideAReadThenCheckpoints) {
+  temp_run_dir dir, copy;
+  auto s = open_store(info_for(dir));
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->add_tensor(tensor(0, "w")));
+  for (int step = 0; step < 20; ++step) ASSERT_TRUE(s->add_samples(sample_of(1, step)));
+  ASSERT_TRUE(s->commit());
+  reader during(dir.db());
+  ASSERT_TRUE(during.exec("BEGIN"));
+  ASSERT_EQ(during.integer("SELECT count(*) FROM samples"), 20);  // the read holds a snapshot
+  std::thread end_read([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    during.exec("COMMIT");
+  });
+  EXPECT_TRUE(s->close()) << s->last_error();
+  EXPECT_TRUE(s->folded()) << s->last_error();
+  end_read.join();
+  std::error_code ec;
+  EXPECT_EQ(std::filesystem::file_size(dir.db() + "-wal", ec), 0u);  // truncated
+  std::filesystem::copy_file(dir.db(), copy.db());
+  reader r(copy.db());
+  EXPECT_EQ(r.integer("SELECT count(*) FROM samples_v"), 20);
+  EXPECT_EQ(r.integer("SELECT count(*) FROM run_info WHERE end_time IS NOT NULL"), 1);
+  EXPECT_EQ(r.integer("SELECT store_failures FROM run_counters"), 0);
+}
+
+// A reader that stays inside its read through the whole close: the checkpoint cannot finish. The
+// close gives up after a bounded time and says so (folded() false, the message naming the WAL to
+// keep); nothing is lost: the database file and its WAL together hold the closed run.
+TEST(StoreFiles, ACheckpointAReaderHeldBackIsReportedAndNothingIsLost) {
+  temp_run_dir dir;
+  auto s = open_store(info_for(dir));
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->add_tensor(tensor(0, "w")));
+  for (int step = 0; step < 20; ++step) ASSERT_TRUE(s->add_samples(sample_of(1, step)));
+  ASSERT_TRUE(s->commit());
+  {
+    reader during(dir.db());
+    ASSERT_TRUE(during.exec("BEGIN"));
+    ASSERT_EQ(during.integer("SELECT count(*) FROM samples"), 20);
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_TRUE(s->close()) << s->last_error();                                    // nothing lost
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));  // bounded
+    EXPECT_FALSE(s->folded());
+    EXPECT_TRUE(contains(s->last_error(), "could not be checkpointed into ttap.db"))
+        << s->last_error();
+    EXPECT_TRUE(contains(s->last_error(), "a reader was inside a read")) << s->last_error();
+    EXPECT_TRUE(contains(s->last_error(), "keep ttap.db-wal")) << s->last_error();
+    EXPECT_TRUE(during.exec("COMMIT"));
+  }
+  EXPECT_GT(std::filesystem::file_size(dir.db() + "-wal"), 0u);
+  reader r(dir.db());
+  EXPECT_EQ(r.integer("SELECT count(*) FROM samples_v"), 20);
+  EXPECT_EQ(r.integer("SELECT count(*) FROM run_info WHERE end_time IS NOT NULL"), 1);
+  EXPECT_EQ(r.integer("SELECT records_lost + store_failures FROM run_counters"), 0);
 }
 
 // One run per directory: a directory holding a run that no writer is writing is refused with a

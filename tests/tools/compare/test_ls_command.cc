@@ -147,6 +147,49 @@ TEST(Ls, ARunClosedWhileAReaderHasItOpenIsFinished) {
   EXPECT_EQ(j["runs"][0]["last_step"], 19);
 }
 
+// A reader inside a read through the whole close: the writer cannot fold its WAL in and leaves it
+// (nothing lost). Every session is marked closed, so the run is finished, not crashed.
+TEST(Ls, ARunClosedWhileAReaderIsInsideAReadIsFinished) {
+  temp_dir dir;
+  const std::string run = dir.path("held");
+  int opened[2], go[2];
+  ASSERT_EQ(::pipe(opened), 0);
+  ASSERT_EQ(::pipe(go), 0);
+  const pid_t writer = ::fork();  // a writer that has exited, as after a finished job
+  if (writer == 0) {
+    ttap_session *s = nullptr;
+    std::vector<float> g(64, 1.0f);
+    int32_t h;
+    char c = 'o';
+    if (ttap_open(run.c_str(), "backend=cpu,budget=0,flush_ms=50", &s) != TTAP_OK ||
+        ttap_watch(s, "g.grad", g.data(), TTAP_F32, g.size(), TTAP_GRAD, &h) != TTAP_OK)
+      ::_exit(1);
+    for (int64_t step = 0; step < 5; ++step) ttap_step(s, step, nullptr);
+    if (ttap_flush(s) != TTAP_OK || ::write(opened[1], &c, 1) != 1 || ::read(go[0], &c, 1) != 1)
+      ::_exit(1);
+    ::_exit(ttap_close(s) == TTAP_OK ? 0 : 1);
+  }
+  char c = 0;
+  ASSERT_EQ(::read(opened[0], &c, 1), 1);
+  sqlite3 *reader = nullptr;
+  ASSERT_EQ(sqlite3_open_v2((run + "/ttap.db").c_str(), &reader, SQLITE_OPEN_READONLY, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM samples", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(::write(go[1], &c, 1), 1);
+  int status = 0;
+  ::waitpid(writer, &status, 0);
+  sqlite3_close_v2(reader);  // read-only: does not checkpoint
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ASSERT_GT(std::filesystem::file_size(run + "/ttap.db-wal"), 0u);
+  const tool_run r = run_ttap({"ls", run, "--format", "json"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const json j = json::parse(r.out);
+  ASSERT_EQ(j["runs"].size(), 1u);
+  EXPECT_EQ(j["runs"][0]["state"], "finished") << j;
+  EXPECT_EQ(j["runs"][0]["last_step"], 4);
+}
+
 TEST(Ls, ListsTheCurrentDirectoryByDefaultAndNamesBadInput) {
   temp_dir dir;
   write_recipe_run(dir.path("only"), {});

@@ -2,6 +2,7 @@
 // table rows), the JSON document against values recomputed here, a run without samples, a run
 // still being written, and every way the directory can be wrong (exit 2, one line on stderr).
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -398,6 +399,40 @@ TEST(ReportCommand, GapsAreInEveryFormat) {
   EXPECT_TRUE(contains(clean, "<p id=\"ttap-no-gaps\">")) << clean.substr(0, 3000);
   EXPECT_FALSE(contains(clean, "ttap-gaps\""));
   EXPECT_TRUE(contains(clean, "<th>state</th><td>closed</td>"));
+}
+
+// A reader inside a read while the writer closed: the writer could not fold its WAL into ttap.db.
+// The run is closed and nothing is lost, and the report says the database file alone is not all
+// of it.
+TEST(ReportCommand, SaysWhenTheCloseCouldNotCheckpoint) {
+  temp_dir dir;
+  const std::string run = dir.path("run");
+  run_writer w(run);
+  for (int64_t s = 0; s < kSteps; ++s) w.step(s);
+  w.flush();
+  sqlite3 *reader = nullptr;
+  ASSERT_EQ(sqlite3_open_v2((run + "/ttap.db").c_str(), &reader, SQLITE_OPEN_READONLY, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM samples", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  w.close();  // waits for the read up to its bound, then leaves the WAL
+  sqlite3_exec(reader, "COMMIT", nullptr, nullptr, nullptr);
+  sqlite3_close_v2(reader);  // read-only: does not checkpoint
+
+  const tool_run text = run_ttap({"report", run}, dir);
+  ASSERT_EQ(text.status, 0) << text.err;
+  EXPECT_TRUE(contains(text.out, "state     closed, not fully checkpointed: ttap.db-wal ("))
+      << text.out;
+  EXPECT_TRUE(contains(text.out, "latest step " + std::to_string(kSteps - 1))) << text.out;
+
+  // Folded (a writing connection's close checkpoints), the state is plain "closed" again.
+  sqlite3 *writer = nullptr;
+  ASSERT_EQ(sqlite3_open((run + "/ttap.db").c_str(), &writer), SQLITE_OK);
+  sqlite3_exec(writer, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr);
+  sqlite3_close_v2(writer);
+  const tool_run again = run_ttap({"report", run}, dir);
+  ASSERT_EQ(again.status, 0) << again.err;
+  EXPECT_TRUE(contains(again.out, "state     closed\n")) << again.out;
 }
 
 TEST(ReportCommand, WritesToTheOutputFile) {
