@@ -1050,22 +1050,29 @@ bool sqlite_store::checkpoint_at_close() {
     if (sqlite::prepare(m_db.get(), "PRAGMA wal_checkpoint(TRUNCATE)", &st)) {
       rc = sqlite3_step(st.get());
       // One row (busy, frames in the WAL, frames checkpointed); busy 1: a reader kept it open.
-      if (rc == SQLITE_ROW) rc = sqlite3_column_int(st.get(), 0) != 0 ? SQLITE_BUSY : SQLITE_OK;
+      if (rc == SQLITE_ROW) {
+        if (sqlite3_column_int(st.get(), 0) == 0) return true;
+        why = "a reader was inside a read (SQLITE_BUSY)";
+        rc = SQLITE_BUSY;
+      } else {
+        why = describe(m_db.get(), rc);  // e.g. another connection holding the write lock
+      }
     } else {
       rc = sqlite3_errcode(m_db.get());
+      why = describe(m_db.get(), rc);
     }
-    if (rc == SQLITE_OK) return true;
-    why = rc == SQLITE_BUSY ? std::string("a reader was inside a read (SQLITE_BUSY)")
-                            : describe(m_db.get(), rc);
     if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) break;
     if (monotonic_ms() + backoff >= deadline) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(backoff));
     backoff = std::min<int64_t>(backoff * 2, 500);
   }
   const std::string file = m_path.substr(m_path.find_last_of('/') + 1);
-  m_error = m_path + ": the write-ahead log could not be checkpointed into " + file +
-            " at close: " + why + "; nothing is lost, but " + file +
-            " alone does not hold the whole run until it is: keep " + file + "-wal with it";
+  const std::string unfolded = m_path + ": the write-ahead log could not be checkpointed into " +
+                               file + " at close: " + why + "; " + file +
+                               " alone does not hold the whole run until it is: keep " + file +
+                               "-wal with it";
+  // After a loss at close its message stays first (it is what close() reports).
+  m_error = m_close_ok ? unfolded + " (nothing is lost)" : m_error + "; " + unfolded;
   return false;
 }
 
