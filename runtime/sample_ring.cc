@@ -7,6 +7,8 @@
 #include <cstring>
 #include <thread>
 
+#include "kernels/fused_stats.h"
+
 namespace ttap {
 namespace {
 
@@ -50,7 +52,10 @@ struct sample_ring::slot {
   size_t num_tensors = 0;
 };
 
-sample_ring::sample_ring(device &dev, int slots) : m_device(dev) {
+sample_ring::sample_ring(device &dev, int slots)
+    : m_device(dev),
+      m_max_grid(size_t(std::max(dev.multiprocessors(), 1)) *
+                 size_t(std::max(dev.blocks_per_multiprocessor(fused_stats_family), 1))) {
   for (int i = 0; i < std::max(slots, 1); ++i) m_slots.push_back(new slot);
 }
 
@@ -204,10 +209,9 @@ int sample_ring::submit(std::span<const device_tensor> tensors, stream_handle st
     p.num_items = uint32_t(s.items.size());
     p.chunk_elems = kFusedStatsChunkElems;
     // The persistent grid: every block the device holds at once, no more than there is work.
-    int grid = int(std::min<size_t>(
-        s.items.size(), size_t(std::max(m_device.multiprocessors(), 1)) *
-                            size_t(std::max(m_device.fused_stats_blocks_per_multiprocessor(), 1))));
-    if (m_device.launch_fused_stats(p, grid, stream) != device_status::ok) return failed("launch");
+    int grid = int(std::min(s.items.size(), m_max_grid));
+    if (m_device.launch(fused_stats_family, &p, grid, stream) != device_status::ok)
+      return failed("launch");
     ++m_launches;
   }
   if (!tensors.empty() &&

@@ -76,6 +76,9 @@ class sample_ring {
   int failed(const char *what);  // the same, returning kFailed
 
   device &m_device;
+  // Every block of the fused kernel the device holds at once: the persistent grid's upper bound,
+  // asked once (an occupancy query may block).
+  size_t m_max_grid;
   std::vector<slot *> m_slots;
   std::atomic<uint64_t> m_launches{0}, m_uploads{0}, m_skipped{0};
   mutable std::mutex m_error_mutex;  // guards m_last_error only, never held across a device call

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <string>
 
-#include "kernels/fused_stats.h"
 #include "runtime/backends/device.h"
 #include "runtime/backends/error_buffer.h"
 
@@ -30,11 +29,8 @@ cudaStream_t as_stream(stream_handle s) { return static_cast<cudaStream_t>(s); }
 
 class cuda_device final : public device {
  public:
-  // `ordinal` is the calling thread's current device (the occupancy query is made on it).
-  cuda_device(int ordinal, const cudaDeviceProp &prop)
-      : m_ordinal(ordinal),
-        m_prop(prop),
-        m_blocks_per_sm(std::max(cuda_backend::fused_stats_blocks_per_multiprocessor(), 1)) {}
+  // `ordinal` is the calling thread's current device.
+  cuda_device(int ordinal, const cudaDeviceProp &prop) : m_ordinal(ordinal), m_prop(prop) {}
 
   const char *name() const override { return "cuda"; }
   std::string description() const override {
@@ -42,7 +38,10 @@ class cuda_device final : public device {
            std::to_string(m_prop.minor) + ", device " + std::to_string(m_ordinal) + ")";
   }
   int multiprocessors() const override { return m_prop.multiProcessorCount; }
-  int fused_stats_blocks_per_multiprocessor() const override { return m_blocks_per_sm; }
+  int blocks_per_multiprocessor(const kernel_family &kernel) override {
+    if (!kernel.cuda_blocks_per_multiprocessor) return 1;
+    return std::max(kernel.cuda_blocks_per_multiprocessor(), 1);
+  }
 
   device_status alloc(void **ptr, size_t bytes) override {
     TTAP_CUDA_CHECK(cudaMalloc(ptr, bytes));
@@ -67,9 +66,13 @@ class cuda_device final : public device {
     TTAP_CUDA_CHECK(cudaMemsetAsync(dst, value, bytes, as_stream(s)));
     return device_status::ok;
   }
-  device_status launch_fused_stats(const fused_stats_params &params, int grid,
-                                   stream_handle s) override {
-    TTAP_CUDA_CHECK(cudaError_t(cuda_backend::launch_fused_stats(params, grid, s)));
+  device_status launch(const kernel_family &kernel, const void *params, int grid,
+                       stream_handle s) override {
+    if (!kernel.cuda_launch) {
+      t_last_error.set(std::string(kernel.name) + ": no cuda launch in this build");
+      return device_status::error;
+    }
+    TTAP_CUDA_CHECK(cudaError_t(kernel.cuda_launch(params, grid, s)));
     return device_status::ok;
   }
 
@@ -137,7 +140,6 @@ class cuda_device final : public device {
  private:
   int m_ordinal;
   cudaDeviceProp m_prop;
-  int m_blocks_per_sm;
 };
 
 }  // namespace

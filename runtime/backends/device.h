@@ -1,6 +1,7 @@
 // The device abstraction the sample ring and the runtime use: memory, asynchronous copies, events
-// and the fused-kernel launch, on a real GPU (cuda) or on the SIMT emulator (emulated). Plain C++:
-// no CUDA header leaks past this file.
+// and kernel launches, on a real GPU (cuda) or on the SIMT emulator (emulated). It knows no kernel:
+// each kernel family brings its launch on every backend (kernels/kernel_family.h). Plain C++: no
+// CUDA header leaks past this file.
 #pragma once
 
 #include <cstddef>
@@ -8,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/fused_stats_params.h"
+#include "kernels/kernel_family.h"
 
 namespace ttap {
 
@@ -31,9 +32,10 @@ class device {
   virtual const char *name() const = 0;         // "cuda" or "emulated"
   virtual std::string description() const = 0;  // model and architecture, for banners
   virtual int multiprocessors() const = 0;      // sizes the persistent grid
-  // Blocks of the fused kernel resident at once on one multiprocessor (>= 1): the persistent grid
-  // is multiprocessors() times this.
-  virtual int fused_stats_blocks_per_multiprocessor() const = 0;
+  // Blocks of `kernel` resident at once on one multiprocessor (>= 1): a persistent grid is
+  // multiprocessors() times this. May block (an occupancy query); ask once, on a thread this device
+  // is current on (the one that made it, or after use_on_this_thread()).
+  virtual int blocks_per_multiprocessor(const kernel_family &kernel) = 0;
 
   // Device memory and pinned host memory. Allocation may block (it is done once, or when a
   // workspace grows), nothing below does.
@@ -48,8 +50,10 @@ class device {
   virtual device_status copy_to_host(void *dst, const void *src, size_t bytes,
                                      stream_handle stream) = 0;
   virtual device_status memset(void *dst, int value, size_t bytes, stream_handle stream) = 0;
-  virtual device_status launch_fused_stats(const fused_stats_params &params, int grid,
-                                           stream_handle stream) = 0;
+  // Enqueues `kernel` on `grid` blocks with `params` (its params struct, copied before this
+  // returns). An error when the family has no launch for this backend.
+  virtual device_status launch(const kernel_family &kernel, const void *params, int grid,
+                               stream_handle stream) = 0;
 
   // Makes this device current on the calling thread (CUDA's current device is per thread): a
   // thread other than the trainer's that allocates or creates streams calls it first.
@@ -83,9 +87,10 @@ class device {
   virtual std::string last_error() const = 0;
 };
 
-// How the emulated device models the device time its timing events report: each fused launch
-// costs a fixed launch time plus the bytes of its tensors read at `gbps` GB/s. The emulator's own
-// speed says nothing about a GPU's, so the model stands in for it wherever device time is counted.
+// How the emulated device models the device time its timing events report: each launch costs a
+// fixed launch time plus the bytes it reads (kernel_family::bytes_read) at `gbps` GB/s. The
+// emulator's own speed says nothing about a GPU's, so the model stands in for it wherever device
+// time is counted.
 struct emulated_device_model {
   double gbps = 2000;            // modeled read bandwidth, 1e9 bytes per second
   double launch_seconds = 5e-6;  // modeled fixed cost of one launch

@@ -2,12 +2,12 @@
 // "Device" memory is host memory, so copies in both directions are plain memcpys on the stream.
 // Device time is modeled (emulated_device_model) and reported through timing events.
 #include <atomic>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
 
-#include "kernels/fused_stats.h"
 #include "kernels/simt/stream.h"
 #include "runtime/backends/device.h"
 #include "runtime/backends/error_buffer.h"
@@ -27,7 +27,7 @@ device_status from_simt(const simt::status &st) {
   return device_status::error;
 }
 
-// Modeled device time per stream: each fused launch advances its stream's clock when it has run,
+// Modeled device time per stream: each launch advances its stream's clock when it has run,
 // and a timing event takes the clock's value at its place in the stream. Shared with the stream
 // callbacks, which may run after the device object is gone.
 struct modeled_clock {
@@ -45,6 +45,11 @@ struct emulated_event {
 
 emulated_event *as_event(event_handle e) { return static_cast<emulated_event *>(e); }
 
+// A launch's params struct, kept for the modeled clock's callback that runs after the kernel.
+struct params_copy {
+  alignas(16) unsigned char bytes[256];
+};
+
 class emulated_device final : public device {
  public:
   explicit emulated_device(const emulated_device_model &model)
@@ -57,8 +62,8 @@ class emulated_device final : public device {
   // The emulator runs one block per worker thread at a time; a few blocks per worker keep them busy
   // while others wait at barriers.
   int multiprocessors() const override { return 8; }
-  // Two blocks per worker keep one busy while the other waits at a barrier.
-  int fused_stats_blocks_per_multiprocessor() const override { return 2; }
+  // Two blocks per worker keep one busy while the other waits at a barrier, whatever the kernel.
+  int blocks_per_multiprocessor(const kernel_family &) override { return 2; }
 
   device_status alloc(void **ptr, size_t bytes) override {
     *ptr = simt::device_malloc(bytes);
@@ -84,15 +89,23 @@ class emulated_device final : public device {
     stream_ref(s).memset_async(dst, value, bytes);
     return device_status::ok;
   }
-  device_status launch_fused_stats(const fused_stats_params &params, int grid,
-                                   stream_handle s) override {
-    emulated_backend::launch_fused_stats(params, grid, s);
-    // After the kernel, in stream order, so the descriptor table it read is in place.
-    stream_ref(s).host_func_async([clock = m_clock, params, s] {
-      double bytes = 0;
-      for (uint32_t t = 0; t < params.num_tensors; ++t) {
-        bytes += double(params.tensors[t].numel) * dtype_size(dtype(params.tensors[t].type));
-      }
+  device_status launch(const kernel_family &kernel, const void *params, int grid,
+                       stream_handle s) override {
+    if (!kernel.emulated_launch) {
+      t_last_error.set(std::string(kernel.name) + ": no emulated launch");
+      return device_status::error;
+    }
+    if (kernel.params_bytes > sizeof(params_copy::bytes)) {
+      t_last_error.set(std::string(kernel.name) + ": params struct larger than the emulated " +
+                       "device keeps (" + std::to_string(sizeof(params_copy::bytes)) + " bytes)");
+      return device_status::error;
+    }
+    params_copy copy;
+    std::memcpy(copy.bytes, params, kernel.params_bytes);
+    kernel.emulated_launch(params, grid, s);
+    // After the kernel, in stream order, so the tables the params point to are in place.
+    stream_ref(s).host_func_async([clock = m_clock, bytes_read = kernel.bytes_read, copy, s] {
+      const double bytes = bytes_read ? bytes_read(copy.bytes) : 0;
       std::lock_guard<std::mutex> lock(clock->mutex);
       clock->seconds[s] += clock->model.launch_seconds + bytes / (clock->model.gbps * 1e9);
     });
