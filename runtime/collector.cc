@@ -1,7 +1,8 @@
 // The collector thread's loop: drain the queue into an in-order backlog, wait on a device sample
 // by polling (never blocking the training thread), then detectors and the sinks; flush them at
-// once after a non-finite alert, otherwise every flush interval. In a group, it also runs
-// the group's rounds: the training thread never waits for another rank.
+// once after a non-finite alert, otherwise every flush interval. In a group, samples go through
+// the group stage (group_stage.cc) on this thread: the training thread never waits for another
+// rank.
 #include "runtime/collector.h"
 
 #include <algorithm>
@@ -18,9 +19,6 @@ constexpr auto kDevicePollInterval = std::chrono::microseconds(200);
 // In a group, how often an idle collector looks whether its trainer passed a group step without a
 // sample (the other ranks wait for it to say so).
 constexpr auto kGroupPollInterval = std::chrono::milliseconds(1);
-// Watch lists remembered for naming group samples (a list changes rarely; samples of an older one
-// may still be in flight).
-constexpr size_t kMaxLayouts = 8;
 
 }  // namespace
 
@@ -45,7 +43,11 @@ collector::collector(const session_config &config, std::unique_ptr<sink> sinks, 
       m_sinks(std::move(sinks)),
       m_ring(ring),
       m_counters(counters),
-      m_detectors(make_detectors(config.detectors)) {
+      m_detectors(make_detectors(config.detectors)),
+      m_group(config.rank, counters,
+              [this](std::vector<sample_record> &records, const group_sample *group) {
+                handle_records(records, group);
+              }) {
   m_last_commit_ns = monotonic_ns();
   m_queue.reserve(kInitialQueueCapacity);
   m_thread = std::thread([this] { run(); });
@@ -106,7 +108,7 @@ bool collector::post_sample(posted_sample &&s) {
 
 void collector::start_group(std::unique_ptr<group_reducer> reducer, const group_info &info) {
   // The training thread samples on the group's grid from its next step on.
-  m_group_stride.store(reducer->stride(), std::memory_order_relaxed);
+  m_group.announce(reducer->stride());
   std::lock_guard<std::mutex> lock(m_mutex);
   if (m_stopping) return;
   item &it = m_queue.emplace_back(item::group);
@@ -211,149 +213,25 @@ void collector::hand_alerts() {
   if (nonfinite) commit(true);
 }
 
-group_round collector::group_round_with(const group_proposal &p, double time) {
-  // No write lock is held here: each rank writes its own store file, and the store holds the lock
-  // only inside commit() (runtime/store/store.h), so no rank waits in a collective holding one.
-  group_round r = m_group->run(p);
-  // A group that is off hands the sampler back its own cadence.
-  m_group_stride.store(m_group->active() ? m_group->stride() : 0, std::memory_order_relaxed);
-  switch (r.kind) {
-    case group_round::outcome::data:
-      if (m_group_writer) write_group_sample(r, r.included ? time : wall_seconds());
-      break;
-    case group_round::outcome::settled:
-      break;
-    case group_round::outcome::ended:
-      // Expected when this rank closes too; otherwise a rank left early.
-      if (!p.closing)
-        warn_once("group-ended", "group: %s; each rank stores its own samples from here",
-                  r.message.c_str());
-      break;
-    case group_round::outcome::disabled:
-      warn_once("group-disabled",
-                "group: %s: the cross-rank reduction is off; each rank stores its own samples "
-                "from here",
-                r.message.c_str());
-      break;
-  }
-  return r;
-}
-
-void collector::write_group_sample(group_round &r, double time) {
-  const group_layout *layout = nullptr;
-  for (auto it = m_layouts.rbegin(); it != m_layouts.rend() && !layout; ++it)
-    if (layout_key(it->hash) == r.layout_key) layout = &*it;
-  if (!layout || layout->tensor_ids.size() != r.merged.size()) {
-    warn_once("group-layout",
-              "group: a sample of step %lld names tensors this rank does not "
-              "watch: not stored",
-              (long long)r.step);
-    return;
-  }
-  const size_t n = r.merged.size();
-  std::vector<sample_record> records(n);
-  for (size_t k = 0; k < n; ++k) {
-    sample_record &rec = records[k];
-    rec.rank = m_config.rank;
-    rec.step = r.step;
-    rec.time = time;
-    rec.tensor_id = layout->tensor_ids[k];
-    rec.index_in_sample = uint32_t(k);
-    rec.sample_size = uint32_t(n);
-    rec.stats = r.merged[k];
-  }
-  group_sample g;
-  g.step = r.step;
-  g.time = time;
-  g.ranks = std::move(r.ranks);
-  g.tensor_ids = layout->tensor_ids;
-  g.roles = layout->roles;
-  g.cells = std::move(r.cells);
-  handle_records(records, &g);
-}
-
-void collector::group_sample_posted(posted_sample &s, std::vector<sample_record> &records,
-                                    bool complete) {
-  m_last_step_seconds = s.step_seconds;
-  m_last_desired_stride = s.desired_stride;
-  std::vector<summary> stats;
-  while (group_active()) {
-    const int64_t next = m_group->next_step();
-    if (!complete || s.step < next) {
-      // Not this rank's to contribute (its device part failed), or no group step any more (the
-      // stride grew after the sampler decided): left out; the rounds settle the step without it.
-      ++m_counters->samples_skipped;
-      return;
-    }
-    if (s.step > next) {
-      // Group steps before this sample that this rank has nothing for: say so first.
-      group_proposal idle;
-      idle.step = s.step - 1;
-      idle.step_seconds = s.step_seconds;
-      idle.desired_stride = s.desired_stride;
-      group_round_with(idle, s.time);
-      continue;
-    }
-    if (stats.empty()) {
-      stats.reserve(records.size());
-      for (const sample_record &r : records) stats.push_back(r.stats);
-    }
-    group_proposal p;
-    p.stats = stats;
-    for (const group_layout &l : m_layouts)
-      if (l.hash == s.layout_hash && l.roles.size() == stats.size()) p.roles = l.roles;
-    p.step = s.step;
-    p.layout_hash = s.layout_hash;
-    p.step_seconds = s.step_seconds;
-    p.desired_stride = s.desired_stride;
-    const group_round r = group_round_with(p, s.time);
-    if (r.kind == group_round::outcome::data && r.included) return;
-  }
-  // The group is off (the ranks disagreed, or it ended): this rank's samples are its own again.
-  handle_records(records);
-}
-
-void collector::settle_group(int64_t reached) {
-  while (group_active() && m_group->next_step() <= reached) {
-    group_proposal idle;
-    idle.step = reached;
-    idle.step_seconds = m_last_step_seconds;
-    idle.desired_stride = m_last_desired_stride;
-    group_round_with(idle, 0);
-  }
-}
-
-void collector::close_group() {
-  // Every rank closes (ttap_close is collective in a group): rounds go on, this rank contributing
-  // nothing, until every step up to the first closing rank's last one is settled.
-  while (group_active()) {
-    group_proposal closing;
-    closing.closing = true;
-    closing.step = m_last_step.load(std::memory_order_acquire);
-    closing.step_seconds = m_last_step_seconds;
-    closing.desired_stride = m_last_desired_stride;
-    group_round_with(closing, 0);
-  }
-  m_group.reset();  // frees the telemetry communicator on the thread that used it
-  m_group_stride.store(0, std::memory_order_relaxed);
+void collector::hand_on(const posted_sample &s, std::vector<sample_record> &records,
+                        bool complete) {
+  if (s.group && m_group.in_group())
+    m_group.on_sample(s, records, complete);
+  else
+    handle_records(records);
 }
 
 void collector::process(item &it) {
   switch (it.kind) {
     case item::group:
-      m_group = std::move(it.group_value);
-      m_group_writer = m_group->comm().rank() == 0;
-      if (m_group_writer) m_group_detectors = make_group_detectors(m_config.detectors);
+      m_group.start(std::move(it.group_value));
+      if (m_group.writer()) m_group_detectors = make_group_detectors(m_config.detectors);
       m_sinks->on_group(it.group_info_value);
       m_dirty = true;
       break;
-    case item::layout: {
-      const uint64_t hash = it.layout_value.hash;
-      std::erase_if(m_layouts, [&](const group_layout &l) { return l.hash == hash; });
-      m_layouts.push_back(std::move(it.layout_value));
-      if (m_layouts.size() > kMaxLayouts) m_layouts.erase(m_layouts.begin());
+    case item::layout:
+      m_group.add_layout(std::move(it.layout_value));
       break;
-    }
     case item::tensor:
       if (size_t(it.tensor_value.id) >= m_tensors.size())
         m_tensors.resize(size_t(it.tensor_value.id) + 1);
@@ -366,10 +244,7 @@ void collector::process(item &it) {
       if (s.slot < 0 && host_records_complete(s)) {
         // Host tensors only, every record present and in order: no reassembly, and the buffer
         // goes back to the training thread afterwards.
-        if (s.group && m_group)
-          group_sample_posted(s, s.host, true);
-        else
-          handle_records(s.host);
+        hand_on(s, s.host, true);
         recycle(std::move(s.host));
         break;
       }
@@ -412,10 +287,7 @@ void collector::process(item &it) {
         if (present[i]) in_order.push_back(std::move(records[i]));
       }
       m_counters->records_dropped += records.size() - in_order.size();
-      if (s.group && m_group)
-        group_sample_posted(s, in_order, in_order.size() == records.size());
-      else
-        handle_records(in_order);
+      hand_on(s, in_order, in_order.size() == records.size());
       break;
     }
     case item::scalar:
@@ -475,7 +347,7 @@ void collector::run() {
     {
       std::unique_lock<std::mutex> lock(m_mutex);
       auto wait = !backlog.empty() ? std::chrono::microseconds(kDevicePollInterval)
-                  : group_active()
+                  : m_group.active()
                       ? std::chrono::duration_cast<std::chrono::microseconds>(kGroupPollInterval)
                       : std::chrono::duration_cast<std::chrono::microseconds>(
                             std::chrono::duration<double, std::milli>(m_config.flush_ms));
@@ -508,10 +380,10 @@ void collector::run() {
     const bool group_sample_pending = std::any_of(backlog.begin(), backlog.end(), [](item &it) {
       return it.kind == item::sample && it.sample_value.group;
     });
-    if (group_active() && !group_sample_pending) settle_group(reached);
+    if (m_group.active() && !group_sample_pending) m_group.settle(reached);
     commit(false);
     if (stopping && backlog.empty()) {
-      if (m_group) close_group();
+      if (m_group.in_group()) m_group.close(m_last_step.load(std::memory_order_acquire));
       m_dirty = true;
       commit(true);
       m_sinks->close();

@@ -18,6 +18,7 @@
 #include "runtime/config.h"
 #include "runtime/detectors/detector.h"
 #include "runtime/group/group_reducer.h"
+#include "runtime/group_stage.h"
 #include "runtime/response/forensic_dump.h"
 #include "runtime/sample_ring.h"
 #include "runtime/sinks/sink.h"
@@ -45,14 +46,6 @@ struct posted_sample {
 
   // Records it will hand the collector: the host ones and the device part's, while it has one.
   size_t records() const { return host.size() + (slot >= 0 ? list->device_ids().size() : 0); }
-};
-
-// The watch list of a group session, as the collector needs it to name the merged summaries of a
-// group sample even when this rank had no sample of its own there.
-struct group_layout {
-  uint64_t hash = 0;
-  std::vector<int32_t> tensor_ids;  // in sample order
-  std::vector<tensor_role> roles;
 };
 
 // Counters the training thread updates (atomics: it never takes the collector's lock for them).
@@ -112,7 +105,7 @@ class collector {
   // rank with no sample at a group step tells the group so from it. Lock-free.
   void note_step(int64_t step) { m_last_step.store(step, std::memory_order_release); }
   // The group's agreed stride (0: not in a group), read by the training thread's sampler.
-  int64_t group_stride() const { return m_group_stride.load(std::memory_order_relaxed); }
+  int64_t group_stride() const { return m_group.stride(); }
 
   // Blocks until everything posted before the call is processed and flushed. False when a sink
   // (the store) has failed (the message in *error).
@@ -125,14 +118,10 @@ class collector {
   void run();
   void process(item &it);
   void handle_records(std::vector<sample_record> &records, const group_sample *group = nullptr);
-  bool group_active() const { return m_group && m_group->active(); }
-  void group_sample_posted(posted_sample &s, std::vector<sample_record> &records, bool complete);
+  // A sample's records, in order: into the group stage for a group sample, else to handle_records.
+  void hand_on(const posted_sample &s, std::vector<sample_record> &records, bool complete);
   static bool host_records_complete(const posted_sample &s);
   void recycle(std::vector<sample_record> &&records);  // into m_spare_records, when there is room
-  group_round group_round_with(const group_proposal &p, double time);
-  void write_group_sample(group_round &r, double time);
-  void settle_group(int64_t reached);
-  void close_group();
   void commit(bool force);
   void hand_alerts();
 
@@ -164,14 +153,10 @@ class collector {
   int64_t m_last_commit_ns = 0;
   bool m_dirty = false;  // handed to the sinks since their last flush
 
-  // Group state (collector thread), and what the training thread shares with it.
-  std::unique_ptr<group_reducer> m_group;
-  bool m_group_writer = false;          // rank 0 of the group: writes its samples
-  std::vector<group_layout> m_layouts;  // the latest watch lists, newest last
-  double m_last_step_seconds = 0;
-  int64_t m_last_desired_stride = 1;
+  // The group round between this collector and the sinks (collector thread, but its stride), and
+  // the trainer's latest step, which tells the group how far this rank has got.
+  group_stage m_group;
   std::atomic<int64_t> m_last_step{-1};
-  std::atomic<int64_t> m_group_stride{0};
 
   std::thread m_thread;
 };
