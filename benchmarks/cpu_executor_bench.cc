@@ -7,18 +7,17 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <random>
 #include <ctime>
+#include <random>
 
 #include "benchmarks/read_baseline.h"
 #include "kernels/cpu/cpu_executor.h"
-#include "tools/formats/dtype_names.h"
 
 namespace ttap::bench {
 namespace {
 
 // The CLI's --dtype spelling, as a C string for printf and JSON.
-const char *short_name(dtype t) { return formats::dtype_option_name(t).data(); }
+const char *short_name(dtype t) { return dtype_option_name(t); }
 
 // Fills the buffer with N(0, 0.02) values in dtype t (bf16 and f16 by truncating fp32, fp8 from a
 // small table; the exact rounding does not matter for throughput).

@@ -38,6 +38,32 @@ TTAP_HD inline constexpr int dtype_size(dtype t) {
 
 TTAP_HD inline constexpr bool dtype_is_valid(int t) { return t >= 0 && t < kNumDtypes; }
 
+// The one dtype name table: the name every output uses (the safetensors spelling, so a table, a
+// JSON report, the store and a safetensors header agree) and the --dtype spelling of the CLI. The
+// runtime, the tools and the tests all name dtypes through it (tools/formats parses options by it).
+struct dtype_names {
+  dtype type;
+  const char *name;    // "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2", "F64"
+  const char *option;  // "f32", "f16", "bf16", "f8e4m3", "f8e5m2", "f64"
+};
+inline constexpr dtype_names kDtypeNames[kNumDtypes] = {
+    {dtype::f32, "F32", "f32"},           {dtype::f16, "F16", "f16"},
+    {dtype::bf16, "BF16", "bf16"},        {dtype::f8e4m3, "F8_E4M3", "f8e4m3"},
+    {dtype::f8e5m2, "F8_E5M2", "f8e5m2"}, {dtype::f64, "F64", "f64"},
+};
+
+// The table's row of `t` (rows are in dtype order); "?" names for a value out of range.
+inline constexpr dtype_names dtype_names_of(dtype t) {
+  return dtype_is_valid(int(t)) ? kDtypeNames[int(t)] : dtype_names{t, "?", "?"};
+}
+inline constexpr const char *dtype_name(dtype t) { return dtype_names_of(t).name; }
+inline constexpr const char *dtype_option_name(dtype t) { return dtype_names_of(t).option; }
+static_assert([] {
+  for (int i = 0; i < kNumDtypes; ++i)
+    if (int(kDtypeNames[i].type) != i) return false;
+  return true;
+}());
+
 TTAP_HD inline float float_from_bits(uint32_t bits) {
 #if defined(__CUDA_ARCH__)
   return __uint_as_float(bits);
@@ -60,6 +86,13 @@ TTAP_HD inline uint32_t bits_from_float(float f) {
 
 // bf16 is the upper half of an fp32: widening is a shift.
 TTAP_HD inline uint32_t f32_bits_from_bf16(uint16_t h) { return uint32_t(h) << 16; }
+
+// Two bf16 packed in a 32-bit word as memory holds them (the first in the low half): a shift and a
+// mask, no unpacking.
+TTAP_HD inline void f32_bits_from_bf16x2(uint32_t w, uint32_t &first, uint32_t &second) {
+  first = w << 16;
+  second = w & 0xffff0000u;
+}
 
 // fp16 → fp32 bits, exact, subnormals normalized, Inf/NaN preserved (NaN payload kept in the top
 // bits).

@@ -41,10 +41,7 @@ struct vector_traits<dtype::bf16> {
   __device__ static void widen(const uint4 &v, uint32_t *out) {
     const uint32_t w[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      out[2 * k] = w[k] << 16;
-      out[2 * k + 1] = w[k] & 0xffff0000u;
-    }
+    for (int k = 0; k < 4; ++k) f32_bits_from_bf16x2(w[k], out[2 * k], out[2 * k + 1]);
   }
 };
 

@@ -19,24 +19,6 @@ const char *tensor_kind_name(tensor_kind k) {
   return "other";
 }
 
-const char *dtype_name(dtype t) {
-  switch (t) {
-    case dtype::f32:
-      return "F32";
-    case dtype::f16:
-      return "F16";
-    case dtype::bf16:
-      return "BF16";
-    case dtype::f8e4m3:
-      return "F8_E4M3";
-    case dtype::f8e5m2:
-      return "F8_E5M2";
-    case dtype::f64:
-      return "F64";
-  }
-  return "?";
-}
-
 const char *alert_type_name(alert_type t) {
   switch (t) {
     case alert_type::nonfinite:

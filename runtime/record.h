@@ -14,7 +14,6 @@ namespace ttap {
 enum class tensor_kind : uint8_t { grad = 0, param = 1, activation = 2, other = 3, collective = 4 };
 
 const char *tensor_kind_name(tensor_kind k);  // "grad", "param", "activation", "other", ...
-const char *dtype_name(dtype t);              // "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2", "F64"
 
 // A watched (or observed) tensor as the store and detectors know it. Ids are dense, per session,
 // assigned in registration order and never reused; the store keeps one row per id.

@@ -803,7 +803,7 @@ __attribute__((always_inline)) inline void summarize_bf16_dot(const tensor_view 
   }
   auto value_of_key = [](int16_t key) {
     uint16_t bits = uint16_t(key < 0 ? key ^ 0x7fff : key);
-    return double(float_from_bits(uint32_t(bits) << 16));
+    return double(float_from_bits(f32_bits_from_bf16(bits)));
   };
   double min_value = redone.min, max_value = redone.max;
   if (key_lo <= key_hi) {

@@ -213,7 +213,7 @@ __device__ __forceinline__ uint32_t f32_bits_of(dtype t, uint64_t raw) {
     case dtype::f32:
       return uint32_t(raw);
     case dtype::bf16:
-      return uint32_t(raw) << 16;
+      return f32_bits_from_bf16(uint16_t(raw));
     case dtype::f16:
       return f32_bits_of_half(uint16_t(raw));
     case dtype::f8e4m3:

@@ -12,7 +12,6 @@
 #include "kernels/cpu/chunk.h"
 #include "kernels/cpu/cpu_executor.h"
 #include "tests/kernels/reference_summary.h"
-#include "tools/formats/dtype_names.h"
 
 namespace ttap {
 namespace {
@@ -25,7 +24,7 @@ constexpr double kSumTolerance = 2e-6;  // relative; the executor sums 16 values
 const dtype kAllDtypes[] = {dtype::f32,    dtype::f16,    dtype::bf16,
                             dtype::f8e4m3, dtype::f8e5m2, dtype::f64};
 
-std::string_view name_of(dtype t) { return formats::dtype_option_name(t); }
+std::string_view name_of(dtype t) { return dtype_option_name(t); }
 
 // Raw element storage for any dtype, with room to start the data at any byte offset.
 struct buffer {

@@ -1,5 +1,5 @@
-// Names of element types as ttap prints and accepts them. Output uses the safetensors spelling
-// (F32, BF16, F8_E4M3...) everywhere, so a table, a JSON report and a safetensors header agree.
+// Parsing element type names as ttap accepts them. The names themselves, for output and for
+// --dtype, are the one table in kernels/dtype.h (dtype_name, dtype_option_name).
 #pragma once
 
 #include <optional>
@@ -9,12 +9,6 @@
 #include "kernels/dtype.h"
 
 namespace ttap::formats {
-
-// "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2", "F64".
-std::string_view dtype_name(dtype t);
-
-// The --dtype spelling: "f32", "f16", "bf16", "f8e4m3", "f8e5m2", "f64".
-std::string_view dtype_option_name(dtype t);
 
 // Parses a --dtype value. Case and underscores do not matter, so "f32", "F32", "bf16", "f8e4m3"
 // and "F8_E4M3" are all accepted; nullopt for anything else.

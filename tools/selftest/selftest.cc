@@ -284,7 +284,7 @@ std::string static_projection(const std::string &dtype_name, int major, int mino
 
 check_result bandwidth_check(const std::string &part, device &dev, dtype t, size_t bytes,
                              double peak_bytes_per_second, int major, int minor) {
-  const char *name = t == dtype::bf16 ? "bf16" : "f32";
+  const char *name = dtype_option_name(t);
   check_result r{part, std::string("bandwidth: ") + name, outcome::pass, ""};
   try {
     uint64_t numel = bytes / dtype_size(t);

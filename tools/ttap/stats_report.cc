@@ -6,7 +6,6 @@
 #include <cstdio>
 
 #include "runtime/store/row_json.h"
-#include "tools/formats/dtype_names.h"
 
 namespace ttap::cli {
 namespace {
@@ -18,7 +17,7 @@ ordered_json tensor_json(const tensor_stats &t) {
   const summary_derived &d = t.derived;
   ordered_json j;
   j["name"] = t.name;
-  j["dtype"] = formats::dtype_name(t.type);
+  j["dtype"] = dtype_name(t.type);
   j["shape"] = t.shape;
   j["count"] = s.count;
   j["nan"] = s.nan;
@@ -103,7 +102,7 @@ std::vector<cell> tensor_row(const tensor_stats &t) {
   const uint64_t inf = s.pos_inf + s.neg_inf;
   return {
       {formats::printable_name(t.name, 80)},
-      {std::string(formats::dtype_name(t.type))},
+      {std::string(dtype_name(t.type))},
       {shape_text(t.shape)},
       {format_count(s.count)},
       finite_value(s.min),
