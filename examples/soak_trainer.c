@@ -78,5 +78,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "soak_trainer: ttap_close: %s\n", ttap_last_error());
   printf("soak_trainer: done: %lld steps in %.1f s, rss %.1f MiB\n", (long long)step,
          now_seconds() - start, rss_mib());
+  for (int t = 0; t < tensors; ++t) free(data[t]);
+  free(data);
+  free(numel);
   return 0;
 }

@@ -181,8 +181,11 @@ ttap_status ttap_watch(ttap_session *s, const char *name, const void *ptr, ttap_
 ttap_status ttap_watch_shaped(ttap_session *s, const char *name, const void *ptr, ttap_dtype dtype,
                               const uint64_t *shape, int32_t ndim, ttap_kind kind,
                               int32_t *handle) {
+  // shape is read only when ndim is in range: a bad ndim is refused by watch, and the caller's
+  // array may be shorter than the ndim it claims (ASan caught a read past a 3-element shape).
   uint64_t numel = 1;
-  for (int32_t d = 0; shape && d < ndim && d < 8; ++d) numel *= shape[d];  // checked by watch
+  if (shape && ndim >= 0 && ndim <= 8)
+    for (int32_t d = 0; d < ndim; ++d) numel *= shape[d];  // the product is checked by watch
   return with_session(s, [&](session_slot &, ttap::session &x) {
     return x.watch(name, ptr, enum_bits(dtype), numel, enum_bits(kind), handle, shape, ndim);
   });

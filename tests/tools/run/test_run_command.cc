@@ -249,10 +249,12 @@ size_t check_exposition(const std::string &metrics) {
 TEST(RunCommand, PrometheusEndpointServesLabelledMetricsThenGoesStale) {
   temp_dir dir;
   const std::string err = dir.path + "/err.txt";
-  // Port 0: the endpoint takes a free port and says which in the target file.
+  // Port 0: the endpoint takes a free port and says which in the target file. Budget 0: every
+  // step is sampled, so the final ttap_step is the last step (with the default budget a slow
+  // build, e.g. under ASan, thinned the sampling and the last sampled step was 394).
   pid_t pid = spawn_ttap(dir.path, err,
-                         {"run", "-o", "live", "--prometheus", "127.0.0.1:0", "--prometheus-linger",
-                          "60", "--", kTarget, "400", "10", "20", "0"});
+                         {"run", "-o", "live", "--budget", "0", "--prometheus", "127.0.0.1:0",
+                          "--prometheus-linger", "60", "--", kTarget, "400", "10", "20", "0"});
   ASSERT_GT(pid, 0);
   const std::string run_dir = dir.path + "/live";
   std::string metrics, target;
