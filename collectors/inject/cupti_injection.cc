@@ -39,8 +39,18 @@ struct cupti_api {
 };
 
 cupti_api g_cupti;
-std::mutex g_aggregator_mutex;
-kernel_aggregator g_aggregator;
+
+// CUPTI hands over activity buffers from its own thread, which may still run while the process
+// exits: the aggregator is never destroyed.
+struct locked_aggregator {
+  std::mutex mutex;
+  kernel_aggregator kernels;
+};
+
+locked_aggregator &aggregator() {
+  static auto *aggregator = new locked_aggregator;
+  return *aggregator;
+}
 std::atomic<int> g_outstanding_buffers{0};
 std::atomic<bool> g_started{false};
 
@@ -82,16 +92,17 @@ void CUPTIAPI buffer_requested(uint8_t **buffer, size_t *size, size_t *max_recor
 void CUPTIAPI buffer_completed(CUcontext, uint32_t, uint8_t *buffer, size_t, size_t valid) {
   scalar_list ready;
   {
-    std::lock_guard<std::mutex> lock(g_aggregator_mutex);
+    locked_aggregator &locked = aggregator();
+    std::lock_guard<std::mutex> lock(locked.mutex);
     CUpti_Activity *record = nullptr;
     while (g_cupti.next_record(buffer, valid, &record) == CUPTI_SUCCESS) {
       if (record->kind != CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL &&
           record->kind != CUPTI_ACTIVITY_KIND_KERNEL)
         continue;
       const auto *k = reinterpret_cast<const CUpti_ActivityKernel10 *>(record);
-      g_aggregator.add_kernel(k->name, k->start, k->end);
+      locked.kernels.add_kernel(k->name, k->start, k->end);
     }
-    g_aggregator.emit_ready(collect_into(ready));
+    locked.kernels.emit_ready(collect_into(ready));
   }
   std::free(buffer);
   g_outstanding_buffers.fetch_sub(1);
@@ -107,9 +118,10 @@ uint64_t now_ns() {
 void on_step(int64_t step) {
   scalar_list ready;
   {
-    std::lock_guard<std::mutex> lock(g_aggregator_mutex);
-    g_aggregator.step_began(step, now_ns());
-    g_aggregator.emit_ready(collect_into(ready));
+    locked_aggregator &locked = aggregator();
+    std::lock_guard<std::mutex> lock(locked.mutex);
+    locked.kernels.step_began(step, now_ns());
+    locked.kernels.emit_ready(collect_into(ready));
   }
   store_all(ready);
 }
@@ -118,11 +130,12 @@ void on_exit() {
   g_cupti.flush_all(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
   scalar_list ready;
   {
-    std::lock_guard<std::mutex> lock(g_aggregator_mutex);
-    g_aggregator.finish(now_ns(), collect_into(ready));
-    if (g_aggregator.late_kernels() > 0)
+    locked_aggregator &locked = aggregator();
+    std::lock_guard<std::mutex> lock(locked.mutex);
+    locked.kernels.finish(now_ns(), collect_into(ready));
+    if (locked.kernels.late_kernels() > 0)
       TTAP_INFO("hooks: %llu kernel records arrived after their step was stored",
-                (unsigned long long)g_aggregator.late_kernels());
+                (unsigned long long)locked.kernels.late_kernels());
   }
   store_all(ready);
 }

@@ -66,14 +66,26 @@ struct datatype_info {
   std::string name;
 };
 
+// Built on first use and never destroyed, as is the table of pending requests below: a hooked call
+// can come after static destruction began (from an atexit handler registered before the cache was
+// built, which MPI_Finalize often is, or from another thread while the process exits).
+struct datatype_cache {
+  std::mutex mutex;
+  std::unordered_map<uintptr_t, datatype_info> by_handle;
+};
+
+datatype_cache &datatypes() {
+  static auto *cache = new datatype_cache;
+  return *cache;
+}
+
 datatype_info classify(MPI_Datatype type) {
-  static std::mutex mutex;
-  static std::unordered_map<uintptr_t, datatype_info> cache;
   uintptr_t key = 0;
   std::memcpy(&key, &type, sizeof type < sizeof key ? sizeof type : sizeof key);
-  std::lock_guard<std::mutex> lock(mutex);
-  auto it = cache.find(key);
-  if (it != cache.end()) return it->second;
+  datatype_cache &cache = datatypes();
+  std::lock_guard<std::mutex> lock(cache.mutex);
+  auto it = cache.by_handle.find(key);
+  if (it != cache.by_handle.end()) return it->second;
   datatype_info info;
   char name[MPI_MAX_OBJECT_NAME] = {};
   int length = 0;
@@ -90,7 +102,7 @@ datatype_info classify(MPI_Datatype type) {
   };
   for (const auto &[n, d] : kFloatTypes)
     if (info.name == n) info.dtype = d;
-  if (cache.size() < 4096) cache.emplace(key, info);
+  if (cache.by_handle.size() < 4096) cache.by_handle.emplace(key, info);
   return info;
 }
 
@@ -138,10 +150,18 @@ struct pending_request {
   uint64_t order;
 };
 
-std::mutex g_pending_mutex;
-std::unordered_map<uint64_t, pending_request> g_pending;
+struct pending_table {
+  std::mutex mutex;
+  std::unordered_map<uint64_t, pending_request> requests;
+  uint64_t next_order = 0;
+};
+
+pending_table &pending() {
+  static auto *table = new pending_table;
+  return *table;
+}
+
 std::atomic<size_t> g_pending_count{0};
-uint64_t g_pending_order = 0;
 constexpr size_t kMaxPending = 4096;
 
 uint64_t request_key(MPI_Request r) {
@@ -151,25 +171,28 @@ uint64_t request_key(MPI_Request r) {
 }
 
 void add_pending(MPI_Request r, call_ticket ticket, collective_call call) {
-  std::lock_guard<std::mutex> lock(g_pending_mutex);
-  if (g_pending.size() >= kMaxPending) {
-    auto oldest = g_pending.begin();
-    for (auto it = g_pending.begin(); it != g_pending.end(); ++it)
+  pending_table &table = pending();
+  std::lock_guard<std::mutex> lock(table.mutex);
+  auto &requests = table.requests;
+  if (requests.size() >= kMaxPending) {
+    auto oldest = requests.begin();
+    for (auto it = requests.begin(); it != requests.end(); ++it)
       if (it->second.order < oldest->second.order) oldest = it;
-    g_pending.erase(oldest);
+    requests.erase(oldest);
   }
-  g_pending[request_key(r)] = {std::move(ticket), std::move(call), g_pending_order++};
-  g_pending_count.store(g_pending.size());
+  requests[request_key(r)] = {std::move(ticket), std::move(call), table.next_order++};
+  g_pending_count.store(requests.size());
 }
 
 bool take_pending(MPI_Request r, pending_request *out) {
   if (g_pending_count.load() == 0) return false;
-  std::lock_guard<std::mutex> lock(g_pending_mutex);
-  auto it = g_pending.find(request_key(r));
-  if (it == g_pending.end()) return false;
+  pending_table &table = pending();
+  std::lock_guard<std::mutex> lock(table.mutex);
+  auto it = table.requests.find(request_key(r));
+  if (it == table.requests.end()) return false;
   *out = std::move(it->second);
-  g_pending.erase(it);
-  g_pending_count.store(g_pending.size());
+  table.requests.erase(it);
+  g_pending_count.store(table.requests.size());
   return true;
 }
 

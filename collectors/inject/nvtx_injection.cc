@@ -17,11 +17,20 @@ namespace ttap::inject {
 namespace {
 
 // Domains and registered strings are handles the program keeps; they point into these deques,
-// which never move their elements and are bounded (a handle past the bound is null).
+// which never move their elements and are bounded (a handle past the bound is null). The tables
+// are never destroyed: a handle stays valid in an atexit handler or a thread that outlives
+// static destruction.
 constexpr size_t kMaxHandles = 1 << 16;
-std::mutex g_handles_mutex;
-std::deque<std::string> g_domain_names;
-std::deque<std::string> g_strings;
+struct handle_tables {
+  std::mutex mutex;
+  std::deque<std::string> domain_names;
+  std::deque<std::string> strings;
+};
+
+handle_tables &handles() {
+  static auto *tables = new handle_tables;
+  return *tables;
+}
 
 std::string narrow(const wchar_t *w) {
   std::string s;
@@ -30,7 +39,7 @@ std::string narrow(const wchar_t *w) {
 }
 
 const std::string *intern(std::deque<std::string> &table, std::string s) {
-  std::lock_guard<std::mutex> lock(g_handles_mutex);
+  std::lock_guard<std::mutex> lock(handles().mutex);
   if (table.size() >= kMaxHandles) return nullptr;
   table.push_back(std::move(s));
   return &table.back();
@@ -92,20 +101,20 @@ nvtxRangeId_t NVTX_API domain_range_start_ex(nvtxDomainHandle_t, const nvtxEvent
 void NVTX_API domain_range_end(nvtxDomainHandle_t, nvtxRangeId_t) {}
 nvtxDomainHandle_t NVTX_API domain_create_a(const char *name) {
   return reinterpret_cast<nvtxDomainHandle_t>(
-      const_cast<std::string *>(intern(g_domain_names, name ? name : "")));
+      const_cast<std::string *>(intern(handles().domain_names, name ? name : "")));
 }
 nvtxDomainHandle_t NVTX_API domain_create_w(const wchar_t *name) {
   return reinterpret_cast<nvtxDomainHandle_t>(
-      const_cast<std::string *>(intern(g_domain_names, narrow(name))));
+      const_cast<std::string *>(intern(handles().domain_names, narrow(name))));
 }
 void NVTX_API domain_destroy(nvtxDomainHandle_t) {}
 nvtxStringHandle_t NVTX_API register_string_a(nvtxDomainHandle_t, const char *s) {
   return reinterpret_cast<nvtxStringHandle_t>(
-      const_cast<std::string *>(intern(g_strings, s ? s : "")));
+      const_cast<std::string *>(intern(handles().strings, s ? s : "")));
 }
 nvtxStringHandle_t NVTX_API register_string_w(nvtxDomainHandle_t, const wchar_t *s) {
   return reinterpret_cast<nvtxStringHandle_t>(
-      const_cast<std::string *>(intern(g_strings, narrow(s))));
+      const_cast<std::string *>(intern(handles().strings, narrow(s))));
 }
 
 template <class F>

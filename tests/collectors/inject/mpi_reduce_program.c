@@ -3,7 +3,10 @@
  * to large ones (in place and not, floats and doubles), plants a NaN in rank 1's gradient bucket
  * at a chosen step, and can hold its own store file's write lock while it exits (what a monitoring
  * script writing to the store would do), the case that once crashed the process at exit.
- * usage: mpi_reduce_program STEPS NAN_STEP [RUN_DIR_TO_LOCK_AT_EXIT]
+ * usage: mpi_reduce_program STEPS NAN_STEP [RUN_DIR_TO_LOCK_AT_EXIT | --finalize-at-exit]
+ * --finalize-at-exit: main returns without MPI_Finalize; an atexit handler registered before the
+ * first reduction (so it runs after the exit handlers and static destructors registered since)
+ * makes one more step of reductions and then calls MPI_Finalize.
  * MPI_REDUCE_STEP_MS=N sleeps N ms per step (a run long enough for a test to act during it). */
 #include <dlfcn.h>
 #include <math.h>
@@ -39,18 +42,43 @@ static void lock_store_at_exit(const char *run_dir, int rank) {
   /* The connection stays open (and the lock held) until the process is gone. */
 }
 
+static float *grad, *sum;
+static double *big, *big_sum;
+
+/* The last step and MPI_Finalize, from an exit handler. */
+static void finalize_at_exit(void) {
+  MPI_Allreduce(MPI_IN_PLACE, grad, kBucket, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+  MPI_Allreduce(big, big_sum, kBig, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+  MPI_Request request;
+  MPI_Iallreduce(grad, sum, kBucket, MPI_FLOAT, MPI_MAX, MPI_COMM_WORLD, &request);
+  MPI_Wait(&request, MPI_STATUS_IGNORE);
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (MPI_Finalize() == MPI_SUCCESS && rank == 0)
+    printf("mpi_reduce_program: finalized at exit\n");
+  free(grad);
+  free(sum);
+  free(big);
+  free(big_sum);
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: mpi_reduce_program STEPS NAN_STEP [RUN_DIR_TO_LOCK_AT_EXIT]\n");
+    fprintf(stderr, "usage: mpi_reduce_program STEPS NAN_STEP [RUN_DIR_TO_LOCK_AT_EXIT | "
+                    "--finalize-at-exit]\n");
     return 2;
   }
   const int steps = atoi(argv[1]), nan_step = atoi(argv[2]);
+  const int finalize_late = argc > 3 && !strcmp(argv[3], "--finalize-at-exit");
   MPI_Init(&argc, &argv);
+  if (finalize_late) atexit(finalize_at_exit);
   int rank = 0, world = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &world);
-  float *grad = calloc(kBucket, sizeof *grad), *sum = calloc(kBucket, sizeof *sum);
-  double *big = calloc(kBig, sizeof *big), *big_sum = calloc(kBig, sizeof *big_sum);
+  grad = calloc(kBucket, sizeof *grad);
+  sum = calloc(kBucket, sizeof *sum);
+  big = calloc(kBig, sizeof *big);
+  big_sum = calloc(kBig, sizeof *big_sum);
   float tiny[1024], tiny_sum[1024];
   double latency = 0, latency_sum = 0;
   const char *step_ms = getenv("MPI_REDUCE_STEP_MS");
@@ -75,6 +103,7 @@ int main(int argc, char **argv) {
     if (pause.tv_nsec > 0) nanosleep(&pause, NULL);
   }
   if (rank == 0) printf("mpi_reduce_program: %d steps on %d ranks\n", steps, world);
+  if (finalize_late) return 0;
   MPI_Finalize();
   if (argc > 3) lock_store_at_exit(argv[3], rank);
   free(grad);

@@ -284,6 +284,29 @@ worker_group/nccl.allreduce.0|3
 worker_group/nccl.allreduce.0.out|3"
     ;;
 
+  mpi_finalize_at_exit)
+    # MPI_Finalize and one more step of reductions (blocking and non-blocking) from an atexit
+    # handler registered before the first reduction: it runs after the hooks' own exit handler
+    # and after the static destructors registered since, and the hooks' state must still be whole.
+    # Freed memory is overwritten (glibc's MALLOC_PERTURB_), so a use after destruction shows.
+    MALLOC_PERTURB_=165 mpi -x MALLOC_PERTURB_ "$ttap" run --budget 0 -o "$work/run" -- \
+      "$bin/mpi_reduce_program" 3 -1 --finalize-at-exit \
+      > hooked.out 2> hooked.err || fail "hooked run failed: $(cat hooked.out hooked.err)"
+    grep -q '^mpi_reduce_program: finalized at exit$' hooked.out || fail "$(cat hooked.out)"
+    if grep -qiE 'corrupted|double free|segmentation|aborted|sanitizer' hooked.err; then
+      fail "$(cat hooked.err)"
+    fi
+    # The session closed at the hooks' exit handler: the 3 steps of main are stored, the late
+    # step is in the flight recorder, rewritten by the late MPI_Finalize.
+    expect_rows "select rank, count(distinct step) from samples_v group by rank order by rank" "0|3
+1|3"
+    for r in 0 1; do
+      f=run/flight-rank$r.jsonl
+      flight "$f" 'header["reason"] == "MPI_Finalize" and len(calls) == 3 * 7 + 3'
+      flight "$f" '[c["op"] for c in calls[-3:]] == ["allreduce", "allreduce", "iallreduce"] and all(c["complete_time"] is not None for c in calls)'
+    done
+    ;;
+
   mpi_nan | mpi_nonblocking)
     extra=()
     bucket=mpi.allreduce.1
