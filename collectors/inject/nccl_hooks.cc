@@ -3,6 +3,7 @@
 // arguments and return value untouched. NCCL's ABI is declared here (values from nccl.h, stable
 // across NCCL 2.x) so that the library builds and loads without NCCL or CUDA.
 #include <dlfcn.h>
+#include <pthread.h>
 
 #include <atomic>
 #include <cstdint>
@@ -89,6 +90,46 @@ using grouped_results = std::vector<std::pair<call_ticket, collective_call>>;
 thread_local int t_group_depth = 0;
 thread_local grouped_results *t_grouped_results = nullptr;
 
+// A thread that exits inside a group (ncclGroupStart without its ncclGroupEnd) leaves its list
+// behind; a pthread key frees it. Key destructors run after the thread's C++ thread_local
+// destructors, which may still add to the list, while its storage (t_grouped_results, trivially
+// destructible) is still there; the list was never launched, so it is only freed.
+void free_unfinished_group(void *list) {
+  delete static_cast<grouped_results *>(list);
+  t_grouped_results = nullptr;
+}
+
+struct group_key {
+  pthread_key_t key;
+  bool created;  // false when no key was left (PTHREAD_KEYS_MAX): such a list is not freed
+};
+
+const group_key &unfinished_group_key() {
+  static const group_key k = [] {
+    group_key g{};
+    g.created = pthread_key_create(&g.key, free_unfinished_group) == 0;
+    return g;
+  }();
+  return k;
+}
+
+grouped_results &grouped_results_of_thread() {
+  if (!t_grouped_results) {
+    t_grouped_results = new grouped_results;
+    // Set on every new list: one made by another key's destructor after ours ran makes glibc run
+    // the key destructors once more.
+    if (const group_key &k = unfinished_group_key(); k.created)
+      pthread_setspecific(k.key, t_grouped_results);
+  }
+  return *t_grouped_results;
+}
+
+// The thread's list at its group's end, no longer the key's to free.
+std::unique_ptr<grouped_results> take_grouped_results() {
+  if (const group_key &k = unfinished_group_key(); k.created) pthread_setspecific(k.key, nullptr);
+  return std::unique_ptr<grouped_results>(std::exchange(t_grouped_results, nullptr));
+}
+
 using count_fn = ncclResult_t (*)(ncclComm_t, int *);
 
 int query_comm(const char *which, ncclComm_t comm) {
@@ -168,10 +209,8 @@ ncclResult_t recorded(collective_call c, Forward &&forward) {
   call_ticket t = begin_call(c);
   ncclResult_t r = forward();
   end_call(t, c, r, false);
-  if (c.in_group && r == 0 && !t.result_name.empty()) {
-    if (!t_grouped_results) t_grouped_results = new grouped_results;
-    t_grouped_results->emplace_back(std::move(t), std::move(c));
-  }
+  if (c.in_group && r == 0 && !t.result_name.empty())
+    grouped_results_of_thread().emplace_back(std::move(t), std::move(c));
   return r;
 }
 
@@ -299,7 +338,7 @@ TTAP_HOOK ncclResult_t ncclGroupEnd() {
   // NCCL leaves the group even when ncclGroupEnd reports an error.
   if (t_group_depth > 0) --t_group_depth;
   if (t_group_depth == 0 && t_grouped_results) {
-    const std::unique_ptr<grouped_results> grouped(std::exchange(t_grouped_results, nullptr));
+    const std::unique_ptr<grouped_results> grouped = take_grouped_results();
     hook_scope scope;
     if (r == 0 && recording(scope))
       for (const auto &[ticket, call] : *grouped) complete_call(ticket, call);

@@ -4,11 +4,14 @@
  * without them prints. It also defines cudaStreamIsCapturing and cudaGetLastError, as a CUDA
  * program would get them from cudart, to stage graph capture (stream 0xCA97) and a failing query
  * (stream 0xBAD).
- * usage: nccl_program basic STEPS | capture | wait HANDLER STOP_FILE
+ * usage: nccl_program basic STEPS | capture | wait HANDLER STOP_FILE | group_left_open THREADS
  * wait: a few collectives, "ready", then waits (at most 20 s) for STOP_FILE to exist; HANDLER 1
  * installs a SIGUSR1 handler of its own first (it must still run when the hooks dump on SIGUSR1).
+ * group_left_open: THREADS threads, one after another, each starts a group, all-reduces in it and
+ * exits without ending it; then the main thread runs one complete group.
  */
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -159,10 +162,51 @@ static int wait_for_stop(int handler, const char *stop_file) {
   return g_failures;
 }
 
+static ncclComm_t g_open_group_comm;
+
+static void *leave_group_open(void *arg) {
+  static float a[64], ra[64], b[128], rb[128];
+  (void)arg;
+  for (int i = 0; i < 64; ++i) a[i] = 1.0f;
+  for (int i = 0; i < 128; ++i) b[i] = 2.0f;
+  expect(ncclGroupStart() == ncclSuccess, "group start on a thread");
+  expect(ncclAllReduce(a, ra, 64, ncclFloat32, ncclSum, g_open_group_comm, NULL) == ncclSuccess,
+         "allreduce in a group left open");
+  expect(ncclAllReduce(b, rb, 128, ncclFloat32, ncclSum, g_open_group_comm, NULL) == ncclSuccess,
+         "second allreduce in a group left open");
+  return NULL; /* no ncclGroupEnd */
+}
+
+static int group_left_open(int threads) {
+  ncclUniqueId id;
+  ncclGetUniqueId(&id);
+  expect(ncclCommInitRank(&g_open_group_comm, 1, id, 0) == ncclSuccess, "init");
+  for (int t = 0; t < threads; ++t) {
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, leave_group_open, NULL) != 0) return 3;
+    pthread_join(thread, NULL);
+    /* The stand-in counts groups for the whole process: this closes the thread's one. */
+    expect(ncclGroupEnd() == ncclSuccess, "stand-in group closed");
+  }
+  static float c[32], rc[32];
+  for (int i = 0; i < 32; ++i) c[i] = 3.0f;
+  expect(ncclGroupStart() == ncclSuccess, "group start");
+  expect(ncclAllReduce(c, rc, 32, ncclFloat32, ncclSum, g_open_group_comm, NULL) == ncclSuccess,
+         "allreduce in a complete group");
+  expect(ncclGroupEnd() == ncclSuccess, "group end");
+  expect(rc[31] == 3.0f, "complete group's result");
+  ncclCommDestroy(g_open_group_comm);
+  printf("group_left_open: %d threads, %d failures\n", threads, g_failures);
+  return g_failures;
+}
+
 int main(int argc, char **argv) {
   if (argc >= 4 && !strcmp(argv[1], "wait")) return wait_for_stop(atoi(argv[2]), argv[3]);
   if (argc >= 3 && !strcmp(argv[1], "basic")) return basic(atoi(argv[2]));
   if (argc >= 2 && !strcmp(argv[1], "capture")) return capture();
-  fprintf(stderr, "usage: nccl_program basic STEPS | capture | wait HANDLER STOP_FILE\n");
+  if (argc >= 3 && !strcmp(argv[1], "group_left_open")) return group_left_open(atoi(argv[2]));
+  fprintf(stderr,
+          "usage: nccl_program basic STEPS | capture | wait HANDLER STOP_FILE | "
+          "group_left_open THREADS\n");
   return 2;
 }

@@ -284,6 +284,25 @@ worker_group/nccl.allreduce.0|3
 worker_group/nccl.allreduce.0.out|3"
     ;;
 
+  nccl_group_left_open)
+    # Threads that exit inside an NCCL group (ncclGroupStart, two reductions, no ncclGroupEnd):
+    # the results their group would have produced are never summarized, and the hooks' list of
+    # them is freed at each thread's exit (under LeakSanitizer or valgrind a leak fails the run).
+    # Runs in the ASan suite, and under valgrind where it is installed.
+    TTAP_BACKEND=cpu TTAP_HOOKS_RECV=1 hooked "$bin/nccl_program" group_left_open 20 ||
+      fail "hooked run failed: $(cat hooked.out hooked.err)"
+    grep -q '^group_left_open: 20 threads, 0 failures$' hooked.out || fail "$(cat hooked.out)"
+    expect_rows "select count(*), sum(tensor like '%.out') from samples_v" "42|1"
+    flight run/flight-rank0.jsonl 'len(calls) == 41 and sum(c["in_group"] for c in calls) == 41'
+    if command -v valgrind > /dev/null && [ -z "${ASAN_OPTIONS:-}" ]; then
+      rm -rf run
+      LD_PRELOAD="$inject" TTAP_RUN_DIR="$work/run" TTAP_BACKEND=cpu TTAP_BUDGET=0 TTAP_HOOKS_RECV=1 \
+        valgrind -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite \
+        --error-exitcode=99 "$bin/nccl_program" group_left_open 20 > out 2> err ||
+        fail "valgrind found errors or leaks: $(grep -v '^ttap:' err | head -40)"
+    fi
+    ;;
+
   mpi_finalize_at_exit)
     # MPI_Finalize and one more step of reductions (blocking and non-blocking) from an atexit
     # handler registered before the first reduction: it runs after the hooks' own exit handler
