@@ -7,7 +7,8 @@
  * --finalize-at-exit: main returns without MPI_Finalize; an atexit handler registered before the
  * first reduction (so it runs after the exit handlers and static destructors registered since)
  * makes one more step of reductions and then calls MPI_Finalize.
- * MPI_REDUCE_STEP_MS=N sleeps N ms per step (a run long enough for a test to act during it). */
+ * MPI_REDUCE_STEP_MS=N sleeps N ms per step (a run long enough for a test to act during it);
+ * MPI_REDUCE_SPIKE_STEP=N scales every rank's gradient bucket by 10^4 at step N. */
 #include <dlfcn.h>
 #include <math.h>
 #include <mpi.h>
@@ -83,11 +84,15 @@ int main(int argc, char **argv) {
   double latency = 0, latency_sum = 0;
   const char *step_ms = getenv("MPI_REDUCE_STEP_MS");
   const struct timespec pause = {0, (step_ms ? atol(step_ms) : 0) * 1000000L};
+  const char *spike = getenv("MPI_REDUCE_SPIKE_STEP");
+  const int spike_step = spike ? atoi(spike) : -1;
   for (int step = 0; step < steps; ++step) {
     for (int i = 0; i < kBucket; ++i) grad[i] = 0.001f * (float)((i + step * 7 + rank) % 97 - 48);
     for (int i = 0; i < kBig; ++i) big[i] = 1e-3 * (double)((i + step) % 31);
     for (int i = 0; i < 1024; ++i) tiny[i] = (float)(i + rank);
     if (step == nan_step && rank == 1) grad[123] = NAN;
+    if (step == spike_step)
+      for (int i = 0; i < kBucket; ++i) grad[i] *= 1e4f;
     double t0 = MPI_Wtime();
     MPI_Allreduce(MPI_IN_PLACE, grad, kBucket, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);  /* a bucket */
     MPI_Allreduce(big, big_sum, kBig, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);        /* doubles */

@@ -326,6 +326,36 @@ worker_group/nccl.allreduce.0.out|3"
     done
     ;;
 
+  mpi_grad_mapping)
+    # Reductions are kind collective, which the gradient detectors skip, unless TTAP_HOOKS_GRAD
+    # maps them as gradients: the same 10^4 jump of the gradient bucket at step 11 raises a spike
+    # alert only where it is mapped (mpi.allreduce.0; mpi.reduce.0 and mpi.iallreduce.0 reduce
+    # the same bucket), and none without the mapping. The report lists what was summarized.
+    unset TTAP_HOOKS_MIN_ELEMENTS
+    for mapping in none 'mpi.allreduce.0'; do
+      rm -rf run
+      [ "$mapping" = none ] && unset TTAP_HOOKS_GRAD || export TTAP_HOOKS_GRAD=$mapping
+      MPI_REDUCE_SPIKE_STEP=11 mpi "$ttap" run --budget 0 -o "$work/run" -- \
+        "$bin/mpi_reduce_program" 12 -1 > hooked.out 2> hooked.err ||
+        fail "hooked run failed ($mapping): $(cat hooked.err)"
+      if [ "$mapping" = none ]; then
+        expect_rows "select count(*) from alerts_v where type in ('spike', 'vanishing')" 0
+        expect_rows "select distinct kind from tensors" collective
+      else
+        expect_rows "select rank, step, tensor from alerts_v where type in ('spike', 'vanishing')
+                     order by rank" "0|11|mpi.allreduce.0
+1|11|mpi.allreduce.0"
+        expect_rows "select distinct name, kind from tensors order by name" "mpi.allreduce.0|grad
+mpi.allreduce.1|collective
+mpi.iallreduce.0|collective
+mpi.reduce.0|collective"
+      fi
+      "$ttap" report run > report.txt || fail "report failed"
+      grep -q '^collectives 4 summarized by the hooks: mpi.allreduce.0, mpi.allreduce.1, mpi.reduce.0, mpi.iallreduce.0$' report.txt ||
+        fail "the report does not list the summarized collectives: $(cat report.txt)"
+    done
+    ;;
+
   mpi_nan | mpi_nonblocking)
     extra=()
     bucket=mpi.allreduce.1

@@ -102,6 +102,12 @@ case "$check" in
         > out 2> err && rc=0 || rc=$?
       check_exit "$rc" "$run"
       grep -q 'could not be stored' err || fail "run $run: the failed last write was not reported: $(cat err)"
+      # Every line about a rank's own store file, printed by that rank, names the rank.
+      for r in $(seq 1 $((np - 1))); do
+        grep -q "^ttap\[rank $r\]: .*ttap.rank-$r.db" err || fail "run $run: nothing from rank $r: $(cat err)"
+        unnamed=$(grep "ttap.rank-$r.db" err | grep -v "^ttap\[rank $r\]: " || true)
+        [ -z "$unnamed" ] || fail "run $run: a line of rank $r without its rank: $unnamed"
+      done
       rm -rf "$dir"
     done
     echo "ok ($check): $exit_runs runs of $np ranks in $((SECONDS - start)) s"
