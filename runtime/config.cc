@@ -94,6 +94,11 @@ const knob kKnobs[] = {
     {"mode", "TTAP_MODE", K::choice, S::session, "new", 0, 0, "new|append",
      "new refuses a run directory that holds an earlier run; append adds to it",
      TTAP_SET(c.append = v.integer == 1), nullptr},
+    {"store", "TTAP_STORE", K::choice, S::session, "on", 0, 0, "on|off",
+     "off: keep no ttap.db, for sessions that only need their alerts (stderr, jsonl, webhook, "
+     "ttap_next_alert) and must open fast; nothing for ttap report, dumps still go to the run "
+     "directory",
+     TTAP_SET(c.store = v.integer == 0), nullptr},
     {"replicated", "TTAP_REPLICATED", K::text, S::session, "", 0, 0, nullptr,
      "in a group (ttap_set_group): tensors that must be identical on every rank, as globs "
      "joined by '|' (default: kind param)",

@@ -23,6 +23,7 @@ struct session_config {
   std::string run_dir = "ttap-run";
   bool run_dir_given = false;  // by ttap_open or TTAP_RUN_DIR (else the default, see session.cc)
   bool append = false;         // mode=append: add to a directory that holds an earlier run
+  bool store = true;           // store=off: no ttap.db (the other sinks only)
   int64_t every = 1;       // sample every N steps
   double interval_ms = 0;  // minimum time between samples
   double budget = 0.01;    // overhead budget, fraction of step time (0: off)

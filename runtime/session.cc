@@ -84,8 +84,8 @@ ttap_status session::open(const char *run_dir, const char *options, std::unique_
   s->m_judge = std::make_unique<step_judge>(c);
   // Without a chosen directory a run never lands in one holding an earlier run: it takes the next
   // free ttap-run-N (as ttap run does) and says so. A live run there is joined (other ranks, the
-  // hooks' session next to the program's).
-  if (!c.run_dir_given && !c.append && holds_earlier_run(c.run_dir)) {
+  // hooks' session next to the program's). Without a store there is nothing to keep apart.
+  if (c.store && !c.run_dir_given && !c.append && holds_earlier_run(c.run_dir)) {
     const std::string base = c.run_dir;
     for (int n = 2; holds_earlier_run(c.run_dir); ++n) c.run_dir = base + "-" + std::to_string(n);
     TTAP_WARN(
@@ -137,8 +137,9 @@ ttap_status session::open(const char *run_dir, const char *options, std::unique_
   info.pid = getpid();
   info.start_time = wall_seconds();
   info.append = c.append;
-  std::unique_ptr<store> st = store::open(info, &error);
-  if (!st) return fail(TTAP_ERR_IO, "cannot open the store in '" + c.run_dir + "': " + error);
+  std::unique_ptr<store> st;  // none with store=off
+  if (c.store && !(st = store::open(info, &error)))
+    return fail(TTAP_ERR_IO, "cannot open the store in '" + c.run_dir + "': " + error);
   s->m_inbox = std::make_shared<alert_inbox>();
   std::unique_ptr<sink> sinks = make_sinks(c, info.host, std::move(st), &error, s->m_inbox);
   if (!sinks) return fail(TTAP_ERR_IO, error);

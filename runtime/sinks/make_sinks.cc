@@ -9,7 +9,7 @@ std::unique_ptr<sink> make_sinks(const session_config &config, const std::string
                                  std::unique_ptr<store> st, std::string *error,
                                  std::shared_ptr<alert_inbox> inbox) {
   auto fanout = std::make_unique<sink_fanout>();
-  fanout->add(make_store_sink(std::move(st)));
+  if (st) fanout->add(make_store_sink(std::move(st)));
   fanout->add(std::make_unique<alert_printer>(stderr, config.rank, config.world));
   if (!config.jsonl.empty()) {
     auto jsonl = make_jsonl_sink(config.jsonl, error);

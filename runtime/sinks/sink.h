@@ -128,11 +128,11 @@ class alert_inbox {
   std::deque<alert> m_alerts;
 };
 
-// The sinks of a session: the store, the stderr alert printer, the JSONL stream when `jsonl` is
-// set, the alert webhook when `alert_webhook` is set, and the response sink (dumps, actions,
-// abort; alerts into `inbox` when given). `host` names this machine in the webhook's alerts. Null
-// with *error when one cannot start (a JSONL file that cannot be opened, libcurl that cannot
-// start).
+// The sinks of a session: the store (none when `st` is null: store=off), the stderr alert
+// printer, the JSONL stream when `jsonl` is set, the alert webhook when `alert_webhook` is set,
+// and the response sink (dumps, actions, abort; alerts into `inbox` when given). `host` names
+// this machine in the webhook's alerts. Null with *error when one cannot start (a JSONL file that
+// cannot be opened, libcurl that cannot start).
 std::unique_ptr<sink> make_sinks(const session_config &config, const std::string &host,
                                  std::unique_ptr<store> st, std::string *error,
                                  std::shared_ptr<alert_inbox> inbox = nullptr);

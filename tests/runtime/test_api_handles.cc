@@ -126,13 +126,51 @@ size_t resident_bytes() {
   return ok ? size_t(resident) * size_t(sysconf(_SC_PAGESIZE)) : 0;
 }
 
-// More sessions than the old fixed table held (4096), opened and closed one after another: each
-// open succeeds, ttap_close frees what the session held (every session takes the same slot of the
-// handle table, and resident memory does not grow with the sessions), and a session's not-due
-// step costs the same before and after (the old table was scanned per call). 5,000 and not the
-// issue's 100,000: every open creates a store (about 10 ms a cycle at load 13), and no knob turns
-// the store off.
-TEST(ApiHandles, ThousandsOfSessionsOpenAndCloseAndStepsStayCheap) {
+// What a run of sessions opened and closed one after another left behind.
+struct open_close_cycles {
+  ttap_session *first = nullptr;  // the first cycle's handle (closed)
+  size_t warm_rss = 0;            // resident bytes after the warm-up cycles
+  size_t end_rss = 0;             // ... and after the last cycle
+  double ms_per_cycle = 0;
+};
+
+// Opens and closes `cycles` sessions with `options` in run directories below `parent`, checking
+// that each open succeeds and takes the slot of the handle table the first one took (the handle
+// packs the slot in its low 32 bits). `directory_per_session`: each session in a directory of
+// its own, removed after it (a store file keeps a bounded number of sessions, and thousands of
+// closed stores would fill a small tmpfs).
+void open_and_close(const std::string &parent, const char *options, int cycles, int warm_cycles,
+                    bool directory_per_session, open_close_cycles *out) {
+  const auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < cycles; ++i) {
+    if (i == warm_cycles) out->warm_rss = resident_bytes();
+    const std::string run =
+        directory_per_session ? parent + "/cycle-" + std::to_string(i) : parent + "/cycles";
+    ttap_session *s = nullptr;
+    ASSERT_EQ(ttap_open(run.c_str(), options, &s), TTAP_OK)
+        << "open #" << i << ": " << ttap_last_error();
+    if (i == 0) out->first = s;
+    ASSERT_EQ(reinterpret_cast<uintptr_t>(s) & 0xffffffffu,
+              reinterpret_cast<uintptr_t>(out->first) & 0xffffffffu)
+        << "open #" << i << " took a new slot: the handle table grows";
+    ASSERT_EQ(ttap_close(s), TTAP_OK) << "close #" << i << ": " << ttap_last_error();
+    if (directory_per_session) std::filesystem::remove_all(run);
+  }
+  out->end_rss = resident_bytes();
+  out->ms_per_cycle =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+          .count() /
+      cycles;
+}
+
+// The issue's program: 100,000 sessions opened and closed in a loop, far more than the old fixed
+// table held (4096). Each open succeeds, ttap_close frees what the session held (every session
+// takes the same slot, and resident memory does not grow with the sessions), and a session's
+// not-due step costs the same before and after (the old table was scanned per call). With
+// store=off, as creating a SQLite store (3-10 ms) would make the loop take many minutes; each
+// session still starts and stops its collector thread, executor and sinks. The next test closes
+// sessions with stores.
+TEST(ApiHandles, ThousandsOfSessionsWithoutAStoreOpenAndCloseAndStepsStayCheap) {
   temp_dir dir(memory_backed_parent());
   ttap_session *watched = nullptr;
   ASSERT_EQ(ttap_open(dir.path.c_str(), "backend=cpu,every=1000000000,budget=0", &watched), TTAP_OK)
@@ -144,49 +182,50 @@ TEST(ApiHandles, ThousandsOfSessionsOpenAndCloseAndStepsStayCheap) {
   ASSERT_EQ(ttap_step(watched, step, nullptr), TTAP_OK);  // the one due step
   const double before_ns = not_due_step_ns(watched, &step);
 
-  constexpr int kCycles = 5000;
-  const auto started = std::chrono::steady_clock::now();
-  ttap_session *first_cycle = nullptr;
-  constexpr int kWarmCycles = 500;  // thread stacks, malloc arenas and SQLite's caches settle
-  size_t warm_rss = 0;
-  for (int i = 0; i < kCycles; ++i) {
-    if (i == kWarmCycles) warm_rss = resident_bytes();
-    ttap_session *s = nullptr;
-    // A directory per session (a store file keeps a bounded number of sessions), removed after
-    // it: 5,000 closed stores would fill a small tmpfs.
-    const std::string run = dir.path + "/cycle-" + std::to_string(i);
-    ASSERT_EQ(ttap_open(run.c_str(), "backend=cpu", &s), TTAP_OK)
-        << "open #" << i << ": " << ttap_last_error();
-    if (i == 0) first_cycle = s;
-    // The handle packs the slot in its low 32 bits: a freed slot is taken again.
-    ASSERT_EQ(reinterpret_cast<uintptr_t>(s) & 0xffffffffu,
-              reinterpret_cast<uintptr_t>(first_cycle) & 0xffffffffu)
-        << "open #" << i << " took a new slot: the handle table grows";
-    ASSERT_EQ(ttap_close(s), TTAP_OK) << "close #" << i << ": " << ttap_last_error();
-    std::filesystem::remove_all(run);
-  }
-  const size_t end_rss = resident_bytes();
-  const double cycle_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
-          .count() /
-      kCycles;
-  // The first cycle's handle, its slot reused thousands of times since, is still known as closed.
-  EXPECT_EQ(ttap_step(first_cycle, 1, nullptr), TTAP_ERR_INVALID_ARGUMENT);
+  constexpr int kCycles = 100000;
+  constexpr int kWarmCycles = 2000;  // thread stacks and malloc arenas settle
+  open_close_cycles run;
+  ASSERT_NO_FATAL_FAILURE(open_and_close(dir.path, "backend=cpu,store=off", kCycles, kWarmCycles,
+                                         /*directory_per_session=*/false, &run));
+  // The first cycle's handle, its slot reused 100,000 times since, is still known as closed.
+  EXPECT_EQ(ttap_step(run.first, 1, nullptr), TTAP_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(message_has("closed")) << ttap_last_error();
   const double after_ns = not_due_step_ns(watched, &step);
   std::printf(
-      "not-due ttap_step: %.0f ns before, %.0f ns after %d sessions opened and closed (%.2f ms "
-      "a session, in %s)\n",
-      before_ns, after_ns, kCycles, cycle_ms, dir.path.c_str());
-  // 4,500 leaked sessions of even 1 KB each would add 4.5 MB; a run measured 0.1 MB.
-  ASSERT_GT(warm_rss, 0u);
-  EXPECT_LT(end_rss, warm_rss + (size_t(4) << 20))
-      << "resident memory grew from " << warm_rss << " to " << end_rss << " bytes over "
+      "not-due ttap_step: %.0f ns before, %.0f ns after %d sessions opened and closed (%.3f ms "
+      "a session); resident %.1f MB after %d, %.1f MB after all\n",
+      before_ns, after_ns, kCycles, run.ms_per_cycle, run.warm_rss / 1e6, kWarmCycles,
+      run.end_rss / 1e6);
+  EXPECT_FALSE(std::filesystem::exists(dir.path + "/cycles/ttap.db"));
+  // 98,000 leaked sessions of even 64 bytes each would add 6 MB.
+  ASSERT_GT(run.warm_rss, 0u);
+  EXPECT_LT(run.end_rss, run.warm_rss + (size_t(4) << 20))
+      << "resident memory grew from " << run.warm_rss << " to " << run.end_rss << " bytes over "
       << kCycles - kWarmCycles << " sessions";
-  // A scan of 5000 handles costs microseconds; O(1) stays within noise. The bound allows for a
-  // loaded machine (medians of 15 batches, and an absolute floor for very fast steps).
+  // A scan of 100,000 handles costs tens of microseconds; O(1) stays within noise. The bound
+  // allows for a loaded machine (medians of 15 batches, and an absolute floor for very fast
+  // steps).
   EXPECT_LT(after_ns, std::max(3 * before_ns, before_ns + 500.0));
   EXPECT_EQ(ttap_close(watched), TTAP_OK);
+}
+
+// Closing a session with a store frees the store too: 2,000 sessions, each creating and closing
+// its SQLite store (3-10 ms a cycle), and resident memory does not grow after the first 500. A
+// leaked store would keep its connection and page cache (hundreds of KB) a session.
+TEST(ApiHandles, ThousandsOfSessionsWithStoresOpenAndCloseWithoutGrowing) {
+  temp_dir dir(memory_backed_parent());
+  constexpr int kCycles = 2000;
+  constexpr int kWarmCycles = 500;  // thread stacks, malloc arenas and SQLite's caches settle
+  open_close_cycles run;
+  ASSERT_NO_FATAL_FAILURE(open_and_close(dir.path, "backend=cpu", kCycles, kWarmCycles,
+                                         /*directory_per_session=*/true, &run));
+  std::printf("%d sessions with stores opened and closed (%.2f ms a session, in %s)\n", kCycles,
+              run.ms_per_cycle, dir.path.c_str());
+  // 1,500 leaked sessions of even 4 KB each would add 6 MB; a run measured 0.1 MB.
+  ASSERT_GT(run.warm_rss, 0u);
+  EXPECT_LT(run.end_rss, run.warm_rss + (size_t(4) << 20))
+      << "resident memory grew from " << run.warm_rss << " to " << run.end_rss << " bytes over "
+      << kCycles - kWarmCycles << " sessions";
 }
 
 }  // namespace

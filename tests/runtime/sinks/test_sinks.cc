@@ -1,7 +1,7 @@
 // The sinks one by one: the fan-out's order and failure reporting, the store sink (and a store
 // that fails), the JSONL stream's lines, the response sink (abort's action and exit, a dump
 // written and its action, the training thread's alert inbox), and a session writing jsonl=PATH
-// end to end.
+// end to end, with and without a store.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -15,6 +15,7 @@
 #include "runtime/response/forensic_dump.h"
 #include "runtime/sinks/alert_printer.h"
 #include "runtime/sinks/sink.h"
+#include "runtime/store/store_files.h"
 #include "tests/runtime/store_query.h"
 #include "tests/temp_dir.h"
 #include "ttap/ttap.h"
@@ -341,6 +342,43 @@ TEST(JsonlSink, ASessionStreamsItsSamplesAndAlerts) {
   EXPECT_EQ(alerts, 1);
   EXPECT_EQ(ttap_open((dir.path + "/run2").c_str(), "jsonl=/proc/nope/x", &s), TTAP_ERR_IO);
   EXPECT_NE(std::string(ttap_last_error()).find("jsonl=/proc/nope/x"), std::string::npos);
+}
+
+// store=off: no store file in the run directory, and the other sinks get everything: the JSONL
+// stream its samples and the alert, the training thread the alert (ttap_next_alert).
+TEST(StoreOff, ASessionWithoutAStoreStreamsAndHandsOnItsAlerts) {
+  temp_dir dir;
+  const std::string path = dir.path + "/run.jsonl";
+  const std::string run = dir.path + "/run";
+  ttap_session *s = nullptr;
+  const std::string options = "backend=cpu,budget=0,store=off,jsonl=" + path;
+  ASSERT_EQ(ttap_open(run.c_str(), options.c_str(), &s), TTAP_OK) << ttap_last_error();
+  std::vector<float> w(16, 1.0f);
+  int32_t h;
+  ASSERT_EQ(ttap_watch(s, "w", w.data(), TTAP_F32, w.size(), TTAP_GRAD, &h), TTAP_OK);
+  ASSERT_EQ(ttap_step(s, 0, nullptr), TTAP_OK);
+  w[3] = std::nanf("");
+  ASSERT_EQ(ttap_step(s, 1, nullptr), TTAP_OK);
+  ASSERT_EQ(ttap_flush(s), TTAP_OK) << ttap_last_error();
+  ttap_alert_t a;
+  int32_t has_alert = 0;
+  ASSERT_EQ(ttap_next_alert(s, &a, &has_alert), TTAP_OK);
+  ASSERT_EQ(has_alert, 1);
+  EXPECT_STREQ(a.type, "nonfinite");
+  EXPECT_STREQ(a.tensor, "w");
+  EXPECT_EQ(a.step, 1);
+  ASSERT_EQ(ttap_close(s), TTAP_OK) << ttap_last_error();
+  std::vector<store_file> files;
+  std::string error;
+  ASSERT_TRUE(list_store_files(run, &files, &error)) << error;
+  EXPECT_TRUE(files.empty()) << files.front().path;
+  int samples = 0, alerts = 0;
+  for (const auto &line : read_lines(path)) {
+    samples += line["record"] == "sample";
+    alerts += line["record"] == "alert";
+  }
+  EXPECT_EQ(samples, 2);
+  EXPECT_EQ(alerts, 1);
 }
 
 }  // namespace
