@@ -31,7 +31,10 @@ BUILD, SOURCE = sys.argv[1], sys.argv[2]
 TTAP = os.path.join(BUILD, "bin", "ttap")
 DEMO = os.path.join(BUILD, "bin", "ttap-demo")
 CONTRIB = os.path.join(SOURCE, "contrib")
-DEADLINE = time.monotonic() + 240  # the whole test; ctest's timeout is above it
+# The whole test; ctest's timeout is above it. The waits on the demo's progress have no bound of
+# their own, only this one and the run's exit: under ASan on a loaded machine the demo took over
+# 90 s to reach its NaN at step 200 (a fixed 90 s wait failed), about 20 s in a release build.
+DEADLINE = time.monotonic() + 420
 
 processes = []
 
@@ -41,17 +44,21 @@ def fail(message):
     raise SystemExit(1)
 
 
-def wait_for(what, predicate, timeout, interval=0.5):
-    """Polls predicate() until it returns something truthy; fails after `timeout` seconds."""
-    end = min(time.monotonic() + timeout, DEADLINE)
+def wait_for(what, predicate, timeout=None, interval=0.5, while_running=None):
+    """Polls predicate() until it returns something truthy; fails after `timeout` seconds (the
+    test's deadline when None), or as soon as the process `while_running` has exited."""
+    end = DEADLINE if timeout is None else min(time.monotonic() + timeout, DEADLINE)
     last_error = None
     while time.monotonic() < end:
+        exited = while_running is not None and while_running.poll() is not None
         try:
             value = predicate()
             if value:
                 return value
         except Exception as e:  # a server still starting: connection refused, 503
             last_error = e
+        if exited:
+            fail("the run exited (status %d) before %s" % (while_running.returncode, what))
         time.sleep(interval)
     fail("timed out waiting for " + what + (" (last error: %r)" % last_error if last_error else ""))
 
@@ -194,7 +201,7 @@ scrape_configs:
                      "--", DEMO, "--inject-nan", "200:fc1.weight.grad"], run_log)
         targets_file = os.path.join(run_dir, "prometheus-targets.json")
         groups = wait_for("the run's file_sd target file", lambda: os.path.exists(targets_file)
-                          and json.load(open(targets_file)), 60)
+                          and json.load(open(targets_file)), while_running=run)
         target = groups[0]["targets"][0]
         if groups[0]["labels"]["ttap_run_dir"] != run_dir:
             fail("target labels %r" % groups[0]["labels"])
@@ -202,7 +209,7 @@ scrape_configs:
 
         # The run's own webhook: the NaN alert, straight from the collector thread.
         direct = wait_for("the webhook sink's NaN alert", lambda: [
-            b for b in receiver.bodies("/direct") if b["type"] == "nonfinite"], 90)
+            b for b in receiver.bodies("/direct") if b["type"] == "nonfinite"], while_running=run)
         a = direct[0]
         if a["tensor"] != "fc1.weight.grad" or a["step"] != 200 or a["run"] != "nan-demo":
             fail("direct webhook alert %r" % a)
@@ -257,7 +264,10 @@ scrape_configs:
         print("dashboard: %d queries, metrics all exported: %s" %
               (len(exprs), ", ".join(sorted(exported))), flush=True)
 
-        # The run ends: its target file empties, Prometheus stops scraping, the series go stale.
+        # The demo ends and the run serves its final values (the linger); a signal ends that, the
+        # target file empties, Prometheus stops scraping, the series go stale.
+        wait_for("the demo to end", lambda: "serving the final metrics" in open(run_log).read(),
+                 while_running=run)
         run.send_signal(signal.SIGTERM)
         if run.wait(timeout=30) != 0:
             fail("ttap run exited with %d:\n%s" % (run.returncode, open(run_log).read()[-3000:]))
