@@ -261,8 +261,10 @@ void print_summary(const run_snapshot &s, const std::string &dir) {
 }
 
 // The end of a run for Prometheus: the final values stay up for `linger` seconds (so a scrape
-// sees them; a signal ends the wait), then the target file lists no target, so Prometheus stops
-// scraping and marks the run's series stale instead of keeping its last values forever.
+// sees them; a signal ends the wait, and a signal that already stopped the command skips it: a
+// SIGTERM from a scheduler asks for a prompt exit), then the target file lists no target, so
+// Prometheus stops scraping and marks the run's series stale instead of keeping its last values
+// forever.
 // The file_sd target files of a run: RUN_DIR/prometheus-targets.json, and with --prometheus-sd-dir
 // one file per run in that shared directory (Prometheus globs file names only, not directories:
 // `files: [/shared/sd/*.json]`), named so that runs of several hosts never collide.
@@ -278,8 +280,8 @@ std::vector<std::string> target_files(const run_args &args, const std::string &d
 }
 
 void end_prometheus_target(metrics_exporter &exporter, const run_args &args,
-                           const std::string &dir) {
-  const double linger = args.prometheus_linger;
+                           const std::string &dir, bool stopped_by_signal) {
+  const double linger = stopped_by_signal ? 0 : args.prometheus_linger;
   if (linger > 0) {
     std::fprintf(stderr, "ttap: serving the final metrics at http://%s/metrics for %.0f s more\n",
                  exporter.address().c_str(), linger);
@@ -398,9 +400,11 @@ int run(const run_args &args) {
   auto t0 = std::chrono::steady_clock::now();
   bool status_shown = false;
   bool monitor_failed = false;
+  bool stopped_by_signal = false;
   for (;;) {
     bool done = child.wait_for(1000);
     if (int sig = take_pending_signal()) {
+      stopped_by_signal = true;
       // Ctrl-C reaches the child through the terminal already; other signals are passed on.
       if (sig != SIGINT) child.signal(sig);
     }
@@ -435,7 +439,7 @@ int run(const run_args &args) {
                    child.exit_code());
     print_summary(monitor.snapshot(), dir);
   }
-  if (exporter) end_prometheus_target(*exporter, args, dir);
+  if (exporter) end_prometheus_target(*exporter, args, dir, stopped_by_signal);
   return child.exit_code();
 }
 

@@ -303,6 +303,32 @@ TEST(RunCommand, PrometheusEndpointServesLabelledMetricsThenGoesStale) {
   EXPECT_EQ(shell(run_dir, "tr -d ' \\n' < prometheus-targets.json").out, "[]");
 }
 
+// A SIGTERM that stops the command (a scheduler ending the job) ends the run without the linger:
+// it used to be forwarded to the command and then wait out the whole linger for a second signal.
+TEST(RunCommand, ASignalThatStopsTheCommandSkipsTheLinger) {
+  temp_dir dir;
+  pid_t pid = spawn_ttap(dir.path, dir.path + "/err.txt",
+                         {"run", "-o", "stopped", "--prometheus", "127.0.0.1:0",
+                          "--prometheus-linger", "60", "--", "sleep", "60"});
+  ASSERT_GT(pid, 0);
+  const std::string run_dir = dir.path + "/stopped";
+  bool serving = false;
+  for (int attempt = 0; attempt < 240 && !serving; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    serving = !target_of(run_dir).empty();
+  }
+  ASSERT_TRUE(serving) << shell(dir.path, "cat err.txt").out;
+  const auto t0 = std::chrono::steady_clock::now();
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 20.0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM);
+  EXPECT_EQ(shell(dir.path, "grep -c 'serving the final metrics' err.txt").out, "0\n");
+  EXPECT_EQ(shell(run_dir, "tr -d ' \\n' < prometheus-targets.json").out, "[]");
+}
+
 TEST(RunCommand, RankZeroServesEveryRankOfTheRun) {
   temp_dir dir;
   const std::string sd = dir.path + "/sd";
