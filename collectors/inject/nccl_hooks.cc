@@ -13,6 +13,7 @@
 
 #include "collectors/inject/hook_runtime.h"
 #include "collectors/inject/next_symbol.h"
+#include "kernels/dtype.h"
 #include "runtime/log.h"
 #include "ttap/ttap.h"
 
@@ -51,29 +52,35 @@ F next_nccl(std::atomic<void *> &slot, const char *name) {
   auto next = next_nccl<type>(fn##_slot, #fn); \
   if (!next) return kNcclInternalError
 
-int dtype_of(ncclDataType_t t) {
-  switch (t) {
-    case 6:
-      return TTAP_F16;
-    case 7:
-      return TTAP_F32;
-    case 8:
-      return TTAP_F64;
-    case 9:
-      return TTAP_BF16;
-    case 10:
-      return TTAP_F8_E4M3;
-    case 11:
-      return TTAP_F8_E5M2;
-    default:
-      return -1;
-  }
-}
+// NCCL's data types in ncclDataType_t order: the floating point ones are tensortap dtypes (named
+// by kernels/dtype.h's table); the integer ones are only named, for the flight recorder.
+struct nccl_type {
+  int dtype;                 // ttap_dtype, -1: not summarized
+  const char *integer_name;  // when dtype is -1
+};
+constexpr nccl_type kNcclTypes[] = {
+    {-1, "i8"},
+    {-1, "u8"},
+    {-1, "i32"},
+    {-1, "u32"},
+    {-1, "i64"},
+    {-1, "u64"},
+    {TTAP_F16, nullptr},
+    {TTAP_F32, nullptr},
+    {TTAP_F64, nullptr},
+    {TTAP_BF16, nullptr},
+    {TTAP_F8_E4M3, nullptr},
+    {TTAP_F8_E5M2, nullptr},
+};
+constexpr int kNumNcclTypes = int(sizeof kNcclTypes / sizeof kNcclTypes[0]);
 
+int dtype_of(ncclDataType_t t) { return t >= 0 && t < kNumNcclTypes ? kNcclTypes[t].dtype : -1; }
+
+// "f32", "bf16", ..., "i32" (the --dtype spelling of the CLI for the floating point types).
 const char *dtype_name(ncclDataType_t t) {
-  static const char *const kNames[] = {"i8",  "u8",  "i32", "u32",  "i64",    "u64",
-                                       "f16", "f32", "f64", "bf16", "f8e4m3", "f8e5m2"};
-  return t >= 0 && t < 12 ? kNames[t] : "unknown";
+  if (t < 0 || t >= kNumNcclTypes) return "unknown";
+  const nccl_type &type = kNcclTypes[t];
+  return type.dtype < 0 ? type.integer_name : ttap::dtype_option_name(ttap::dtype(type.dtype));
 }
 
 const char *redop_name(ncclRedOp_t op) {
