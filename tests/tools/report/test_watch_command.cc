@@ -1,7 +1,7 @@
 // `ttap watch` end to end: one frame of a finished run, the watch ending by itself when the run's
 // writer has exited, a run written by a thread of this process while the watch reads it (one
 // frame, then refreshing frames ended by SIGINT; on a pseudo-terminal, redrawn in place with the
-// cursor restored at the end), and its errors.
+// cursor restored at the end), a gap line per rank that is missing something, and its errors.
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <pty.h>
@@ -186,6 +186,27 @@ TEST(WatchCommand, RedrawsInPlaceOnATerminal) {
       << "colored on a terminal";
   ASSERT_GE(out.size(), 6u);
   EXPECT_EQ(out.substr(out.size() - 6), "\x1b[?25h") << "the cursor is shown again on Ctrl-C";
+}
+
+// A rank of the job that never stored anything is a gap line of its own; a complete run has none.
+TEST(WatchCommand, SaysPerRankWhatIsMissing) {
+  temp_dir dir;
+  const std::string run = dir.path("run");
+  {
+    run_writer rank0(run, 1000, nullptr, "rank=0,world=2");  // rank 1 never opens its store
+    for (int64_t s = 0; s < kSteps; ++s) rank0.step(s);
+    rank0.close();
+  }
+  tool_run r = run_with_deadline(TTAP_BINARY, {"watch", run, "--once"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "\ngap: rank 1: no store file and no rows")) << r.out;
+  EXPECT_EQ(r.out.find("gap:"), r.out.rfind("gap:")) << "one gap: " << r.out;
+
+  const std::string complete = dir.path("complete");
+  write_run(complete);
+  r = run_with_deadline(TTAP_BINARY, {"watch", complete, "--once"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_FALSE(contains(r.out, "gap:")) << r.out;
 }
 
 TEST(WatchCommand, Errors) {
