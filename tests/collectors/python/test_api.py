@@ -57,6 +57,15 @@ def test_without_a_run_directory_the_session_says_which_one_the_runtime_took(tta
         second.close()
 
 
+def test_a_directory_holding_a_finished_run_is_refused_unless_appending(ttap, run_dir):
+    ttap.Session(run_dir, backend="cpu").close()
+    with pytest.raises(ttap.TensorTapError, match="already holds a run") as refused:
+        ttap.Session(run_dir, backend="cpu")
+    assert "ttap run --force" in str(refused.value) and "mode=append" in str(refused.value)
+    ttap.Session(run_dir, backend="cpu", mode="append").close()
+    assert query(run_dir, "select count(*) from run_info") == [(2,)]
+
+
 def test_second_init_while_open_is_an_error(ttap, run_dir):
     ttap.init(run_dir)
     with pytest.raises(RuntimeError, match="already open"):
