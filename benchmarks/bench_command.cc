@@ -3,6 +3,7 @@
 #include "benchmarks/bench_command.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -28,6 +29,7 @@ struct bench_args {
   bool json = false;
   bool static_checks = false;
   bool runtime = false;
+  std::vector<std::string> runtime_only;  // --only: the --runtime groups to run (empty = all)
   bool webhook = false;
   bool static_cpu = false;
   std::string binary;  // --static-cpu: the file to disassemble ("" = this ttap)
@@ -46,10 +48,24 @@ int run_runtime(const bench_args &args) {
     std::printf("runtime host costs (median per call; device work excluded%s)\n",
                 args.cpu_time ? "; timed by the calling thread's CPU time" : "");
   }
-  std::vector<bench::step_cost> steps = bench::run_step_cost_bench(print_line, args.cpu_time);
-  bench::store_bench_options store_options;
-  std::fprintf(stderr, "ttap bench --runtime: measuring the store's ingest...\n");
-  bench::store_bench_report store = bench::run_store_bench(store_options);
+  auto wanted = [&](const char *group) {
+    return args.runtime_only.empty() ||
+           std::find(args.runtime_only.begin(), args.runtime_only.end(), group) !=
+               args.runtime_only.end();
+  };
+  bench::step_cost_groups groups;
+  groups.not_due = wanted("not-due");
+  groups.host = wanted("host");
+  groups.device = wanted("device");
+  groups.verdict = wanted("verdict");
+  std::vector<bench::step_cost> steps =
+      bench::run_step_cost_bench(print_line, args.cpu_time, groups);
+  const bool with_store = wanted("store");
+  bench::store_bench_report store;
+  if (with_store) {
+    std::fprintf(stderr, "ttap bench --runtime: measuring the store's ingest...\n");
+    store = bench::run_store_bench(bench::store_bench_options{});
+  }
   if (!store.error.empty()) {
     std::fprintf(stderr, "ttap bench --runtime: the store failed: %s\n", store.error.c_str());
     return 2;
@@ -71,7 +87,7 @@ int run_runtime(const bench_args &args) {
       if (!c.basis.empty()) row["basis"] = c.basis;
       out["step_cost"].push_back(row);
     }
-    out["store"] = {{"rows", store.rows},
+    if (with_store) out["store"] = {{"rows", store.rows},
                     {"rows_per_second", store.rows_per_second},
                     {"bytes_per_sample", store.bytes_per_sample},
                     {"hist_bins_per_sample", store.hist_bins_per_sample},
@@ -79,7 +95,7 @@ int run_runtime(const bench_args &args) {
                     {"target_bytes_per_sample", store.target_bytes_per_sample},
                     {"met", store.met}};
     std::printf("%s\n", out.dump(2).c_str());
-  } else {
+  } else if (with_store) {
     std::printf(
         "  store ingest %.0f rows/s (target >= %.0f), %.1f bytes per tensor-sample (target <= "
         "%.0f), "
@@ -349,6 +365,12 @@ void add_bench_command(CLI::App &app) {
   bench->add_flag(
       "--runtime", args->runtime,
       "Measure the runtime instead: ttap_step host cost and the store's ingest rate and size");
+  bench->add_option("--only", args->runtime_only,
+                    "With --runtime: only these groups of rows (comma-separated): not-due, host "
+                    "(due steps on host tensors), device (emulated device tensors: minutes), "
+                    "verdict, store")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"not-due", "host", "device", "verdict", "store"}));
   bench->add_flag("--webhook", args->webhook,
                   "Measure the alert webhook instead: ttap_step while 10,000 alerts go to a "
                   "100 ms receiver, and close() against a receiver that never answers");

@@ -186,7 +186,8 @@ double verdict_ns(const std::string &run, const char *backend, int count) {
 
 }  // namespace
 
-std::vector<step_cost> run_step_cost_bench(void (*progress)(const char *), bool cpu_time) {
+std::vector<step_cost> run_step_cost_bench(void (*progress)(const char *), bool cpu_time,
+                                           step_cost_groups groups) {
   g_cpu_time = cpu_time;
   std::vector<step_cost> out;
   const std::string dir = make_temp_dir();
@@ -206,9 +207,9 @@ std::vector<step_cost> run_step_cost_bench(void (*progress)(const char *), bool 
     progress(line);
   };
 
-  note("not-due steps");
   // Not due: a watched tensor, every = 2^40 (only step 0 samples), no budget (no clock reads).
-  {
+  if (groups.not_due) {
+    note("not-due steps");
     ttap_session *s = nullptr;
     if (ttap_open((dir + "/not-due").c_str(), "backend=cpu,every=1099511627776,budget=0", &s) ==
         TTAP_OK) {
@@ -229,10 +230,11 @@ std::vector<step_cost> run_step_cost_bench(void (*progress)(const char *), bool 
     }
   }
 
-  run_host_step_costs(dir, report);
+  if (groups.host) run_host_step_costs(dir, report);
 
   // Due, N device tensors of 4096 fp32 each on the emulated device.
   for (int n : {1, 100, 1000}) {
+    if (!groups.device) break;
     note(("due steps, " + std::to_string(n) + " x 4096 f32 on the emulated device").c_str());
     ttap_session *s = nullptr;
     std::string run = dir + "/due-" + std::to_string(n);
@@ -271,6 +273,7 @@ std::vector<step_cost> run_step_cost_bench(void (*progress)(const char *), bool 
   // The verdict (on_nonfinite=skip): no target of its own; the README prints these rows.
   for (const char *backend : {"cpu", "emulated"}) {
     for (int n : {1, 1000}) {
+      if (!groups.verdict) break;
       const std::string run = dir + "/verdict-" + backend + "-" + std::to_string(n);
       note(("ttap_verdict, " + std::string(backend) + ", " + std::to_string(n) + " tensors")
                .c_str());

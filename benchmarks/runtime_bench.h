@@ -19,10 +19,20 @@ struct step_cost {
   std::string call = "ttap_step";  // the C API call timed
 };
 
+// The groups of rows run_step_cost_bench can measure; the store's ingest is measured by the caller.
+// Every group but the emulated-device ones takes seconds; those take minutes on a small machine.
+struct step_cost_groups {
+  bool not_due = true;
+  bool host = true;     // due steps on host tensors (cpu backend)
+  bool device = true;   // due steps on emulated device tensors
+  bool verdict = true;  // ttap_verdict, cpu and emulated
+};
+
 // Runs in a temporary run directory it removes afterwards. `progress` (may be null) gets one line
 // per case, as soon as it is measured, and a note goes to stderr before each slow group. With
 // `cpu_time`, calls are timed by the calling thread's CPU time (and the executor's large-tensor
 // bandwidth by the process's), which other load on the machine does not inflate.
-std::vector<step_cost> run_step_cost_bench(void (*progress)(const char *), bool cpu_time = false);
+std::vector<step_cost> run_step_cost_bench(void (*progress)(const char *), bool cpu_time = false,
+                                           step_cost_groups groups = {});
 
 }  // namespace ttap::bench
