@@ -65,11 +65,14 @@ bool collector::has_room(size_t records) const {
 
 bool collector::post_tensor(const tensor_info &t) {
   // Registrations are never dropped: every later record refers to them.
-  std::lock_guard<std::mutex> lock(m_mutex);
-  if (m_stopping) return false;
-  item &it = m_queue.emplace_back(item::tensor);
-  it.tensor_value = t;
-  m_wake.notify_one();
+  bool was_empty;
+  {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    if (m_stopping) return false;
+    was_empty = m_queue.empty();
+    m_queue.emplace_back(item::tensor).tensor_value = t;
+  }
+  wake_collector(was_empty);
   return true;
 }
 
@@ -92,58 +95,90 @@ void collector::take_spare_records(std::vector<sample_record> *spare, size_t rec
 
 bool collector::post_sample(posted_sample &&s) {
   const size_t records = s.records();
-  std::lock_guard<std::mutex> lock(m_mutex);
-  if (m_stopping) return false;
-  // A sample holding a ring slot is always accepted (has_room was checked before the submit);
-  // otherwise a full queue drops it.
-  if (s.slot < 0 &&
-      (m_queue.size() >= kMaxQueuedItems || m_queued_records + records > kMaxQueuedRecords)) {
-    return false;
+  bool was_empty;
+  {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    if (m_stopping) return false;
+    // A sample holding a ring slot is always accepted (has_room was checked before the submit);
+    // otherwise a full queue drops it.
+    if (s.slot < 0 &&
+        (m_queue.size() >= kMaxQueuedItems || m_queued_records + records > kMaxQueuedRecords)) {
+      return false;
+    }
+    m_queued_records += records;
+    was_empty = m_queue.empty();
+    m_queue.emplace_back(item::sample).sample_value = std::move(s);
   }
-  m_queued_records += records;
-  m_queue.emplace_back(item::sample).sample_value = std::move(s);
-  m_wake.notify_one();
+  wake_collector(was_empty);
   return true;
 }
 
 void collector::start_group(std::unique_ptr<group_reducer> reducer, const group_info &info) {
   // The training thread samples on the group's grid from its next step on.
   m_group.announce(reducer->stride());
-  std::lock_guard<std::mutex> lock(m_mutex);
-  if (m_stopping) return;
-  item &it = m_queue.emplace_back(item::group);
-  it.group_value = std::move(reducer);
-  it.group_info_value = info;
-  m_wake.notify_one();
+  bool was_empty;
+  {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    if (m_stopping) return;
+    was_empty = m_queue.empty();
+    item &it = m_queue.emplace_back(item::group);
+    it.group_value = std::move(reducer);
+    it.group_info_value = info;
+  }
+  wake_collector(was_empty);
 }
 
 void collector::post_layout(group_layout layout) {
-  std::lock_guard<std::mutex> lock(m_mutex);
-  if (m_stopping) return;
-  m_queue.emplace_back(item::layout).layout_value = std::move(layout);
-  m_wake.notify_one();
+  bool was_empty;
+  {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    if (m_stopping) return;
+    was_empty = m_queue.empty();
+    m_queue.emplace_back(item::layout).layout_value = std::move(layout);
+  }
+  wake_collector(was_empty);
 }
 
 bool collector::post_scalar(const scalar_record &s) {
-  std::lock_guard<std::mutex> lock(m_mutex);
-  if (m_stopping || m_queue.size() >= kMaxQueuedItems) return false;
-  m_queue.emplace_back(item::scalar).scalar_value = s;
-  m_wake.notify_one();
+  bool was_empty;
+  {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    if (m_stopping || m_queue.size() >= kMaxQueuedItems) return false;
+    was_empty = m_queue.empty();
+    m_queue.emplace_back(item::scalar).scalar_value = s;
+  }
+  wake_collector(was_empty);
   return true;
 }
 
 void collector::post_action(const action_record &a) {
-  std::lock_guard<std::mutex> lock(m_mutex);
-  if (m_stopping) return;
-  m_queue.emplace_back(item::action).action_value = a;
-  m_wake.notify_one();
+  bool was_empty;
+  {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    if (m_stopping) return;
+    was_empty = m_queue.empty();
+    m_queue.emplace_back(item::action).action_value = a;
+  }
+  wake_collector(was_empty);
 }
 
 void collector::post_dump(dump_contents &&d) {
-  std::lock_guard<std::mutex> lock(m_mutex);
-  if (m_stopping) return;
-  m_queue.emplace_back(item::dump).dump_value = std::make_unique<dump_contents>(std::move(d));
-  m_wake.notify_one();
+  bool was_empty;
+  {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    if (m_stopping) return;
+    was_empty = m_queue.empty();
+    m_queue.emplace_back(item::dump).dump_value = std::make_unique<dump_contents>(std::move(d));
+  }
+  wake_collector(was_empty);
+}
+
+// After the post's lock is released: a collector woken while the poster still held the mutex would
+// block on it at once, and on a small machine each of those hand-offs is a context switch of the
+// training thread. Only a post into an empty queue wakes it: the collector drains the whole queue
+// and looks at it again (under the mutex) before it waits, so later posts are seen anyway.
+void collector::wake_collector(bool queue_was_empty) {
+  if (queue_was_empty) m_wake.notify_one();
 }
 
 bool collector::flush(std::string *error) {

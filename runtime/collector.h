@@ -121,6 +121,7 @@ class collector {
   // A sample's records, in order: into the group stage for a group sample, else to handle_records.
   void hand_on(const posted_sample &s, std::vector<sample_record> &records, bool complete);
   static bool host_records_complete(const posted_sample &s);
+  void wake_collector(bool queue_was_empty);  // called by a post, after it unlocked m_mutex
   void recycle(std::vector<sample_record> &&records);  // into m_spare_records, when there is room
   void commit(bool force);
   void hand_alerts();
