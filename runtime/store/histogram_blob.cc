@@ -35,6 +35,11 @@ bool get_varint(std::span<const uint8_t> blob, size_t &pos, uint64_t &v) {
 }  // namespace
 
 void encode_histogram(const uint64_t *hist, std::vector<uint8_t> *out) {
+  out->clear();
+  append_histogram(hist, out);
+}
+
+size_t append_histogram(const uint64_t *hist, std::vector<uint8_t> *out) {
   // Written into a buffer on the stack and copied once: the collector encodes every record's
   // histogram, and growing the vector a byte at a time cost more than the scan.
   uint8_t blob[kMaxBlobBytes];
@@ -66,7 +71,8 @@ void encode_histogram(const uint64_t *hist, std::vector<uint8_t> *out) {
     for (int b = start; b < end; ++b) p = put_varint(hist[b], p);
     prev_end = i = end;
   }
-  out->assign(blob, p);
+  out->insert(out->end(), blob, p);
+  return size_t(p - blob);
 }
 
 std::optional<exp_histogram> decode_histogram(std::span<const uint8_t> blob) {

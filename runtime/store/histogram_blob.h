@@ -22,6 +22,9 @@ inline constexpr uint8_t kHistBlobFormat = 1;
 // Replaces *out with the encoding of `hist` (kExpHistBins counts). Never fails; at most
 // 1 + 255 * 12 bytes, typically 2.5 bytes per nonzero bin.
 void encode_histogram(const uint64_t *hist, std::vector<uint8_t> *out);
+// Appends the same encoding to *out and returns its length: the store keeps many rows' histograms
+// in one buffer.
+size_t append_histogram(const uint64_t *hist, std::vector<uint8_t> *out);
 
 // Decodes a BLOB written by encode_histogram. An empty BLOB (or SQL NULL, passed as an empty span)
 // is an all-zero histogram. Returns nullopt for anything malformed: an unknown format byte, a run

@@ -226,7 +226,9 @@ constexpr const char *kInsertCounters =
 
 
 // A sample row as it will be written: the summary without its 255 histogram bins, which are kept
-// encoded (tens of bytes instead of two kilobytes) while the row waits for its commit.
+// encoded (tens of bytes instead of two kilobytes) in pending_rows::hist_bytes while the row waits
+// for its commit: one shared buffer, not a vector per row, since the collector's allocations
+// compete with the training thread for the machine.
 struct pending_sample {
   int32_t rank = 0;
   int64_t step = 0;
@@ -237,14 +239,20 @@ struct pending_sample {
   int32_t sum_sq_exp2 = 0;
   bool has_fingerprint = false;
   uint64_t fingerprint = 0;
-  std::vector<uint8_t> hist;
+  size_t hist_offset = 0;  // in pending_rows::hist_bytes
+  uint32_t hist_size = 0;
 };
+
+// Pending rows' buffers up to this size keep their capacity across commits, so a steady run
+// allocates nothing per commit; larger ones (a backlog after a store outage) are freed.
+constexpr size_t kKeptPendingCapacityBytes = size_t(4) << 20;
 
 // What add_* buffered since the last successful write, in the order it will be written.
 struct pending_rows {
   std::vector<tensor_info> tensors;
   std::optional<group_info> group;
   std::vector<pending_sample> samples;
+  std::vector<uint8_t> hist_bytes;  // the samples' encoded histograms, back to back
   std::vector<group_sample> group_samples;
   std::vector<scalar_record> scalars;
   std::vector<alert> alerts;
@@ -259,7 +267,30 @@ struct pending_rows {
   bool empty() const {
     return tensors.empty() && !group && records() == 0 && !counters;
   }
-  void clear() { *this = pending_rows(); }
+  // Drops the records, keeping the registrations and the state rows.
+  void drop_records() {
+    samples.clear();
+    hist_bytes.clear();
+    group_samples.clear();
+    scalars.clear();
+    alerts.clear();
+    actions.clear();
+    bytes = 0;
+  }
+  void clear() {
+    std::vector<pending_sample> kept_samples;
+    std::vector<uint8_t> kept_hist_bytes;
+    if (samples.capacity() * sizeof(pending_sample) <= kKeptPendingCapacityBytes &&
+        hist_bytes.capacity() <= kKeptPendingCapacityBytes) {
+      samples.clear();
+      hist_bytes.clear();
+      kept_samples.swap(samples);
+      kept_hist_bytes.swap(hist_bytes);
+    }
+    *this = pending_rows();
+    samples.swap(kept_samples);
+    hist_bytes.swap(kept_hist_bytes);
+  }
 };
 
 // How a failed write is handled: retried as is, retried on a new connection, or given up.
@@ -672,8 +703,12 @@ bool sqlite_store::add_samples(std::span<const sample_record> samples) {
 
     pending_sample p;
     const summary &x = r.stats;
-    encode_histogram(x.exp_hist, &p.hist);
-    if (!room_for(sizeof p + p.hist.size(), r.step)) continue;
+    p.hist_offset = m_pending.hist_bytes.size();
+    p.hist_size = uint32_t(append_histogram(x.exp_hist, &m_pending.hist_bytes));
+    if (!room_for(sizeof p + p.hist_size, r.step)) {
+      m_pending.hist_bytes.resize(p.hist_offset);
+      continue;
+    }
     p.rank = r.rank;
     p.step = r.step;
     p.time = r.time;
@@ -804,7 +839,8 @@ bool sqlite_store::write_rows() {
       sqlite3_bind_int64(s, kSampleFingerprint + 1, int64_t(x.fingerprint));  // the uint64's bits
     else
       sqlite3_bind_null(s, kSampleFingerprint + 1);
-    sqlite3_bind_blob(s, kSampleHist + 1, x.hist.data(), int(x.hist.size()), SQLITE_STATIC);
+    sqlite3_bind_blob(s, kSampleHist + 1, m_pending.hist_bytes.data() + x.hist_offset,
+                      int(x.hist_size), SQLITE_STATIC);
     if ((rc = run(s)) != SQLITE_DONE) return write_failed("cannot store a sample", rc);
   }
   for (const group_sample &g : m_pending.group_samples) {
@@ -938,12 +974,7 @@ bool sqlite_store::write_failed(const char *what, int rc) {
     case failure_kind::data: {
       const uint64_t lost = m_pending.records();
       m_error += "; " + std::to_string(lost) + " pending records are dropped";
-      m_pending.samples.clear();
-      m_pending.group_samples.clear();
-      m_pending.scalars.clear();
-      m_pending.alerts.clear();
-      m_pending.actions.clear();
-      m_pending.bytes = 0;
+      m_pending.drop_records();
       note_loss(lost, m_latest_step, m_error);
       break;
     }
@@ -1015,12 +1046,7 @@ bool sqlite_store::close() {
       // time: a few pages) is written once more, so the store says what it lost. On a full disk
       // it still fits: the failed writes left the WAL file longer than its committed frames.
       note_loss(lost, m_latest_step, "at close: " + why);
-      m_pending.samples.clear();
-      m_pending.group_samples.clear();
-      m_pending.scalars.clear();
-      m_pending.alerts.clear();
-      m_pending.actions.clear();
-      m_pending.bytes = 0;
+      m_pending.drop_records();
       counted = write_pending();
     }
     m_error = why + "; at close: " + std::to_string(lost) + " records could not be stored" +

@@ -49,6 +49,26 @@ TEST(HistogramBlob, ByteLayoutMatchesTheDocumentedFormat) {
   EXPECT_EQ(round_trip(h), h);
 }
 
+// The store keeps its pending rows' histograms back to back in one buffer: each appended encoding
+// is the same bytes encode_histogram writes, and the earlier ones are left as they were.
+TEST(HistogramBlob, AppendedEncodingsLieBackToBack) {
+  exp_histogram first{}, second{};
+  first[bin(-3)] = 7;
+  second[bin(-20)] = 1;
+  second[bin(5)] = 100000;
+  std::vector<uint8_t> alone_first, alone_second, shared;
+  encode_histogram(first.data(), &alone_first);
+  encode_histogram(second.data(), &alone_second);
+  EXPECT_EQ(append_histogram(first.data(), &shared), alone_first.size());
+  EXPECT_EQ(append_histogram(second.data(), &shared), alone_second.size());
+  ASSERT_EQ(shared.size(), alone_first.size() + alone_second.size());
+  EXPECT_EQ(std::vector<uint8_t>(shared.begin(), shared.begin() + alone_first.size()), alone_first);
+  std::optional<exp_histogram> back =
+      decode_histogram(std::span<const uint8_t>(shared).subspan(alone_first.size()));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(*back, second);
+}
+
 TEST(HistogramBlob, ExtremesRoundTrip) {
   exp_histogram h{};
   h[0] = 1;                          // bin -127: everything below 2^-126
