@@ -64,6 +64,15 @@ static_assert([] {
   return true;
 }());
 
+// fp32 and fp64 bit fields: the magnitude (all but the sign) and the exponent field, whose all-ones
+// value is also the bit pattern of +Inf (a magnitude above it is a NaN).
+inline constexpr uint32_t kF32MagnitudeMask = 0x7fffffffu;
+inline constexpr uint32_t kF32ExponentMask = 0x7f800000u;
+inline constexpr uint32_t kF32MantissaMask = 0x007fffffu;
+inline constexpr uint64_t kF64MagnitudeMask = 0x7fffffffffffffffull;
+inline constexpr uint64_t kF64ExponentMask = 0x7ff0000000000000ull;
+inline constexpr uint64_t kF64MantissaMask = 0x000fffffffffffffull;
+
 TTAP_HD inline float float_from_bits(uint32_t bits) {
 #if defined(__CUDA_ARCH__)
   return __uint_as_float(bits);
@@ -100,7 +109,7 @@ TTAP_HD inline uint32_t f32_bits_from_f16(uint16_t h) {
   uint32_t sign = uint32_t(h & 0x8000u) << 16;
   uint32_t exp = (h >> 10) & 0x1fu;
   uint32_t mant = h & 0x3ffu;
-  if (exp == 0x1fu) return sign | 0x7f800000u | (mant << 13);
+  if (exp == 0x1fu) return sign | kF32ExponentMask | (mant << 13);
   if (exp != 0) return sign | ((exp + 112u) << 23) | (mant << 13);
   if (mant == 0) return sign;
   // Subnormal: value = mant * 2^-24; shift the leading one into the implicit position.
@@ -137,7 +146,7 @@ TTAP_HD inline uint32_t f32_bits_from_e4m3(uint8_t b) {
 TTAP_HD inline bool is_subnormal_bits(dtype t, uint64_t bits) {
   switch (t) {
     case dtype::f32:
-      return (bits & 0x7f800000u) == 0 && (bits & 0x7fffffu) != 0;
+      return (bits & kF32ExponentMask) == 0 && (bits & kF32MantissaMask) != 0;
     case dtype::f16:
       return (bits & 0x7c00u) == 0 && (bits & 0x3ffu) != 0;
     case dtype::bf16:
@@ -147,7 +156,7 @@ TTAP_HD inline bool is_subnormal_bits(dtype t, uint64_t bits) {
     case dtype::f8e5m2:
       return (bits & 0x7cu) == 0 && (bits & 0x3u) != 0;
     case dtype::f64:
-      return (bits & 0x7ff0000000000000ull) == 0 && (bits & 0x000fffffffffffffull) != 0;
+      return (bits & kF64ExponentMask) == 0 && (bits & kF64MantissaMask) != 0;
   }
   return false;
 }

@@ -346,8 +346,8 @@ inline double greater(double a, double b) { return b > a ? b : a; }
 // Largest finite magnitude among `groups` groups starting at element i, as fp32 bits (0 if none).
 template <class Loader>
 uint32_t max_finite_magnitude(const Loader &load, uint64_t i, int groups) {
-  const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff);
-  const __m512i inf_bits = _mm512_set1_epi32(0x7f800000);
+  const __m512i abs_mask = _mm512_set1_epi32(int(kF32MagnitudeMask));
+  const __m512i inf_bits = _mm512_set1_epi32(int(kF32ExponentMask));
   __m512i best = _mm512_setzero_si512();
   for (int g = 0; g < groups; ++g) {
     __m512i mag = _mm512_and_si512(_mm512_castps_si512(load(i, g)), abs_mask);
@@ -384,9 +384,9 @@ struct scalar_batch {
   __attribute__((noinline)) void add(const tensor_view &t, uint64_t i, uint64_t n) {
     for (uint64_t k = i; k < i + n; ++k) {
       uint32_t bits = f32_bits_from_narrow(t.type, load_bits(t.data, t.type, k));
-      uint32_t mag = bits & 0x7fffffffu;
-      if (mag >= 0x7f800000u) {
-        if (mag > 0x7f800000u)
+      uint32_t mag = bits & kF32MagnitudeMask;
+      if (mag >= kF32ExponentMask) {
+        if (mag > kF32ExponentMask)
           ++nan;
         else if (bits >> 31)
           ++neg_inf;
@@ -426,7 +426,7 @@ template <class Loader>
 __attribute__((noinline)) uint64_t correct_out_of_window(const Loader &load, uint64_t i, int base,
                                                          window_fixes &fixes, uint64_t *hist) {
   uint64_t subnormals = 0;
-  const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff);
+  const __m512i abs_mask = _mm512_set1_epi32(int(kF32MagnitudeMask));
   const __m512i base_v = _mm512_set1_epi32(base);
   for (int g = 0; g < kGroups; ++g) {
     __m512i mag = _mm512_and_si512(_mm512_castps_si512(load(i, g)), abs_mask);
@@ -494,7 +494,7 @@ __attribute__((always_inline)) inline void summarize_narrow(const Loader &load, 
   // One batch of 512 elements (fewer through the tail loader) at element i.
   auto add_batch = [&](const auto &ld, uint64_t i, uint64_t n) __attribute__((always_inline)) {
     constexpr bool kTail = is_tail<std::decay_t<decltype(ld)>>;
-    const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff);
+    const __m512i abs_mask = _mm512_set1_epi32(int(kF32MagnitudeMask));
     const __m512i one = _mm512_set1_epi32(1);
     __m512 vmin = _mm512_set1_ps(INFINITY), vmax = _mm512_set1_ps(-INFINITY);
     __m512i nonzero_min = _mm512_set1_epi32(-1);  // smallest nonzero magnitude minus 1, as bits

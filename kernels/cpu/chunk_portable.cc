@@ -22,8 +22,8 @@ void summarize_f64(const tensor_view &t, uint64_t begin, uint64_t end, summary &
     // Largest finite magnitude of the block: non-negative doubles order like their bit patterns.
     uint64_t max_mag = 0;
     for (uint64_t i = block; i < block_end; ++i) {
-      uint64_t mag = load_bits(t.data, dtype::f64, i) & 0x7fffffffffffffffull;
-      if (mag < 0x7ff0000000000000ull && mag > max_mag) max_mag = mag;
+      uint64_t mag = load_bits(t.data, dtype::f64, i) & kF64MagnitudeMask;
+      if (mag < kF64ExponentMask && mag > max_mag) max_mag = mag;
     }
     double abs_max;
     std::memcpy(&abs_max, &max_mag, sizeof abs_max);
