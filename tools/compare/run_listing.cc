@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
+#include <map>
 #include <system_error>
 
 #include "runtime/clock.h"
@@ -107,6 +108,9 @@ run_listing describe_run(const std::string &dir, double now, const std::string &
     writer_alive = writer_alive || (s.host == host && process_alive(s.pid));
   }
   std::sort(r.ranks.begin(), r.ranks.end());
+  std::map<int32_t, uint64_t> taken;
+  for (const run_counters_row &c : counters) taken[c.rank] += c.samples_taken;
+  r.gaps = report::gaps_of(sessions, counters, taken);
   const run_counters_row totals = sum_counters(counters);
   r.samples = totals.samples_taken;
   // The budget's measure: host and device time together.

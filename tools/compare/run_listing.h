@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "runtime/store/run_reader.h"
+#include "tools/report/run_digest.h"
 
 namespace ttap::compare {
 
@@ -35,6 +36,9 @@ struct run_listing {
   // finished run) and the last write seen (counters or the store files' modification times).
   double start_time = 0, end_time = 0, last_write = 0;
   std::optional<double> overhead_fraction;  // (host + device seconds) / step seconds when timed
+  // What is missing, per rank, as `ttap report` says it (a rank with no samples taken counts as
+  // one with no samples stored: the listing reads no samples).
+  std::vector<report::run_gap> gaps;
 };
 
 // The run directories (those holding ttap.db) at most kListDepth below each root, without looking

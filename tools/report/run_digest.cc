@@ -320,29 +320,39 @@ std::string state_text(const run_digest &digest) {
 
 std::vector<run_gap> gaps_of(const run_digest &digest) {
   std::vector<run_gap> gaps;
+  for (const store_file_status &f : digest.files())
+    if (!f.problem.empty() && !f.live) gaps.push_back({f.rank, f.name + ": " + f.problem});
+  std::map<int32_t, uint64_t> samples;
+  for (const tensor_digest &t : digest.tensors()) samples[t.rank] += t.samples;
+  for (run_gap &g : gaps_of(digest.sessions(), digest.counters(), samples))
+    gaps.push_back(std::move(g));
+  return gaps;
+}
+
+std::vector<run_gap> gaps_of(const std::vector<run_session_info> &sessions,
+                             const std::vector<run_counters_row> &counters,
+                             const std::map<int32_t, uint64_t> &samples) {
+  std::vector<run_gap> gaps;
   std::map<int32_t, bool> has_session, group_member;
   int32_t world = 1;
-  for (const run_session_info &s : digest.sessions()) {
+  for (const run_session_info &s : sessions) {
     has_session[s.rank] = true;
     world = std::max(world, s.world);
     if (!s.group_kind.empty() && s.group_rank > 0) group_member[s.rank] = true;
   }
-  std::map<int32_t, uint64_t> samples;
-  for (const tensor_digest &t : digest.tensors()) samples[t.rank] += t.samples;
-  for (const store_file_status &f : digest.files())
-    if (!f.problem.empty() && !f.live) gaps.push_back({f.rank, f.name + ": " + f.problem});
   if (world > 1) {
     for (int32_t r = 0; r < world; ++r) {
+      const auto stored = samples.find(r);
       if (!has_session[r])
         gaps.push_back({r,
                         "no store file and no rows: the rank never opened a session here (or "
                         "its store could not be created)"});
-      else if (samples[r] == 0 && !group_member[r])
+      else if ((stored == samples.end() || stored->second == 0) && !group_member[r])
         gaps.push_back({r, "no samples stored"});
     }
   }
   std::map<int32_t, run_counters_row> per_rank;
-  for (const run_counters_row &c : digest.counters()) {
+  for (const run_counters_row &c : counters) {
     run_counters_row &p = per_rank[c.rank];
     p.rank = c.rank;
     p.records_dropped += c.records_dropped;

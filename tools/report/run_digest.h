@@ -171,6 +171,11 @@ struct run_gap {
 // that could not be read, store failures and the records they lost, records dropped by a full
 // queue, samples rejected, sessions that did not close. Empty when nothing is missing.
 std::vector<run_gap> gaps_of(const run_digest &digest);
+// The gaps the sessions and counters reveal, given the samples stored per rank: all of the above
+// but unreadable store files (`ttap ls`, which reads no samples, passes the samples taken).
+std::vector<run_gap> gaps_of(const std::vector<run_session_info> &sessions,
+                             const std::vector<run_counters_row> &counters,
+                             const std::map<int32_t, uint64_t> &samples);
 
 // A run continued with mode=append holds more than one session per rank; the reports keep them
 // apart by ordinal: 1 is each rank's first session in its store file, 2 the first appended one,

@@ -49,14 +49,20 @@ std::string text_listing(const std::vector<compare::run_listing> &runs) {
       {"started", true, false},    {"ranks", false, false},
       {"last step", false, false}, {"samples", false, false},
       {"alerts", false, false},    {"first non-finite", true, false},
-      {"duration", false, false},  {"overhead%", false, false}};
+      {"duration", false, false},  {"overhead%", false, false},
+      {"gaps", false, false}};
   std::vector<std::vector<text_cell>> rows;
+  std::string gap_lines;
   for (const auto &r : runs) {
     if (r.state == "unreadable") {
-      rows.push_back(
-          {{printable(r.dir)}, {r.state}, {"-"}, {"-"}, {"-"}, {"-"}, {"-"}, {"-"}, {"-"}, {"-"}});
+      rows.push_back({{printable(r.dir)}, {r.state}, {"-"}, {"-"}, {"-"}, {"-"}, {"-"}, {"-"},
+                      {"-"}, {"-"}, {"-"}});
       continue;
     }
+    for (const report::run_gap &g : r.gaps)
+      gap_lines += "gap  " + printable(r.dir) + "  " +
+                   (g.rank >= 0 ? "rank " + std::to_string(g.rank) + ": " : std::string()) +
+                   printable(g.what) + "\n";
     rows.push_back({{printable(r.dir)},
                     {r.state},
                     {report::format_utc(r.start_time)},
@@ -66,9 +72,11 @@ std::string text_listing(const std::vector<compare::run_listing> &runs) {
                     {std::to_string(r.alerts)},
                     {first_nonfinite_text(r)},
                     {report::format_duration(r.end_time - r.start_time)},
-                    {r.overhead_fraction ? format_percent(*r.overhead_fraction) : "-"}});
+                    {r.overhead_fraction ? format_percent(*r.overhead_fraction) : "-"},
+                    {r.gaps.empty() ? "-" : std::to_string(r.gaps.size())}});
   }
-  return report::render_table(columns, rows, false);
+  // What is missing, per rank, under the table.
+  return report::render_table(columns, rows, false) + (gap_lines.empty() ? "" : "\n" + gap_lines);
 }
 
 nlohmann::ordered_json json_listing(const std::vector<compare::run_listing> &runs) {
@@ -101,6 +109,10 @@ nlohmann::ordered_json json_listing(const std::vector<compare::run_listing> &run
     }
     j["overhead_fraction"] =
         r.overhead_fraction ? nlohmann::ordered_json(*r.overhead_fraction) : nullptr;
+    j["gaps"] = nlohmann::ordered_json::array();
+    for (const report::run_gap &g : r.gaps)
+      j["gaps"].push_back({{"rank", g.rank >= 0 ? nlohmann::ordered_json(g.rank) : nullptr},
+                           {"what", g.what}});
     runs_json.push_back(std::move(j));
   }
   return {{"runs", std::move(runs_json)}};
@@ -136,7 +148,8 @@ void add_ls_command(CLI::App &app) {
   auto *cmd = app.add_subcommand(
       "ls",
       "List the runs under directories (default .): state (live, finished, crashed), ranks, last "
-      "step, samples, alerts, first non-finite value, duration, overhead; oldest first");
+      "step, samples, alerts, first non-finite value, duration, overhead, what is missing per "
+      "rank; oldest first");
   cmd->add_option("dirs", options->dirs,
                   "Directories to search, at most 3 levels deep (a run is a directory holding "
                   "ttap.db)");

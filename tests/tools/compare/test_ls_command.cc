@@ -1,6 +1,7 @@
 // `ttap ls` end to end: finished, crashed (killed writer) and live runs are told apart, runs are
 // found up to three levels down and sorted by start time, the alert and first non-finite columns
-// come from the store, JSON carries the same, and a missing directory is status 2.
+// come from the store, JSON carries the same, a rank that stored nothing is a gap, and a missing
+// directory is status 2.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -207,6 +208,36 @@ TEST(Ls, ListsTheCurrentDirectoryByDefaultAndNamesBadInput) {
   EXPECT_EQ(j["runs"][1]["state"], "unreadable");
   EXPECT_TRUE(contains(j["runs"][1]["error"], "not a readable SQLite database"));
   EXPECT_TRUE(contains(r.err, "broken")) << r.err;
+}
+
+// A rank of the job that stored nothing is a gap of that run, in JSON and under the table; a run
+// whose ranks all stored has none.
+TEST(Ls, SaysPerRankWhatIsMissing) {
+  temp_dir dir;
+  const std::string root = dir.path("runs");
+  run_recipe rank0, rank1;
+  rank0.world = rank1.world = 2;
+  rank1.rank = 1;
+  write_recipe_run(root + "/complete", rank0);
+  write_recipe_run(root + "/complete", rank1);
+  write_recipe_run(root + "/missing", rank0);  // rank 1 never opens its store
+
+  const tool_run r = run_ttap({"ls", root, "--format", "json"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const json j = json::parse(r.out);
+  const json *complete = run_named(j, root + "/complete");
+  const json *missing = run_named(j, root + "/missing");
+  ASSERT_TRUE(complete && missing) << j;
+  EXPECT_EQ((*complete)["gaps"], json::array()) << j;
+  ASSERT_EQ((*missing)["gaps"].size(), 1u) << j;
+  EXPECT_EQ((*missing)["gaps"][0]["rank"], 1);
+  EXPECT_TRUE(contains((*missing)["gaps"][0]["what"], "no store file and no rows")) << j;
+
+  const tool_run text = run_ttap({"ls", root}, dir);
+  ASSERT_EQ(text.status, 0) << text.err;
+  EXPECT_TRUE(contains(text.out, "\ngap  " + root + "/missing  rank 1: no store file and no rows"))
+      << text.out;
+  EXPECT_FALSE(contains(text.out, "gap  " + root + "/complete")) << text.out;
 }
 
 TEST(Ls, AnEmptyTreeSaysSo) {
