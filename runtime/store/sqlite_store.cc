@@ -178,12 +178,21 @@ uint64_t file_size(const std::string &path) {
   return ::stat(path.c_str(), &st) == 0 ? uint64_t(st.st_size) : 0;
 }
 
-// Parameter k + 1 is sample_column k.
-std::string insert_sample_sql() {
+// Sample rows per multi-row INSERT: 16 x 19 parameters stay far below SQLite's limit (999 in old
+// builds); more rows per statement measured no better.
+constexpr int kSamplesPerInsert = 16;
+
+// An insert of `rows` sample rows: parameter j * kSampleColumnCount + k + 1 is sample_column k of
+// row j.
+std::string insert_sample_sql(int rows) {
   std::string values;
-  for (int k = 1; k <= kSampleColumnCount; ++k)
-    values += (k > 1 ? ", ?" : "?") + std::to_string(k);
-  return "INSERT INTO samples (" + sample_column_list("") + ") VALUES (" + values + ")";
+  for (int j = 0; j < rows; ++j) {
+    values += j > 0 ? ", (" : "(";
+    for (int k = 1; k <= kSampleColumnCount; ++k)
+      values += (k > 1 ? ", ?" : "?") + std::to_string(j * kSampleColumnCount + k);
+    values += ")";
+  }
+  return "INSERT INTO samples (" + sample_column_list("") + ") VALUES " + values;
 }
 constexpr const char *kUpsertTensor =
     "INSERT INTO tensors (rank, id, name, kind, dtype, numel) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
@@ -293,6 +302,46 @@ struct pending_rows {
   }
 };
 
+// Binds sample row x to parameters base + 1 ... base + kSampleColumnCount of s (one row of an
+// insert of one or kSamplesPerInsert rows).
+void bind_sample(sqlite3_stmt *s, int base, const pending_sample &x,
+                 const std::vector<uint8_t> &hist_bytes) {
+  sqlite3_bind_int(s, base + kSampleRank + 1, x.rank);
+  sqlite3_bind_int64(s, base + kSampleStep + 1, x.step);
+  sqlite3_bind_double(s, base + kSampleTime + 1, x.time);
+  sqlite3_bind_int(s, base + kSampleTensorId + 1, x.tensor_id);
+  sqlite3_bind_int64(s, base + kSampleCount + 1, int64_t(x.count));
+  sqlite3_bind_int64(s, base + kSampleNan + 1, int64_t(x.nan));
+  sqlite3_bind_int64(s, base + kSamplePosInf + 1, int64_t(x.pos_inf));
+  sqlite3_bind_int64(s, base + kSampleNegInf + 1, int64_t(x.neg_inf));
+  sqlite3_bind_int64(s, base + kSampleZero + 1, int64_t(x.zero));
+  sqlite3_bind_int64(s, base + kSampleSubnormal + 1, int64_t(x.subnormal));
+  // min/max are +-Inf exactly when there is no finite value; NULL says so in SQL terms.
+  if (std::isfinite(x.min) && std::isfinite(x.max)) {
+    sqlite3_bind_double(s, base + kSampleMin + 1, x.min);
+    sqlite3_bind_double(s, base + kSampleMax + 1, x.max);
+  } else {
+    sqlite3_bind_null(s, base + kSampleMin + 1);
+    sqlite3_bind_null(s, base + kSampleMax + 1);
+  }
+  // Over finite values abs_max is max(-min, max), which the view derives; storing it only when a
+  // summary disagrees keeps the view exact at no cost per row.
+  if (x.abs_max == std::fmax(-x.min, x.max))
+    sqlite3_bind_null(s, base + kSampleAbsMax + 1);
+  else
+    sqlite3_bind_double(s, base + kSampleAbsMax + 1, x.abs_max);
+  sqlite3_bind_double(s, base + kSampleSum + 1, x.sum);  // a NaN binds as NULL
+  sqlite3_bind_double(s, base + kSampleSumSq + 1, x.sum_sq);
+  sqlite3_bind_int(s, base + kSampleSumSqExp2 + 1, x.sum_sq_exp2);
+  sqlite3_bind_double(s, base + kSampleSumAbs + 1, x.sum_abs);
+  if (x.has_fingerprint)  // the uint64's bits
+    sqlite3_bind_int64(s, base + kSampleFingerprint + 1, int64_t(x.fingerprint));
+  else
+    sqlite3_bind_null(s, base + kSampleFingerprint + 1);
+  sqlite3_bind_blob(s, base + kSampleHist + 1, hist_bytes.data() + x.hist_offset, int(x.hist_size),
+                    SQLITE_STATIC);
+}
+
 // How a failed write is handled: retried as is, retried on a new connection, or given up.
 enum class failure_kind { busy, io, data };
 
@@ -362,7 +411,8 @@ class sqlite_store final : public store {
   writer_lock m_lock;
   db_handle m_db;
   statement m_begin, m_commit, m_rollback;
-  statement m_insert_sample, m_upsert_tensor, m_insert_scalar, m_insert_alert, m_insert_action;
+  statement m_insert_sample, m_insert_samples, m_upsert_tensor, m_insert_scalar, m_insert_alert,
+      m_insert_action;
   statement m_upsert_counters, m_set_status, m_set_end_time;
   statement m_set_group, m_insert_rank_step, m_insert_rank_sample;
   int m_writer = 1;       // this file's writer number among its rank's (store_file_name)
@@ -583,7 +633,9 @@ bool sqlite_store::prepare(statement &s, const char *sql) {
 
 bool sqlite_store::prepare_all() {
   return prepare(m_begin, "BEGIN IMMEDIATE") && prepare(m_commit, "COMMIT") &&
-         prepare(m_rollback, "ROLLBACK") && prepare(m_insert_sample, insert_sample_sql().c_str()) &&
+         prepare(m_rollback, "ROLLBACK") &&
+         prepare(m_insert_sample, insert_sample_sql(1).c_str()) &&
+         prepare(m_insert_samples, insert_sample_sql(kSamplesPerInsert).c_str()) &&
          prepare(m_upsert_tensor, kUpsertTensor) && prepare(m_insert_scalar, kInsertScalar) &&
          prepare(m_insert_alert, kInsertAlert) && prepare(m_insert_action, kInsertAction) &&
          prepare(m_upsert_counters, kUpsertCounters) && prepare(m_set_status, kSetStatus) &&
@@ -634,9 +686,9 @@ bool sqlite_store::file_still_there() {
 
 void sqlite_store::disconnect() {
   for (statement *s :
-       {&m_begin, &m_commit, &m_rollback, &m_insert_sample, &m_upsert_tensor, &m_insert_scalar,
-        &m_insert_alert, &m_insert_action, &m_upsert_counters, &m_set_status, &m_set_end_time,
-        &m_set_group, &m_insert_rank_step, &m_insert_rank_sample})
+       {&m_begin, &m_commit, &m_rollback, &m_insert_sample, &m_insert_samples, &m_upsert_tensor,
+        &m_insert_scalar, &m_insert_alert, &m_insert_action, &m_upsert_counters, &m_set_status,
+        &m_set_end_time, &m_set_group, &m_insert_rank_step, &m_insert_rank_sample})
     s->reset();
   m_db.reset();
 }
@@ -805,42 +857,19 @@ bool sqlite_store::write_rows() {
     sqlite3_bind_int(s, 4, g.rank);
     if ((rc = run(s)) != SQLITE_DONE) return write_failed("cannot store the group", rc);
   }
-  for (const pending_sample &x : m_pending.samples) {
+  // Whole groups of rows in one multi-row INSERT (a third less CPU per row than one row per
+  // statement, measured on the samples table), the rest one by one.
+  const std::vector<pending_sample> &samples = m_pending.samples;
+  size_t k = 0;
+  for (; k + kSamplesPerInsert <= samples.size(); k += kSamplesPerInsert) {
+    sqlite3_stmt *s = m_insert_samples.get();
+    for (int j = 0; j < kSamplesPerInsert; ++j)
+      bind_sample(s, j * kSampleColumnCount, samples[k + size_t(j)], m_pending.hist_bytes);
+    if ((rc = run(s)) != SQLITE_DONE) return write_failed("cannot store a sample", rc);
+  }
+  for (; k < samples.size(); ++k) {
     sqlite3_stmt *s = m_insert_sample.get();
-    sqlite3_bind_int(s, kSampleRank + 1, x.rank);
-    sqlite3_bind_int64(s, kSampleStep + 1, x.step);
-    sqlite3_bind_double(s, kSampleTime + 1, x.time);
-    sqlite3_bind_int(s, kSampleTensorId + 1, x.tensor_id);
-    sqlite3_bind_int64(s, kSampleCount + 1, int64_t(x.count));
-    sqlite3_bind_int64(s, kSampleNan + 1, int64_t(x.nan));
-    sqlite3_bind_int64(s, kSamplePosInf + 1, int64_t(x.pos_inf));
-    sqlite3_bind_int64(s, kSampleNegInf + 1, int64_t(x.neg_inf));
-    sqlite3_bind_int64(s, kSampleZero + 1, int64_t(x.zero));
-    sqlite3_bind_int64(s, kSampleSubnormal + 1, int64_t(x.subnormal));
-    // min/max are +-Inf exactly when there is no finite value; NULL says so in SQL terms.
-    if (std::isfinite(x.min) && std::isfinite(x.max)) {
-      sqlite3_bind_double(s, kSampleMin + 1, x.min);
-      sqlite3_bind_double(s, kSampleMax + 1, x.max);
-    } else {
-      sqlite3_bind_null(s, kSampleMin + 1);
-      sqlite3_bind_null(s, kSampleMax + 1);
-    }
-    // Over finite values abs_max is max(-min, max), which the view derives; storing it only when a
-    // summary disagrees keeps the view exact at no cost per row.
-    if (x.abs_max == std::fmax(-x.min, x.max))
-      sqlite3_bind_null(s, kSampleAbsMax + 1);
-    else
-      sqlite3_bind_double(s, kSampleAbsMax + 1, x.abs_max);
-    sqlite3_bind_double(s, kSampleSum + 1, x.sum);  // a NaN binds as NULL
-    sqlite3_bind_double(s, kSampleSumSq + 1, x.sum_sq);
-    sqlite3_bind_int(s, kSampleSumSqExp2 + 1, x.sum_sq_exp2);
-    sqlite3_bind_double(s, kSampleSumAbs + 1, x.sum_abs);
-    if (x.has_fingerprint)
-      sqlite3_bind_int64(s, kSampleFingerprint + 1, int64_t(x.fingerprint));  // the uint64's bits
-    else
-      sqlite3_bind_null(s, kSampleFingerprint + 1);
-    sqlite3_bind_blob(s, kSampleHist + 1, m_pending.hist_bytes.data() + x.hist_offset,
-                      int(x.hist_size), SQLITE_STATIC);
+    bind_sample(s, 0, samples[k], m_pending.hist_bytes);
     if ((rc = run(s)) != SQLITE_DONE) return write_failed("cannot store a sample", rc);
   }
   for (const group_sample &g : m_pending.group_samples) {

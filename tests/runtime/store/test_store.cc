@@ -403,6 +403,51 @@ TEST(StoreViews, HistogramAndFingerprintReadBack) {
   EXPECT_EQ(fingerprint, x.fingerprint);
 }
 
+// The store writes whole groups of rows in one multi-row INSERT and the rest one by one: 37 rows
+// of different summaries in one commit (two groups and five single rows) come back in the order
+// they were added, each with its own fields and histogram.
+TEST(StoreViews, ManyRowsOfOneCommitKeepTheirOrderAndFields) {
+  constexpr int kRows = 37;
+  std::vector<summary> summaries;
+  std::vector<sample_record> rows;
+  for (int t = 0; t < kRows; ++t) {
+    std::vector<float> v;
+    for (int i = 0; i <= t; ++i) v.push_back(std::ldexp(1.0f + float(i), i - t));
+    summaries.push_back(summarize_f32(v));
+  }
+  temp_run_dir dir;
+  auto s = open_store(info_for(dir));
+  ASSERT_TRUE(s);
+  for (int t = 0; t < kRows; ++t) {
+    ASSERT_TRUE(s->add_tensor(tensor(t, std::to_string(t))));
+    rows.push_back(record(t, 3, summaries[size_t(t)]));
+  }
+  ASSERT_TRUE(s->add_samples(rows));
+  ASSERT_TRUE(s->commit());
+
+  reader r(dir.db());
+  sqlite3_stmt *q = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(r.handle(),
+                               "SELECT tensor_id, count, max, sum, hist FROM samples ORDER BY rowid",
+                               -1, &q, nullptr),
+            SQLITE_OK);
+  int t = 0;
+  for (; sqlite3_step(q) == SQLITE_ROW; ++t) {
+    ASSERT_LT(t, kRows);
+    const summary &x = summaries[size_t(t)];
+    EXPECT_EQ(sqlite3_column_int(q, 0), t);
+    EXPECT_EQ(uint64_t(sqlite3_column_int64(q, 1)), x.count);
+    EXPECT_EQ(sqlite3_column_double(q, 2), x.max);
+    EXPECT_EQ(sqlite3_column_double(q, 3), x.sum);
+    auto *blob = static_cast<const uint8_t *>(sqlite3_column_blob(q, 4));
+    std::optional<exp_histogram> h = decode_histogram({blob, size_t(sqlite3_column_bytes(q, 4))});
+    ASSERT_TRUE(h.has_value());
+    EXPECT_TRUE(std::equal(h->begin(), h->end(), x.exp_hist)) << "row " << t;
+  }
+  sqlite3_finalize(q);
+  EXPECT_EQ(t, kRows);
+}
+
 TEST(StoreViews, ScalarsAndAlerts) {
   temp_run_dir dir;
   auto s = open_store(info_for(dir));
