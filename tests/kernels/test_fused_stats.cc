@@ -254,8 +254,17 @@ TEST(FusedStats, ReproducibleBitForBit) {
   }
 }
 
-// 2^31 + 77 one-byte elements through the emulator: 64-bit indices all the way.
+// 2^31 + 77 one-byte elements through the emulator: 64-bit indices all the way. Not under
+// AddressSanitizer (`make test-asan`): every emulated thread is a fiber, and with
+// detect_stack_use_after_return each fiber gets a fake stack mapped and unmapped (3 x 2^20 floats
+// take 6.5 s there against 0.9 s without it), so 2^31 elements ran past ctest's 600 s. The release
+// suite of `make test` runs it; the ASan pass keeps the cpu executor's 2^31 test
+// (CpuExecutor.MoreThan2To31Elements, 14 s), where a 32-bit index would read out of bounds.
 TEST(FusedStats, MoreThan2To31Elements) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "2^31 elements through the emulator take over 600 s under ASan; the release "
+                  "suite runs this test";
+#endif
   const uint64_t n = (uint64_t(1) << 31) + 77;
   std::vector<uint8_t> data(n, 0x38);  // e4m3 1.0
   data[n - 1] = 0x7f;                  // NaN, past 2^31
