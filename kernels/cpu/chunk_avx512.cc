@@ -631,8 +631,9 @@ __attribute__((always_inline)) inline void summarize_narrow(const Loader &load, 
 #if defined(__AVX512BF16__)
 // bf16 on CPUs with AVX512_BF16: 32 elements per 512-bit vector and never widened. The three sums
 // are dot products (vdpbf16ps: x.1, |x|.1, x.x, two elements per fp32 lane per instruction, the
-// products exact in fp32), min and max run on 16-bit integer keys that order like the values, and
-// the histogram's one-hot bits are read straight from the two exponent fields of each 32-bit lane.
+// products exact in fp32), min and max come from three 16-bit integer extremes of the raw bits (no
+// per-element key), and the histogram's one-hot bits are read straight from the two exponent
+// fields of each 32-bit lane.
 // vdpbf16ps reads subnormal inputs as zero, so a batch holding a subnormal is redone in double
 // (subnormals are below the window and found by its check anyway).
 __attribute__((always_inline)) inline void summarize_bf16_dot(const tensor_view &t, uint64_t begin,
@@ -643,9 +644,16 @@ __attribute__((always_inline)) inline void summarize_bf16_dot(const tensor_view 
   const uint64_t vector_end = begin + batches * kBatchElems;
   uint64_t *hist = s.exp_hist;
 
-  // Keys: bf16 bits with the magnitude bits flipped for negative values, compared as int16.
-  // 0x7fff and -0x8000 are the keys of NaNs, so they serve as "nothing seen yet".
-  __m512i chunk_key_min = _mm512_set1_epi16(0x7fff), chunk_key_max = _mm512_set1_epi16(-0x8000);
+  // Raw bf16 bits with the sign clear (positive values, +0) order like their values both as
+  // signed and as unsigned 16-bit integers, and lie above all negative ones as signed, below them
+  // as unsigned; negative ones order by magnitude as unsigned. So over any set of values the
+  // signed maximum is the largest positive value (if there is one), the unsigned maximum the most
+  // negative value (if there is one), and the unsigned minimum the smallest positive value or,
+  // with none, the negative value nearest zero: min and max, three integer extremes per vector.
+  // The starting values are the identities (the bits of -0, +0 and a NaN never summarized here).
+  const __m512i signed_floor = _mm512_set1_epi16(-0x8000), unsigned_ceiling = _mm512_set1_epi16(-1);
+  __m512i chunk_signed_max = signed_floor, chunk_unsigned_max = _mm512_setzero_si512(),
+          chunk_unsigned_min = unsigned_ceiling;
   __m512i period_mag = _mm512_setzero_si512();  // largest magnitude since the last window check
   __m512d sum = _mm512_setzero_pd(), sum_abs = sum, sum_sq = sum;
   scalar_batch redone;
@@ -665,8 +673,8 @@ __attribute__((always_inline)) inline void summarize_bf16_dot(const tensor_view 
     const __m512i mag_mask = _mm512_set1_epi16(0x7fff);
     const __m512i one16 = _mm512_set1_epi16(1);
     const __m512bh ones = (__m512bh)_mm512_set1_epi16(0x3f80);  // bf16 1.0
-    __m512i key_min = _mm512_set1_epi16(0x7fff), key_max = _mm512_set1_epi16(-0x8000);
-    __m512i mag_max = _mm512_setzero_si512();
+    __m512i signed_max = signed_floor, unsigned_max = _mm512_setzero_si512(),
+            unsigned_min = unsigned_ceiling;
     __m512i nonzero_min = _mm512_set1_epi16(-1);  // smallest nonzero magnitude minus 1
     __m512 half_sum[2], half_abs[2], half_sq[2];
     // Written as a lambda called twice rather than a loop, so each half is straight-line code.
@@ -693,16 +701,15 @@ __attribute__((always_inline)) inline void summarize_bf16_dot(const tensor_view 
         vsum = _mm512_dpbf16_ps(vsum, (__m512bh)raw, ones);
         vabs = _mm512_dpbf16_ps(vabs, (__m512bh)mag, ones);
         vsq = _mm512_dpbf16_ps(vsq, (__m512bh)raw, (__m512bh)raw);
-        // key = raw ^ (sign ? 0x7fff : 0): ternary-logic table 0x78 is A ^ (B & C).
-        __m512i key = _mm512_ternarylogic_epi32(raw, _mm512_srai_epi16(raw, 15), mag_mask, 0x78);
         if constexpr (kTail) {
-          key_min = _mm512_mask_min_epi16(key_min, valid, key_min, key);
-          key_max = _mm512_mask_max_epi16(key_max, valid, key_max, key);
+          signed_max = _mm512_mask_max_epi16(signed_max, valid, signed_max, raw);
+          unsigned_max = _mm512_mask_max_epu16(unsigned_max, valid, unsigned_max, raw);
+          unsigned_min = _mm512_mask_min_epu16(unsigned_min, valid, unsigned_min, raw);
         } else {
-          key_min = _mm512_min_epi16(key_min, key);
-          key_max = _mm512_max_epi16(key_max, key);
+          signed_max = _mm512_max_epi16(signed_max, raw);
+          unsigned_max = _mm512_max_epu16(unsigned_max, raw);
+          unsigned_min = _mm512_min_epu16(unsigned_min, raw);
         }
-        mag_max = _mm512_max_epu16(mag_max, mag);
         nonzero_min = _mm512_min_epu16(nonzero_min, _mm512_sub_epi16(mag, one16));
         return _mm512_maskz_rolv_epi32(_mm512_test_epi32_mask(raw, _mm512_set1_epi32(0x7fff0000)),
                                        rotated_one, _mm512_srli_epi32(raw, 23));
@@ -725,6 +732,11 @@ __attribute__((always_inline)) inline void summarize_bf16_dot(const tensor_view 
 
     const __mmask16 nonfinite =
         _mm512_fpclass_ps_mask(vabs, 0x99) | _mm512_fpclass_ps_mask(vsq, 0x99);
+    // Each lane's largest magnitude is that of its largest positive value (its signed maximum)
+    // or of its most negative one (its unsigned maximum); the other is a magnitude of the lane's
+    // too, never larger.
+    const __m512i mag_max = _mm512_max_epu16(_mm512_and_si512(signed_max, mag_mask),
+                                             _mm512_and_si512(unsigned_max, mag_mask));
     const __mmask32 above = _mm512_cmpge_epu16_mask(
         mag_max, _mm512_set1_epi16(short((window_base + kWindowBins) << 7)));
     const __mmask32 below =
@@ -750,8 +762,9 @@ __attribute__((always_inline)) inline void summarize_bf16_dot(const tensor_view 
       else
         redone.sum_sq += tiny_sum_sq(load, i);
     }
-    chunk_key_min = _mm512_min_epi16(chunk_key_min, key_min);
-    chunk_key_max = _mm512_max_epi16(chunk_key_max, key_max);
+    chunk_signed_max = _mm512_max_epi16(chunk_signed_max, signed_max);
+    chunk_unsigned_max = _mm512_max_epu16(chunk_unsigned_max, unsigned_max);
+    chunk_unsigned_min = _mm512_min_epu16(chunk_unsigned_min, unsigned_min);
     period_mag = _mm512_max_epu16(period_mag, mag_max);
     sum = widen_sum(sum, vsum);
     sum_abs = widen_sum(sum_abs, vabs);
@@ -793,22 +806,24 @@ __attribute__((always_inline)) inline void summarize_bf16_dot(const tensor_view 
   s.pos_inf += redone.pos_inf;
   s.neg_inf += redone.neg_inf;
   s.zero += (end - begin) - redone.nan - redone.pos_inf - redone.neg_inf - binned;
-  uint16_t kmin[32], kmax[32];
-  lanes16(chunk_key_min, kmin);
-  lanes16(chunk_key_max, kmax);
-  int16_t key_lo = 0x7fff, key_hi = -0x8000;
+  uint16_t signed_max_lanes[32], unsigned_max_lanes[32], unsigned_min_lanes[32];
+  lanes16(chunk_signed_max, signed_max_lanes);
+  lanes16(chunk_unsigned_max, unsigned_max_lanes);
+  lanes16(chunk_unsigned_min, unsigned_min_lanes);
+  int16_t signed_max = -0x8000;
+  uint16_t unsigned_max = 0, unsigned_min = 0xffff;
   for (int l = 0; l < 32; ++l) {
-    key_lo = int16_t(kmin[l]) < key_lo ? int16_t(kmin[l]) : key_lo;
-    key_hi = int16_t(kmax[l]) > key_hi ? int16_t(kmax[l]) : key_hi;
+    const int16_t lane_signed_max = int16_t(signed_max_lanes[l]);
+    signed_max = lane_signed_max > signed_max ? lane_signed_max : signed_max;
+    unsigned_max = unsigned_max_lanes[l] > unsigned_max ? unsigned_max_lanes[l] : unsigned_max;
+    unsigned_min = unsigned_min_lanes[l] < unsigned_min ? unsigned_min_lanes[l] : unsigned_min;
   }
-  auto value_of_key = [](int16_t key) {
-    uint16_t bits = uint16_t(key < 0 ? key ^ 0x7fff : key);
-    return double(float_from_bits(f32_bits_from_bf16(bits)));
-  };
+  auto value_of = [](uint16_t bits) { return double(float_from_bits(f32_bits_from_bf16(bits))); };
   double min_value = redone.min, max_value = redone.max;
-  if (key_lo <= key_hi) {
-    min_value = lesser(min_value, value_of_key(key_lo));
-    max_value = greater(max_value, value_of_key(key_hi));
+  if (unsigned_min <= unsigned_max) {  // some value was summarized in vector lanes
+    const bool some_negative = unsigned_max >= 0x8000, some_positive = signed_max >= 0;
+    min_value = lesser(min_value, value_of(some_negative ? unsigned_max : unsigned_min));
+    max_value = greater(max_value, value_of(some_positive ? uint16_t(signed_max) : unsigned_min));
   }
   if (min_value <= max_value) {
     s.min = lesser(s.min, min_value);
