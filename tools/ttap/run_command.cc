@@ -428,9 +428,11 @@ int run(const run_args &args) {
   monitor.close();
   // A writer cannot fold its WAL into the database at close while this monitor is inside a read
   // (a 60 MB WAL was left after a 10,000-tensor run): once the writers are gone, it is done here.
+  // Every rank's launcher folds every finished file, so the line names the rank that says it.
   std::string fold_error;
   if (!fold_finished_wal_files(dir, &fold_error))
-    std::fprintf(stderr, "ttap: warning: %s (the run reads from the database and its -wal file)\n",
+    std::fprintf(stderr, "%s: warning: %s (the run reads from the database and its -wal file)\n",
+                 rank > 0 ? ("ttap[rank " + std::to_string(rank) + "]").c_str() : "ttap",
                  printable(fold_error).c_str());
   if (exporter) exporter->update(monitor.snapshot());
   if (leader) {
