@@ -4,7 +4,6 @@
 //       every step; b equals a except one tensor, scaled by 1.001 from the middle step on
 //   make_compare_runs ls OUTDIR [RUNS]             RUNS small runs, OUTDIR/<group>/run-<k>, some
 //       with a NaN alert
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/clock.h"
 #include "runtime/store/store.h"
 
 namespace {
@@ -125,8 +125,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   const std::string out = argv[2];
-  const double now =
-      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const double now = ttap::wall_seconds();
   std::string error;
   if (mode == "diff") {
     const int tensors = argc > 3 ? std::atoi(argv[3]) : 1000;

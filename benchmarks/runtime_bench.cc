@@ -226,7 +226,7 @@ std::vector<step_cost> run_step_cost_bench(void (*progress)(const char *), bool 
         per_call.push_back((now_ns() - t0) / kCalls);
       }
       ttap_close(s);
-      report({"not due", 1, median(per_call), kNotDueTargetNs});
+      report({"not due", 1, median(per_call), kNotDueTargetNs, ""});
     }
   }
 
@@ -268,7 +268,7 @@ std::vector<step_cost> run_step_cost_bench(void (*progress)(const char *), bool 
     }
     ttap_close(s);
     report({"due, " + std::to_string(n) + " device tensors", n, median(per_call),
-            kDueBaseTargetNs + kDuePerTensorTargetNs * n});
+            kDueBaseTargetNs + kDuePerTensorTargetNs * n, ""});
   }
   // The verdict (on_nonfinite=skip): no target of its own; the README prints these rows.
   for (const char *backend : {"cpu", "emulated"}) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "runtime/store/store.h"
+#include "runtime/store/store_files.h"
 
 namespace ttap::bench {
 
@@ -138,7 +139,7 @@ store_bench_report run_store_bench(const store_bench_options &options) {
     if (st) report.live_bytes = st->size_bytes();
   }  // the store closes here: a full checkpoint, and the WAL is removed
 
-  std::string db = (dir / "ttap.db").string();
+  std::string db = (dir / kStoreFileName).string();
   for (const std::string &file : {db, db + "-wal"}) {
     uintmax_t size = fs::file_size(file, ec);
     if (!ec) report.store_bytes += size;

@@ -71,7 +71,9 @@ TEST(BenchCommand, StaticReportCoversEveryArchitecture) {
                             "projected_ms_per_gb"}) {
       EXPECT_TRUE(k.contains(key)) << key;
     }
-    if (k["dtype"] == "bf16") EXPECT_GT(k["ptx_instr_per_elem"].get<double>(), 5.0);
+    if (k["dtype"] == "bf16") {
+      EXPECT_GT(k["ptx_instr_per_elem"].get<double>(), 5.0);
+    }
   }
   EXPECT_EQ(archs, (std::set<std::string>{"sm_80", "sm_90", "sm_100"}));
 }
@@ -93,8 +95,9 @@ TEST(BenchCommand, StaticCpuCountsTheBatchLoopPerDtype) {
                 row["loop_instructions"].get<double>() / row["elements_per_iteration"].get<double>(),
                 1e-9);
     EXPECT_GT(per_elem, 0.3) << row.dump();  // a loop this short cannot compute every field
-    if (row["dtype"] == "f32" || row["dtype"] == "bf16" || row["dtype"] == "bf16_dot")
+    if (row["dtype"] == "f32" || row["dtype"] == "bf16" || row["dtype"] == "bf16_dot") {
       EXPECT_LT(per_elem, 1.4) << row.dump();
+    }
   }
   dtypes.erase("bf16_dot");  // present when the compiler knows AVX512_BF16
   EXPECT_EQ(dtypes, (std::set<std::string>{"f32", "bf16", "f16", "f8e4m3", "f8e5m2"}));

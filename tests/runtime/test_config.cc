@@ -60,8 +60,9 @@ TEST(Knobs, EveryKnobIsDeclaredCompletelyAndItsDefaultParses) {
     EXPECT_EQ(k.scope == knob_scope::session, k.apply != nullptr);
     knob_value v;
     std::string error;
-    if (*k.default_value || k.type != knob_type::text)
+    if (*k.default_value || k.type != knob_type::text) {
       EXPECT_TRUE(parse_knob(k, k.default_value, &v, &error)) << error;
+    }
   }
 }
 

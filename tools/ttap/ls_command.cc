@@ -7,6 +7,7 @@
 #include <new>
 #include <nlohmann/json.hpp>
 
+#include "runtime/store/store_files.h"
 #include "runtime/text/printable.h"
 #include "tools/compare/run_listing.h"
 #include "tools/report/run_digest.h"
@@ -151,8 +152,9 @@ void add_ls_command(CLI::App &app) {
       "step, samples, alerts, first non-finite value, duration, overhead, what is missing per "
       "rank; oldest first");
   cmd->add_option("dirs", options->dirs,
-                  "Directories to search, at most 3 levels deep (a run is a directory holding "
-                  "ttap.db)");
+                  std::string("Directories to search, at most 3 levels deep (a run is a "
+                              "directory holding ") +
+                      kStoreFileName + ")");
   cmd->add_option("--format", options->format, "Output: text (default) or json")
       ->check(CLI::IsMember({"text", "json"}));
   cmd->footer(

@@ -74,9 +74,10 @@ struct shaped_trainer {
         ttap_watch_shaped(s, "fc.weight.grad", grad.data(), TTAP_F32, shape, 2, TTAP_GRAD, &h),
         TTAP_OK)
         << ttap_last_error();
-    if (extra)
+    if (extra) {
       ASSERT_EQ(ttap_watch(s, "big.grad", extra->data(), TTAP_F32, extra->size(), TTAP_GRAD, &h),
                 TTAP_OK);
+    }
     for (int step = 0; step < steps; ++step) {
       for (size_t i = 0; i < grad.size(); ++i) grad[i] = 1e-2f * std::cos(float(i * 7 + step));
       if (extra) (*extra)[7] = 1.0f;

@@ -317,10 +317,11 @@ TEST_F(ExportTensorboard, OneRankFlatDirectory) {
   ASSERT_EQ(f.scalars.at("scalars/loss").size(), size_t(kTestSteps));
   for (int step = 0; step < kTestSteps; ++step) {
     const float loss = f.scalars.at("scalars/loss").at(step);
-    if (step == kNanLossStep)
+    if (step == kNanLossStep) {
       EXPECT_TRUE(std::isnan(loss));
-    else
+    } else {
       EXPECT_EQ(loss, float(10 - step));
+    }
     EXPECT_EQ(f.scalars.at("scalars/lr").at(step), 0.5f);
   }
   // The weight's histogram: bucket [e, e+1] per exponent, contiguous from lowest to highest.
@@ -422,10 +423,11 @@ TEST_F(ExportErrors, CorruptedSamplesTable) {
     auto run = run_ttap({"export", run_dir, flag, out}, tmp);
     expect_one_error_line(run, "malformed");
     // No half-written export left behind (the TensorBoard directory may exist, without files).
-    if (fs::is_directory(out))
+    if (fs::is_directory(out)) {
       EXPECT_TRUE(files_in(out).empty()) << flag;
-    else
+    } else {
       EXPECT_FALSE(fs::exists(out)) << flag;
+    }
   }
   for (const auto &name : files_in(tmp.path("")))
     EXPECT_EQ(name.find(".tmp-"), std::string::npos) << name;

@@ -81,8 +81,9 @@ TEST(Selftest, CudaBranchOnTheEmulatedDevicePasses) {
     EXPECT_NE(c["result"], "FAIL") << c.dump();
     passed += c["result"] == "PASS";
     std::string name = c["check"];
-    if (name.rfind("bandwidth", 0) == 0)
+    if (name.rfind("bandwidth", 0) == 0) {
       EXPECT_NE(c["detail"].get<std::string>().find("of peak"), std::string::npos) << c.dump();
+    }
   }
   // Five kernel checks, two bandwidth runs, the C API on a stream, the group and the injection.
   EXPECT_EQ(passed, 10) << r.doc.dump(2);
@@ -120,8 +121,11 @@ TEST(Selftest, GroupCheckCatchesAChangedValueOnOneRank) {
   selftest_run r = run_selftest({"--test-cuda-on-emulated", "--bandwidth-mib", "2",
                                  "--test-nccl-library", TTAP_NCCL_STANDIN, "--test-break-group"});
   EXPECT_EQ(r.status, 1) << r.doc.dump(2);
-  for (const auto &c : r.doc["checks"])
-    if (c["check"] != kGroupCheck) EXPECT_NE(c["result"], "FAIL") << c.dump();
+  for (const auto &c : r.doc["checks"]) {
+    if (c["check"] != kGroupCheck) {
+      EXPECT_NE(c["result"], "FAIL") << c.dump();
+    }
+  }
   nlohmann::json group = check_named(r.doc, kGroupCheck);
   EXPECT_EQ(group["result"], "FAIL") << group.dump();
   const std::string detail = group["detail"];
@@ -134,8 +138,11 @@ TEST(Selftest, InjectionCheckCatchesAChildWithoutNvtxInjection) {
       run_selftest({"--test-cuda-on-emulated", "--bandwidth-mib", "2", "--test-nccl-library",
                     TTAP_NCCL_STANDIN, "--test-break-injection"});
   EXPECT_EQ(r.status, 1) << r.doc.dump(2);
-  for (const auto &c : r.doc["checks"])
-    if (c["check"] != kInjectionCheck) EXPECT_NE(c["result"], "FAIL") << c.dump();
+  for (const auto &c : r.doc["checks"]) {
+    if (c["check"] != kInjectionCheck) {
+      EXPECT_NE(c["result"], "FAIL") << c.dump();
+    }
+  }
   nlohmann::json injection = check_named(r.doc, kInjectionCheck);
   EXPECT_EQ(injection["result"], "FAIL") << injection.dump();
   // Without NVTX no step range opens, so no reduction is summarized under the ranges' name.
