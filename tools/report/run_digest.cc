@@ -234,10 +234,15 @@ run_facts facts_of(const run_digest &digest) {
   return f;
 }
 
+// Times and durations come from stores others may have written or damaged: any double, NaN and
+// infinities included, is shown without converting an out-of-range value to an integer.
+constexpr double kLargestShownSeconds = 1e15;  // ~32 million years: time_t, gmtime and int64 hold it
+
 std::string format_utc(double epoch_seconds) {
+  if (!(std::fabs(epoch_seconds) < kLargestShownSeconds)) return "(time out of range)";
   const time_t t = time_t(epoch_seconds);
   struct tm utc;
-  gmtime_r(&t, &utc);
+  if (!gmtime_r(&t, &utc)) return "(time out of range)";
   char buf[64];
   std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &utc);
   return buf;
@@ -251,9 +256,11 @@ std::string format_duration(double seconds) {
   } else if (seconds < 3600) {
     const int64_t s = int64_t(seconds);
     std::snprintf(buf, sizeof buf, "%lld min %02lld s", (long long)(s / 60), (long long)(s % 60));
-  } else {
+  } else if (seconds < kLargestShownSeconds) {
     const int64_t m = int64_t(seconds / 60);
     std::snprintf(buf, sizeof buf, "%lld h %02lld min", (long long)(m / 60), (long long)(m % 60));
+  } else {
+    std::snprintf(buf, sizeof buf, "%.3g s", seconds);
   }
   return buf;
 }
