@@ -103,11 +103,13 @@ TTAP_HD inline void summary_merge(summary &into, const summary &from) {
 }
 
 // Histogram index (e + 127) of a finite nonzero value given as fp32 bits.
-TTAP_HD inline int exp_hist_index_f32(uint32_t bits) { return int((bits >> 23) & 0xffu); }
+TTAP_HD inline int exp_hist_index_f32(uint32_t bits) {
+  return int((bits & kF32ExponentMask) >> 23);
+}
 
 // Histogram index of a finite nonzero fp64 value: its exponent clamped into [-127, 127].
 TTAP_HD inline int exp_hist_index_f64(uint64_t bits) {
-  int e = int((bits >> 52) & 0x7ffu) - 1023;
+  int e = int((bits & kF64ExponentMask) >> 52) - 1023;
   if (e < kExpHistMin + 1) return 0;  // below 2^-126, subnormals included
   if (e > kExpHistMax) return kExpHistBins - 1;
   return e - kExpHistMin;
@@ -117,9 +119,9 @@ TTAP_HD inline int exp_hist_index_f64(uint64_t bits) {
 // count and the fingerprint (callers add those). Used by scalar paths and tails; vector paths must
 // agree with it.
 TTAP_HD inline void summary_add_f32_bits(summary &s, uint32_t bits) {
-  uint32_t mag = bits & 0x7fffffffu;
-  if (mag >= 0x7f800000u) {
-    if (mag > 0x7f800000u)
+  uint32_t mag = bits & kF32MagnitudeMask;
+  if (mag >= kF32ExponentMask) {
+    if (mag > kF32ExponentMask)
       ++s.nan;
     else if (bits >> 31)
       ++s.neg_inf;
@@ -147,9 +149,9 @@ TTAP_HD inline void summary_add_f32_bits(summary &s, uint32_t bits) {
 // callers whose block holds values with squares outside double's range set that scale first from
 // the block's largest magnitude (f64_sum_sq_exp2_for), see the cpu executor.
 TTAP_HD inline void summary_add_f64_bits(summary &s, uint64_t bits) {
-  uint64_t mag = bits & 0x7fffffffffffffffull;
-  if (mag >= 0x7ff0000000000000ull) {
-    if (mag > 0x7ff0000000000000ull)
+  uint64_t mag = bits & kF64MagnitudeMask;
+  if (mag >= kF64ExponentMask) {
+    if (mag > kF64ExponentMask)
       ++s.nan;
     else if (bits >> 63)
       ++s.neg_inf;

@@ -39,23 +39,23 @@ struct thread_stats {
 
 // Histogram bin of a value given as fp32 bits (the magnitude's exponent field).
 __device__ __forceinline__ int bin_of_f32(uint32_t bits) {
-  uint32_t mag = bits & 0x7fffffffu;
+  uint32_t mag = bits & kF32MagnitudeMask;
   return mag == 0 ? kBinZero : int(mag >> 23);
 }
 
 __device__ __forceinline__ int bin_of_f64(uint64_t bits) {
-  uint64_t mag = bits & 0x7fffffffffffffffull;
+  uint64_t mag = bits & kF64MagnitudeMask;
   if (mag == 0) return kBinZero;
-  if (mag >= 0x7ff0000000000000ull) return kBinNonFinite;
+  if (mag >= kF64ExponentMask) return kBinNonFinite;
   return exp_hist_index_f64(mag);
 }
 
 // Exact slow path for one element whose group sums came out non-finite (NaN, Inf, or fp32 overflow
 // of huge finite values): classify it and accumulate in fp64.
 __device__ __forceinline__ void add_exact(thread_stats &ts, uint32_t bits) {
-  uint32_t mag = bits & 0x7fffffffu;
-  if (mag >= 0x7f800000u) {
-    if (mag > 0x7f800000u)
+  uint32_t mag = bits & kF32MagnitudeMask;
+  if (mag >= kF32ExponentMask) {
+    if (mag > kF32ExponentMask)
       ++ts.nan;
     else if (bits >> 31)
       ++ts.neg_inf;
@@ -142,9 +142,9 @@ __device__ __forceinline__ void add_group_f64(thread_stats &ts, const uint64_t (
 #pragma unroll
   for (int k = 0; k < N; ++k) {
     atomicAdd(&warp_hist[bin_of_f64(bits[k])], 1u);
-    uint64_t mag = bits[k] & 0x7fffffffffffffffull;
-    if (mag >= 0x7ff0000000000000ull) {
-      if (mag > 0x7ff0000000000000ull)
+    uint64_t mag = bits[k] & kF64MagnitudeMask;
+    if (mag >= kF64ExponentMask) {
+      if (mag > kF64ExponentMask)
         ++ts.nan;
       else if (bits[k] >> 63)
         ++ts.neg_inf;
