@@ -293,45 +293,71 @@ struct exp_counter_level2 {
 struct exp_counter {
   exp_counter_level2 &level2;  // a separate object, so level 1 alone stays in registers
   __m512i ones = _mm512_setzero_si512(), twos = ones, fours = ones, eights = ones;  // level 1
+  __m512i twos_a = ones, fours_a = ones, eights_a = ones;  // partial results between pairs
+
+  // Pair k (0-7) of sixteen one-hot vectors: one step of the level-1 tree, which pushes its
+  // weight-16 output after pair 7. k is a constant once inlined, so the branches fold away.
+  __attribute__((always_inline)) void add_pair(int k, __m512i x, __m512i y) {
+    __m512i twos_b, fours_b, eights_b, sixteens;
+    if ((k & 1) == 0) {
+      csa(twos_a, ones, ones, x, y);
+      return;
+    }
+    csa(twos_b, ones, ones, x, y);
+    if ((k & 2) == 0) {
+      csa(fours_a, twos, twos, twos_a, twos_b);
+      return;
+    }
+    csa(fours_b, twos, twos, twos_a, twos_b);
+    if ((k & 4) == 0) {
+      csa(eights_a, fours, fours, fours_a, fours_b);
+      return;
+    }
+    csa(eights_b, fours, fours, fours_a, fours_b);
+    csa(sixteens, eights, eights, eights_a, eights_b);
+    level2.push(sixteens);
+  }
 
   // Sixteen one-hot vectors at once: the level-1 tree.
   template <class OneHot>
   __attribute__((always_inline)) void add16(OneHot &&one_hot) {
-    __m512i twos_a, twos_b, fours_a, fours_b, eights_a, eights_b, sixteens;
-    csa(twos_a, ones, ones, one_hot(0), one_hot(1));
-    csa(twos_b, ones, ones, one_hot(2), one_hot(3));
-    csa(fours_a, twos, twos, twos_a, twos_b);
-    csa(twos_a, ones, ones, one_hot(4), one_hot(5));
-    csa(twos_b, ones, ones, one_hot(6), one_hot(7));
-    csa(fours_b, twos, twos, twos_a, twos_b);
-    csa(eights_a, fours, fours, fours_a, fours_b);
-    csa(twos_a, ones, ones, one_hot(8), one_hot(9));
-    csa(twos_b, ones, ones, one_hot(10), one_hot(11));
-    csa(fours_a, twos, twos, twos_a, twos_b);
-    csa(twos_a, ones, ones, one_hot(12), one_hot(13));
-    csa(twos_b, ones, ones, one_hot(14), one_hot(15));
-    csa(fours_b, twos, twos, twos_a, twos_b);
-    csa(eights_b, fours, fours, fours_a, fours_b);
-    csa(sixteens, eights, eights, eights_a, eights_b);
-    level2.push(sixteens);
+    // Unrolled, so that k is a constant in each copy of add_pair.
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; ++k) {
+      // one_hot adds to sums, whose order fixes their rounding: odd before even, the order GCC
+      // gave the earlier form of this tree (both as arguments of one call), kept so that the
+      // summaries stay the same bit for bit.
+      const __m512i y = one_hot(2 * k + 1);
+      add_pair(k, one_hot(2 * k), y);
+    }
+  }
+
+  // The counts so far of each bit position p of a 32-bit lane, into counts[p]; starts over.
+  void take_counts(uint64_t *counts) {
+    std::memcpy(counts, level2.counts, sizeof level2.counts);
+    add_positional_low(counts, ones, twos, fours, eights, level2.pending, level2.num_pending);
+    for (int k = 0; k < 4; ++k)
+      add_positional(counts, _mm512_loadu_si512(level2.planes[k]), uint64_t(16) << k);
+    ones = twos = fours = eights = _mm512_setzero_si512();
+    level2.reset();
   }
 
   // Counts so far per window bin, plus `correction`, added to hist[base + p]; starts over.
   // Returns the number of values added.
   uint64_t flush(uint64_t *hist, int base, const int64_t *correction) {
     uint64_t counts[kWindowBins];
-    std::memcpy(counts, level2.counts, sizeof counts);
-    add_positional_low(counts, ones, twos, fours, eights, level2.pending, level2.num_pending);
-    for (int k = 0; k < 4; ++k)
-      add_positional(counts, _mm512_loadu_si512(level2.planes[k]), uint64_t(16) << k);
+    take_counts(counts);
+    return add_window(hist, base, counts, correction);
+  }
+
+  static uint64_t add_window(uint64_t *hist, int base, const uint64_t *counts,
+                             const int64_t *correction) {
     uint64_t total = 0;
     for (int p = 0; p < kWindowBins; ++p) {
       uint64_t n = counts[p] + uint64_t(correction[p]);
       hist[base + p] += n;
       total += n;
     }
-    ones = twos = fours = eights = _mm512_setzero_si512();
-    level2.reset();
     return total;
   }
 };
@@ -495,9 +521,8 @@ __attribute__((always_inline)) inline void summarize_narrow(const Loader &load, 
   auto add_batch = [&](const auto &ld, uint64_t i, uint64_t n) __attribute__((always_inline)) {
     constexpr bool kTail = is_tail<std::decay_t<decltype(ld)>>;
     const __m512i abs_mask = _mm512_set1_epi32(int(kF32MagnitudeMask));
-    const __m512i one = _mm512_set1_epi32(1);
     __m512 vmin = _mm512_set1_ps(INFINITY), vmax = _mm512_set1_ps(-INFINITY);
-    __m512i nonzero_min = _mm512_set1_epi32(-1);  // smallest nonzero magnitude minus 1, as bits
+    __m512i nonzero_min = _mm512_set1_epi32(-1);  // smallest nonzero magnitude, as bits
     __m512 half_sum[2], half_abs[2], half_sq[2];
 
     // Written as a lambda called twice rather than a loop, so each half is straight-line code.
@@ -521,13 +546,14 @@ __attribute__((always_inline)) inline void summarize_narrow(const Loader &load, 
         vsum = _mm512_add_ps(vsum, x);
         vabs = _mm512_add_ps(vabs, _mm512_castsi512_ps(mag));
         vsq = _mm512_fmadd_ps(x, x, vsq);
-        // Zeros wrap to the largest unsigned value, so they never lower the minimum.
-        nonzero_min = _mm512_min_epu32(nonzero_min, _mm512_sub_epi32(mag, one));
+        // One nonzero mask serves the minimum (zeros leave it alone) and the one-hot bits.
+        const __mmask16 nonzero = _mm512_test_epi32_mask(mag, mag);
+        nonzero_min = _mm512_mask_min_epu32(nonzero_min, nonzero, nonzero_min, mag);
         // Every nonzero value sets bit (exponent - base) mod 32: the rotate reads only the low
         // five bits of its count, so the sign above the exponent needs no masking. Whether a
         // value really lies in the window is settled per batch from its smallest and largest
         // magnitudes.
-        return _mm512_maskz_rolv_epi32(_mm512_test_epi32_mask(mag, mag), rotated_one,
+        return _mm512_maskz_rolv_epi32(nonzero, rotated_one,
                                        _mm512_srli_epi32(_mm512_castps_si512(x), 23));
       });
       half_sum[half] = vsum;
@@ -554,7 +580,7 @@ __attribute__((always_inline)) inline void summarize_narrow(const Loader &load, 
     const __mmask16 above = _mm512_cmpge_epi32_mask(
         _mm512_castps_si512(batch_abs_max), _mm512_set1_epi32((window_base + kWindowBins) << 23));
     const __mmask16 below =
-        _mm512_cmplt_epu32_mask(nonzero_min, _mm512_set1_epi32((window_base << 23) - 1));
+        _mm512_cmplt_epu32_mask(nonzero_min, _mm512_set1_epi32(window_base << 23));
     if (nonfinite | above | below) [[unlikely]]
       correct_out_of_window(ld, i, window_base, fixes, hist);
 
@@ -632,10 +658,44 @@ __attribute__((always_inline)) inline void summarize_narrow(const Loader &load, 
 // bf16 on CPUs with AVX512_BF16: 32 elements per 512-bit vector and never widened. The three sums
 // are dot products (vdpbf16ps: x.1, |x|.1, x.x, two elements per fp32 lane per instruction, the
 // products exact in fp32), min and max come from three 16-bit integer extremes of the raw bits (no
-// per-element key), and the histogram's one-hot bits are read straight from the two exponent
-// fields of each 32-bit lane.
+// per-element key), and the histogram's one-hot bits are 16-bit words, one per value, looked up
+// from its exponent field by two word permutes (vpermw), in two streams counted apart.
+// vdpbf16ps costs about as much as four simple vector instructions on the Xeons measured (a
+// throughput of one per 2.8 cycles), so the three sums are most of this loop's time.
 // vdpbf16ps reads subnormal inputs as zero, so a batch holding a subnormal is redone in double
 // (subnormals are below the window and found by its check anyway).
+// bf16's one-hot bits are 16-bit words, one per value, in two streams counted apart: window bins
+// 0-15 (bit p = bin p) and 16-31 (bit p = bin 16 + p). The tables map an exponent's low five bits
+// to its word in each stream, so (exponent - base) mod 32 lands as in the 32-bit one-hots above.
+struct word_one_hots {
+  __m512i low, high;
+};
+using word_one_hot_tables = word_one_hots;
+
+inline word_one_hot_tables word_one_hot_tables_for(int base) {
+  uint16_t low[32], high[32];
+  for (int k = 0; k < 32; ++k) {
+    const int bin = (k - base) & (kWindowBins - 1);
+    low[k] = bin < 16 ? uint16_t(1u << bin) : 0;
+    high[k] = bin < 16 ? 0 : uint16_t(1u << (bin - 16));
+  }
+  return {_mm512_loadu_si512(low), _mm512_loadu_si512(high)};
+}
+
+// Both streams' counts, per window bin (a 32-bit lane holds two words: bits p and 16 + p are the
+// same bin), plus `correction`, into hist[base + bin]; both start over. Returns the values added.
+inline uint64_t flush_words(exp_counter &low, exp_counter &high, uint64_t *hist, int base,
+                            const int64_t *correction) {
+  uint64_t low_counts[kWindowBins], high_counts[kWindowBins], counts[kWindowBins];
+  low.take_counts(low_counts);
+  high.take_counts(high_counts);
+  for (int p = 0; p < 16; ++p) {
+    counts[p] = low_counts[p] + low_counts[p + 16];
+    counts[p + 16] = high_counts[p] + high_counts[p + 16];
+  }
+  return exp_counter::add_window(hist, base, counts, correction);
+}
+
 __attribute__((always_inline)) inline void summarize_bf16_dot(const tensor_view &t, uint64_t begin,
                                                               uint64_t end, summary &s) {
   const load_bf16 load{static_cast<const unsigned char *>(t.data)};
@@ -657,8 +717,8 @@ __attribute__((always_inline)) inline void summarize_bf16_dot(const tensor_view 
   __m512i period_mag = _mm512_setzero_si512();  // largest magnitude since the last window check
   __m512d sum = _mm512_setzero_pd(), sum_abs = sum, sum_sq = sum;
   scalar_batch redone;
-  exp_counter_level2 level2;
-  exp_counter counter{level2};
+  exp_counter_level2 low_level2, high_level2;
+  exp_counter low_counter{low_level2}, high_counter{high_level2};
   window_fixes fixes;
   uint64_t binned = 0;
 
@@ -666,23 +726,23 @@ __attribute__((always_inline)) inline void summarize_bf16_dot(const tensor_view 
       int((batches ? max_finite_magnitude(load, begin, kGroups)
                    : max_finite_magnitude(tail, begin, groups_holding(begin, end))) >>
           23));
-  __m512i rotated_one = rotated_one_for(window_base);
+  word_one_hot_tables tables = word_one_hot_tables_for(window_base);
 
   auto add_batch = [&](auto is_tail_batch, uint64_t i, uint64_t n) __attribute__((always_inline)) {
     constexpr bool kTail = decltype(is_tail_batch)::value;
     const __m512i mag_mask = _mm512_set1_epi16(0x7fff);
-    const __m512i one16 = _mm512_set1_epi16(1);
     const __m512bh ones = (__m512bh)_mm512_set1_epi16(0x3f80);  // bf16 1.0
     __m512i signed_max = signed_floor, unsigned_max = _mm512_setzero_si512(),
             unsigned_min = unsigned_ceiling;
-    __m512i nonzero_min = _mm512_set1_epi16(-1);  // smallest nonzero magnitude minus 1
+    __m512i nonzero_min = _mm512_set1_epi16(-1);  // smallest nonzero magnitude
     __m512 half_sum[2], half_abs[2], half_sq[2];
     // Written as a lambda called twice rather than a loop, so each half is straight-line code.
     auto add_half = [&](int half) __attribute__((always_inline)) {
       __m512 vsum = _mm512_setzero_ps(), vabs = vsum, vsq = vsum;
-      // Sixteen one-hot vectors per half: two per 32-element vector (its high and low halves).
-      counter.add16([&](int k) __attribute__((always_inline)) {
-        const uint64_t first = i + uint64_t(kLanes) * uint64_t(16 * half + (k & ~1));
+      // Vector r (0-7) of the half: its 32 values' sums and extremes, and their one-hot words.
+      auto add_vector = [&](int r) __attribute__((always_inline)) {
+        const int g = 2 * (8 * half + r);  // its first group
+        const uint64_t first = i + uint64_t(kLanes) * uint64_t(g);
         __m512i raw;
         __mmask32 valid = 0xffffffffu;
         if constexpr (kTail) {
@@ -691,12 +751,8 @@ __attribute__((always_inline)) inline void summarize_bf16_dot(const tensor_view 
           raw = _mm512_maskz_loadu_epi16(valid, load.base + 2 * first);
         } else {
           raw = _mm512_loadu_si512(load.base + 2 * first);
-          prefetch_ahead(load, i, 16 * half + k);
+          prefetch_ahead(load, i, g);
         }
-        if (k & 1)
-          return _mm512_maskz_rolv_epi32(
-              _mm512_test_epi32_mask(raw, _mm512_set1_epi32(0x7fff)), rotated_one,
-              _mm512_srli_epi32(raw, 7));
         __m512i mag = _mm512_and_si512(raw, mag_mask);
         vsum = _mm512_dpbf16_ps(vsum, (__m512bh)raw, ones);
         vabs = _mm512_dpbf16_ps(vabs, (__m512bh)mag, ones);
@@ -710,21 +766,40 @@ __attribute__((always_inline)) inline void summarize_bf16_dot(const tensor_view 
           unsigned_max = _mm512_max_epu16(unsigned_max, raw);
           unsigned_min = _mm512_min_epu16(unsigned_min, raw);
         }
-        nonzero_min = _mm512_min_epu16(nonzero_min, _mm512_sub_epi16(mag, one16));
-        return _mm512_maskz_rolv_epi32(_mm512_test_epi32_mask(raw, _mm512_set1_epi32(0x7fff0000)),
-                                       rotated_one, _mm512_srli_epi32(raw, 23));
-      });
+        // One nonzero mask (masked-off tail words load as zero) serves the minimum and the
+        // one-hot words: each word's exponent, shifted down, indexes the two window tables by
+        // its low five bits (the sign above them is ignored), so a value costs two permutes.
+        const __mmask32 nonzero = _mm512_test_epi16_mask(raw, mag_mask);
+        nonzero_min = _mm512_mask_min_epu16(nonzero_min, nonzero, nonzero_min, mag);
+        const __m512i exponent = _mm512_srli_epi16(raw, 7);
+        return word_one_hots{_mm512_maskz_permutexvar_epi16(nonzero, exponent, tables.low),
+                             _mm512_maskz_permutexvar_epi16(nonzero, exponent, tables.high)};
+      };
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) {
+        // In this order: the sums' order fixes their rounding.
+        const word_one_hots x = add_vector(2 * j);
+        const word_one_hots y = add_vector(2 * j + 1);
+        low_counter.add_pair(4 * half + j, x.low, y.low);
+        high_counter.add_pair(4 * half + j, x.high, y.high);
+      }
       half_sum[half] = vsum;
       half_abs[half] = vabs;
       half_sq[half] = vsq;
     };
     add_half(0);
     // A tail that ends in the first half leaves the second one empty: skipped, which halves the
-    // cost of a small tensor (a bias, a norm's scale).
+    // cost of a small tensor (a bias, a norm's scale); its tree steps still run, on zeros.
     if (!kTail || n > kBatchElems / 2) {
       add_half(1);
     } else {
       half_sum[1] = half_abs[1] = half_sq[1] = _mm512_setzero_ps();
+      const __m512i zero = _mm512_setzero_si512();
+#pragma GCC unroll 4
+      for (int j = 4; j < 8; ++j) {
+        low_counter.add_pair(j, zero, zero);
+        high_counter.add_pair(j, zero, zero);
+      }
     }
     __m512 vsum = _mm512_add_ps(half_sum[0], half_sum[1]);
     __m512 vabs = _mm512_add_ps(half_abs[0], half_abs[1]);
@@ -740,7 +815,7 @@ __attribute__((always_inline)) inline void summarize_bf16_dot(const tensor_view 
     const __mmask32 above = _mm512_cmpge_epu16_mask(
         mag_max, _mm512_set1_epi16(short((window_base + kWindowBins) << 7)));
     const __mmask32 below =
-        _mm512_cmplt_epu16_mask(nonzero_min, _mm512_set1_epi16(short((window_base << 7) - 1)));
+        _mm512_cmplt_epu16_mask(nonzero_min, _mm512_set1_epi16(short(window_base << 7)));
     uint64_t subnormals = 0;
     if (nonfinite | above | below) [[unlikely]] {
       if constexpr (kTail)
@@ -790,17 +865,18 @@ __attribute__((always_inline)) inline void summarize_bf16_dot(const tensor_view 
       bool outgrown = top > window_base + kWindowBins - 1;
       bool missing = fixes.period_misses > kBatchElems * kBatchesPerWindowCheck / 16;
       if ((outgrown || missing) && window_base_for(top) != window_base) {
-        binned += counter.flush(hist, window_base, fixes.correction);
+        binned += flush_words(low_counter, high_counter, hist, window_base, fixes.correction);
         std::memset(fixes.correction, 0, sizeof fixes.correction);
         window_base = window_base_for(top);
-        rotated_one = rotated_one_for(window_base);
+        tables = word_one_hot_tables_for(window_base);
       }
       period_mag = _mm512_setzero_si512();
       fixes.period_misses = 0;
     }
   }
   if (vector_end < end) add_batch(std::true_type(), vector_end, end - vector_end);
-  binned += counter.flush(hist, window_base, fixes.correction) + fixes.binned;
+  binned +=
+      flush_words(low_counter, high_counter, hist, window_base, fixes.correction) + fixes.binned;
 
   s.nan += redone.nan;
   s.pos_inf += redone.pos_inf;
