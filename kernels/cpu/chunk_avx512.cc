@@ -232,9 +232,10 @@ inline void add_positional_low(uint64_t *counts, __m512i ones, __m512i twos, __m
     per_bit =
         _mm512_add_epi16(per_bit, _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(bytes[j], 1)));
   }
-  uint16_t sums[32];
-  _mm512_storeu_si512(sums, per_bit);
-  for (int p = 0; p < 32; ++p) counts[p] += sums[p];
+  for (int q = 0; q < 4; ++q) {
+    const __m512i c = _mm512_cvtepu16_epi64(_mm512_extracti32x4_epi32(per_bit, q));
+    _mm512_storeu_si512(counts + 8 * q, _mm512_add_epi64(_mm512_loadu_si512(counts + 8 * q), c));
+  }
 }
 
 // Counts one-hot lanes (bit p set = one value in window bin p) with Harley-Seal carry-save trees:
@@ -245,15 +246,18 @@ inline void add_positional_low(uint64_t *counts, __m512i ones, __m512i twos, __m
 struct exp_counter_level2 {
   uint32_t pending[16][kLanes];  // level-1 outputs, weight 16 each
   int num_pending = 0;
-  uint32_t planes[4][kLanes] = {};  // weights 16, 32, 64, 128
-  uint64_t counts[kWindowBins] = {};  // drained outputs
+  // Set by the first drain, which clears planes and counts: until then they hold nothing and are
+  // neither cleared nor read, which spares a small tensor's flush (most tensors of a model never
+  // fill level 2) half a kilobyte of stores and four plane scans.
+  bool drained = false;
+  uint32_t planes[4][kLanes];      // weights 16, 32, 64, 128
+  uint64_t counts[kWindowBins];    // drained outputs
 
   // Starts over; `pending` needs no clearing (num_pending says how much of it holds data), which
   // saves a kilobyte of stores per tensor.
   void reset() {
     num_pending = 0;
-    std::memset(planes, 0, sizeof planes);
-    std::memset(counts, 0, sizeof counts);
+    drained = false;
   }
 
   void push(__m512i sixteens) {
@@ -262,6 +266,11 @@ struct exp_counter_level2 {
   }
 
   __attribute__((noinline)) void drain() {
+    if (!drained) {
+      std::memset(planes, 0, sizeof planes);
+      std::memset(counts, 0, sizeof counts);
+      drained = true;
+    }
     auto in = [this](int k) { return _mm512_loadu_si512(pending[k]); };
     __m512i ones = _mm512_loadu_si512(planes[0]), twos = _mm512_loadu_si512(planes[1]);
     __m512i fours = _mm512_loadu_si512(planes[2]), eights = _mm512_loadu_si512(planes[3]);
@@ -334,10 +343,16 @@ struct exp_counter {
 
   // The counts so far of each bit position p of a 32-bit lane, into counts[p]; starts over.
   void take_counts(uint64_t *counts) {
-    std::memcpy(counts, level2.counts, sizeof level2.counts);
+    if (level2.drained) {
+      std::memcpy(counts, level2.counts, sizeof level2.counts);
+    } else {
+      std::memset(counts, 0, sizeof level2.counts);
+    }
     add_positional_low(counts, ones, twos, fours, eights, level2.pending, level2.num_pending);
-    for (int k = 0; k < 4; ++k)
-      add_positional(counts, _mm512_loadu_si512(level2.planes[k]), uint64_t(16) << k);
+    if (level2.drained) {
+      for (int k = 0; k < 4; ++k)
+        add_positional(counts, _mm512_loadu_si512(level2.planes[k]), uint64_t(16) << k);
+    }
     ones = twos = fours = eights = _mm512_setzero_si512();
     level2.reset();
   }
@@ -352,13 +367,15 @@ struct exp_counter {
 
   static uint64_t add_window(uint64_t *hist, int base, const uint64_t *counts,
                              const int64_t *correction) {
-    uint64_t total = 0;
-    for (int p = 0; p < kWindowBins; ++p) {
-      uint64_t n = counts[p] + uint64_t(correction[p]);
-      hist[base + p] += n;
-      total += n;
+    __m512i total = _mm512_setzero_si512();
+    for (int q = 0; q < kWindowBins / 8; ++q) {
+      const __m512i n = _mm512_add_epi64(_mm512_loadu_si512(counts + 8 * q),
+                                         _mm512_loadu_si512(correction + 8 * q));
+      uint64_t *bins = hist + base + 8 * q;
+      _mm512_storeu_si512(bins, _mm512_add_epi64(_mm512_loadu_si512(bins), n));
+      total = _mm512_add_epi64(total, n);
     }
-    return total;
+    return uint64_t(_mm512_reduce_add_epi64(total));
   }
 };
 
@@ -369,13 +386,14 @@ struct exp_counter {
 inline double lesser(double a, double b) { return b < a ? b : a; }
 inline double greater(double a, double b) { return b > a ? b : a; }
 
-// Largest finite magnitude among `groups` groups starting at element i, as fp32 bits (0 if none).
+// Largest finite magnitude among `groups` groups starting at element i (every `stride`-th of
+// them), as fp32 bits (0 if none).
 template <class Loader>
-uint32_t max_finite_magnitude(const Loader &load, uint64_t i, int groups) {
+uint32_t max_finite_magnitude(const Loader &load, uint64_t i, int groups, int stride = 1) {
   const __m512i abs_mask = _mm512_set1_epi32(int(kF32MagnitudeMask));
   const __m512i inf_bits = _mm512_set1_epi32(int(kF32ExponentMask));
   __m512i best = _mm512_setzero_si512();
-  for (int g = 0; g < groups; ++g) {
+  for (int g = 0; g < groups; g += stride) {
     __m512i mag = _mm512_and_si512(_mm512_castps_si512(load(i, g)), abs_mask);
     best = _mm512_mask_max_epu32(best, _mm512_cmplt_epu32_mask(mag, inf_bits), best, mag);
   }
@@ -387,6 +405,25 @@ uint32_t max_finite_magnitude(const Loader &load, uint64_t i, int groups) {
 inline int groups_holding(uint64_t begin, uint64_t end) {
   uint64_t n = 2 * ((end - begin + 2 * kLanes - 1) / (2 * kLanes));
   return n >= uint64_t(kGroups) ? kGroups : int(n);
+}
+
+// The exponent field of a chunk's first window: the largest finite magnitude among eight groups
+// spread over its first batch (or its only, partial one), or among all of them when those eight
+// hold no nonzero value. A guess that proves too low costs time, never results (values outside
+// the window are corrected one by one, and a long chunk moves its window at the next check);
+// reading a whole batch for it cost a 1,000-element tensor a tenth of its time.
+template <class Loader>
+int first_window_top(const Loader &load, const tail_loader<Loader> &tail, uint64_t begin,
+                     uint64_t end) {
+  constexpr int kSampled = 8;
+  const bool full = end - begin >= kBatchElems;
+  const int groups = full ? kGroups : groups_holding(begin, end);
+  const int stride = groups > kSampled ? groups / kSampled : 1;
+  uint32_t top = full ? max_finite_magnitude(load, begin, groups, stride)
+                      : max_finite_magnitude(tail, begin, groups, stride);
+  if (top == 0 && stride > 1)
+    top = full ? max_finite_magnitude(load, begin, groups) : max_finite_magnitude(tail, begin, groups);
+  return int(top >> 23);
 }
 
 // The window put over data whose largest magnitude has exponent field `top`: a few bins of headroom
@@ -511,10 +548,7 @@ __attribute__((always_inline)) inline void summarize_narrow(const Loader &load, 
   window_fixes fixes;
   uint64_t binned = 0;
 
-  int window_base = window_base_for(
-      int((batches ? max_finite_magnitude(load, begin, kGroups)
-                   : max_finite_magnitude(tail, begin, groups_holding(begin, end))) >>
-          23));
+  int window_base = window_base_for(first_window_top(load, tail, begin, end));
   __m512i rotated_one = rotated_one_for(window_base);
 
   // One batch of 512 elements (fewer through the tail loader) at element i.
@@ -722,10 +756,7 @@ __attribute__((always_inline)) inline void summarize_bf16_dot(const tensor_view 
   window_fixes fixes;
   uint64_t binned = 0;
 
-  int window_base = window_base_for(
-      int((batches ? max_finite_magnitude(load, begin, kGroups)
-                   : max_finite_magnitude(tail, begin, groups_holding(begin, end))) >>
-          23));
+  int window_base = window_base_for(first_window_top(load, tail, begin, end));
   word_one_hot_tables tables = word_one_hot_tables_for(window_base);
 
   auto add_batch = [&](auto is_tail_batch, uint64_t i, uint64_t n) __attribute__((always_inline)) {
