@@ -5,8 +5,12 @@
 // rank.
 #include "runtime/collector.h"
 
+#include <sched.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 
 #include "runtime/clock.h"
 #include "runtime/log.h"
@@ -19,6 +23,24 @@ constexpr auto kDevicePollInterval = std::chrono::microseconds(200);
 // In a group, how often an idle collector looks whether its trainer passed a group step without a
 // sample (the other ranks wait for it to say so).
 constexpr auto kGroupPollInterval = std::chrono::milliseconds(1);
+
+// The collector is a batch thread: woken by a post, it should run on an idle core or when the
+// training thread's time slice ends, never preempt the training thread in the middle of the call
+// that woke it. As a normal thread, a post's wake-up on a busy two-core machine switched the
+// training thread out in pthread_cond_signal about once per post, and the training thread then
+// waited, inside ttap_step or ttap_observe, for the collector's whole round. SCHED_BATCH keeps the
+// thread's fair share of CPU (same nice weight) and only gives up wake-up preemption.
+void become_batch_thread() {
+#ifdef SCHED_BATCH
+  sched_param param{};
+  param.sched_priority = 0;
+  if (sched_setscheduler(0, SCHED_BATCH, &param) != 0)  // 0: this thread (Linux)
+    warn_once("collector-batch",
+              "the collector thread stays a normal thread (SCHED_BATCH: %s); its wake-ups may "
+              "preempt the training thread",
+              std::strerror(errno));
+#endif
+}
 
 }  // namespace
 
@@ -371,6 +393,7 @@ void collector::recycle(std::vector<sample_record> &&records) {
 }
 
 void collector::run() {
+  become_batch_thread();
   std::deque<item> backlog;
   std::vector<item> drained;  // the queue taken whole; handed back empty with its capacity
   drained.reserve(kInitialQueueCapacity);
