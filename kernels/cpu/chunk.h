@@ -13,7 +13,7 @@ namespace ttap::cpu {
 void summarize_chunk_portable(const tensor_view &tensor, uint64_t begin, uint64_t end,
                               summary &out);
 
-// False when this build or this CPU lacks AVX-512 (F, BW, DQ, VL, VPOPCNTDQ).
+// False when this build or this CPU lacks AVX-512 (F, BW, DQ, VL, VPOPCNTDQ) or GFNI, VBMI, BITALG.
 bool avx512_supported();
 void summarize_chunk_avx512(const tensor_view &tensor, uint64_t begin, uint64_t end, summary &out);
 
