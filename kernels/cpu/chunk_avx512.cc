@@ -247,10 +247,15 @@ __attribute__((target("gfni,avx512vbmi,avx512bitalg"))) inline void add_position
   // 32 x uint16: at most 240 + 16 x 240
   const __m512i per_bit =
       _mm512_add_epi16(per_position(low), _mm512_slli_epi16(per_position(sixteens), 4));
-  for (int q = 0; q < 4; ++q) {
-    const __m512i c = _mm512_cvtepu16_epi64(_mm512_extracti32x4_epi32(per_bit, q));
+  // Four quarters of 8 words, written out: the extract's index must be a constant (clang).
+  auto add_quarter = [counts](int q, __m128i words) {
+    const __m512i c = _mm512_cvtepu16_epi64(words);
     _mm512_storeu_si512(counts + 8 * q, _mm512_add_epi64(_mm512_loadu_si512(counts + 8 * q), c));
-  }
+  };
+  add_quarter(0, _mm512_castsi512_si128(per_bit));
+  add_quarter(1, _mm512_extracti32x4_epi32(per_bit, 1));
+  add_quarter(2, _mm512_extracti32x4_epi32(per_bit, 2));
+  add_quarter(3, _mm512_extracti32x4_epi32(per_bit, 3));
 }
 
 // Counts one-hot lanes (bit p set = one value in window bin p) with Harley-Seal carry-save trees:
