@@ -115,26 +115,29 @@ TTAP_HD inline int exp_hist_index_f64(uint64_t bits) {
   return e - kExpHistMin;
 }
 
-// The reference element step: one value into the summary, everything but `count`, the subnormal
-// count and the fingerprint (callers add those). Used by scalar paths and tails; vector paths must
-// agree with it.
-TTAP_HD inline void summary_add_f32_bits(summary &s, uint32_t bits) {
-  uint32_t mag = bits & kF32MagnitudeMask;
-  if (mag >= kF32ExponentMask) {
-    if (mag > kF32ExponentMask)
-      ++s.nan;
-    else if (bits >> 31)
-      ++s.neg_inf;
-    else
-      ++s.pos_inf;
-    return;
-  }
-  if (mag == 0) {
+// The part of an element step fp32 and fp64 share. A value whose magnitude bits reach the
+// exponent mask is NaN or ±Inf: counted, and true returned (nothing else of it is kept).
+template <class Bits>
+TTAP_HD inline bool summary_count_nonfinite(summary &s, Bits mag, Bits exponent_mask,
+                                            bool negative) {
+  if (mag < exponent_mask) return false;
+  if (mag > exponent_mask)
+    ++s.nan;
+  else if (negative)
+    ++s.neg_inf;
+  else
+    ++s.pos_inf;
+  return true;
+}
+
+// A finite value x into everything but `count`, the subnormal count, the fingerprint and sum_sq
+// (whose scale differs by width): its zero count or exponent bin (hist_bin < 0: x is zero),
+// min, max, abs_max, sum and sum_abs.
+TTAP_HD inline void summary_add_finite(summary &s, double x, int hist_bin) {
+  if (hist_bin < 0)
     ++s.zero;
-  } else {
-    ++s.exp_hist[exp_hist_index_f32(mag)];
-  }
-  double x = double(float_from_bits(bits));
+  else
+    ++s.exp_hist[hist_bin];
   double ax = fabs(x);
   // x is finite here, so plain comparisons do (and stay inline, unlike fmin on some libms).
   s.min = x < s.min ? x : s.min;
@@ -142,6 +145,16 @@ TTAP_HD inline void summary_add_f32_bits(summary &s, uint32_t bits) {
   s.abs_max = ax > s.abs_max ? ax : s.abs_max;
   s.sum += x;
   s.sum_abs += ax;
+}
+
+// The reference element step: one value into the summary, everything but `count`, the subnormal
+// count and the fingerprint (callers add those). Used by scalar paths and tails; vector paths must
+// agree with it.
+TTAP_HD inline void summary_add_f32_bits(summary &s, uint32_t bits) {
+  uint32_t mag = bits & kF32MagnitudeMask;
+  if (summary_count_nonfinite(s, mag, kF32ExponentMask, (bits >> 31) != 0)) return;
+  double x = double(float_from_bits(bits));
+  summary_add_finite(s, x, mag ? exp_hist_index_f32(mag) : -1);
   s.sum_sq += x * x;  // exact range: |x| < 2^128, so x*x < 2^256, far below double's limit
 }
 
@@ -150,28 +163,10 @@ TTAP_HD inline void summary_add_f32_bits(summary &s, uint32_t bits) {
 // the block's largest magnitude (f64_sum_sq_exp2_for), see the cpu executor.
 TTAP_HD inline void summary_add_f64_bits(summary &s, uint64_t bits) {
   uint64_t mag = bits & kF64MagnitudeMask;
-  if (mag >= kF64ExponentMask) {
-    if (mag > kF64ExponentMask)
-      ++s.nan;
-    else if (bits >> 63)
-      ++s.neg_inf;
-    else
-      ++s.pos_inf;
-    return;
-  }
+  if (summary_count_nonfinite(s, mag, kF64ExponentMask, (bits >> 63) != 0)) return;
   double x;
   memcpy(&x, &bits, sizeof x);
-  if (mag == 0) {
-    ++s.zero;
-  } else {
-    ++s.exp_hist[exp_hist_index_f64(mag)];
-  }
-  double ax = fabs(x);
-  s.min = x < s.min ? x : s.min;
-  s.max = x > s.max ? x : s.max;
-  s.abs_max = ax > s.abs_max ? ax : s.abs_max;
-  s.sum += x;
-  s.sum_abs += ax;
+  summary_add_finite(s, x, mag ? exp_hist_index_f64(mag) : -1);
   if (s.sum_sq_exp2 == 0) {
     s.sum_sq += x * x;
   } else {
