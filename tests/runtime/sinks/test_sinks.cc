@@ -311,54 +311,54 @@ TEST(AlertPrinterSink, CountsSuppressedLinesIntoTheRunCounters) {
   std::fclose(sink_file);
 }
 
-// A session with jsonl=PATH streams its samples and its NaN alert.
-TEST(JsonlSink, ASessionStreamsItsSamplesAndAlerts) {
+// A session writing jsonl=PATH into a fresh directory: a 16-element fp32 gradient `w`, finite at
+// step 0 and with a NaN at step 1. The tests differ in the store knob and what they ask after.
+class JsonlSession : public ::testing::Test {
+ protected:
+  void open_and_take_two_steps(const std::string &options) {
+    ASSERT_EQ(ttap_open(run.c_str(), (options + ",jsonl=" + path).c_str(), &s), TTAP_OK)
+        << ttap_last_error();
+    int32_t h;
+    ASSERT_EQ(ttap_watch(s, "w", w.data(), TTAP_F32, w.size(), TTAP_GRAD, &h), TTAP_OK);
+    ASSERT_EQ(ttap_step(s, 0, nullptr), TTAP_OK);
+    w[3] = std::nanf("");
+    ASSERT_EQ(ttap_step(s, 1, nullptr), TTAP_OK);
+  }
+
+  // How many lines of the stream are of `record` ("sample", "scalar", "alert").
+  int lines_of(const char *record) const {
+    int n = 0;
+    for (const auto &line : read_lines(path)) n += line["record"] == record;
+    return n;
+  }
+
   temp_dir dir;
   const std::string path = dir.path + "/run.jsonl";
+  const std::string run = dir.path + "/run";
   ttap_session *s = nullptr;
-  const std::string options = "backend=cpu,budget=0,jsonl=" + path;
-  ASSERT_EQ(ttap_open((dir.path + "/run").c_str(), options.c_str(), &s), TTAP_OK)
-      << ttap_last_error();
-  std::vector<float> w(16, 1.0f);
-  int32_t h;
-  ASSERT_EQ(ttap_watch(s, "w", w.data(), TTAP_F32, w.size(), TTAP_PARAM, &h), TTAP_OK);
-  ASSERT_EQ(ttap_step(s, 0, nullptr), TTAP_OK);
-  w[3] = std::nanf("");
-  ASSERT_EQ(ttap_step(s, 1, nullptr), TTAP_OK);
+  std::vector<float> w = std::vector<float>(16, 1.0f);
+};
+
+TEST_F(JsonlSession, StreamsItsSamplesScalarsAndAlerts) {
+  ASSERT_NO_FATAL_FAILURE(open_and_take_two_steps("backend=cpu,budget=0"));
   ASSERT_EQ(ttap_log_scalar(s, "loss", 0.5, 1), TTAP_OK);
   ASSERT_EQ(ttap_close(s), TTAP_OK) << ttap_last_error();
-  int samples = 0, alerts = 0, scalars = 0;
   for (const auto &line : read_lines(path)) {
-    samples += line["record"] == "sample";
-    scalars += line["record"] == "scalar";
-    if (line["record"] == "alert") {
-      ++alerts;
-      EXPECT_EQ(line["type"], "nonfinite");
-      EXPECT_EQ(line["step"], 1);
-    }
+    if (line["record"] != "alert") continue;
+    EXPECT_EQ(line["type"], "nonfinite");
+    EXPECT_EQ(line["step"], 1);
   }
-  EXPECT_EQ(samples, 2);
-  EXPECT_EQ(scalars, 1);
-  EXPECT_EQ(alerts, 1);
+  EXPECT_EQ(lines_of("sample"), 2);
+  EXPECT_EQ(lines_of("scalar"), 1);
+  EXPECT_EQ(lines_of("alert"), 1);
   EXPECT_EQ(ttap_open((dir.path + "/run2").c_str(), "jsonl=/proc/nope/x", &s), TTAP_ERR_IO);
   EXPECT_NE(std::string(ttap_last_error()).find("jsonl=/proc/nope/x"), std::string::npos);
 }
 
 // store=off: no store file in the run directory, and the other sinks get everything: the JSONL
 // stream its samples and the alert, the training thread the alert (ttap_next_alert).
-TEST(StoreOff, ASessionWithoutAStoreStreamsAndHandsOnItsAlerts) {
-  temp_dir dir;
-  const std::string path = dir.path + "/run.jsonl";
-  const std::string run = dir.path + "/run";
-  ttap_session *s = nullptr;
-  const std::string options = "backend=cpu,budget=0,store=off,jsonl=" + path;
-  ASSERT_EQ(ttap_open(run.c_str(), options.c_str(), &s), TTAP_OK) << ttap_last_error();
-  std::vector<float> w(16, 1.0f);
-  int32_t h;
-  ASSERT_EQ(ttap_watch(s, "w", w.data(), TTAP_F32, w.size(), TTAP_GRAD, &h), TTAP_OK);
-  ASSERT_EQ(ttap_step(s, 0, nullptr), TTAP_OK);
-  w[3] = std::nanf("");
-  ASSERT_EQ(ttap_step(s, 1, nullptr), TTAP_OK);
+TEST_F(JsonlSession, WithoutAStoreStreamsAndHandsOnItsAlerts) {
+  ASSERT_NO_FATAL_FAILURE(open_and_take_two_steps("backend=cpu,budget=0,store=off"));
   ASSERT_EQ(ttap_flush(s), TTAP_OK) << ttap_last_error();
   ttap_alert_t a;
   int32_t has_alert = 0;
@@ -372,13 +372,8 @@ TEST(StoreOff, ASessionWithoutAStoreStreamsAndHandsOnItsAlerts) {
   std::string error;
   ASSERT_TRUE(list_store_files(run, &files, &error)) << error;
   EXPECT_TRUE(files.empty()) << files.front().path;
-  int samples = 0, alerts = 0;
-  for (const auto &line : read_lines(path)) {
-    samples += line["record"] == "sample";
-    alerts += line["record"] == "alert";
-  }
-  EXPECT_EQ(samples, 2);
-  EXPECT_EQ(alerts, 1);
+  EXPECT_EQ(lines_of("sample"), 2);
+  EXPECT_EQ(lines_of("alert"), 1);
 }
 
 }  // namespace
