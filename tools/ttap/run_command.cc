@@ -180,6 +180,37 @@ bool fold_finished_wal_files(const std::string &dir, std::string *error) {
   return true;
 }
 
+// The text a session knob will have in the command: the last flag that sets it, else the
+// environment ttap run passes on, else "" (the knob's default).
+std::string knob_text_for_command(const run_args &args, const knob &k) {
+  std::string value = env_value(k.env).value_or("");
+  for (const auto &[set, v] : args.knobs)
+    if (set == &k) value = v;
+  return value;
+}
+
+// Whether the command's sessions keep a store: with store=off they write none, so the status line,
+// the summary, the metrics and `ttap report` have nothing to read. A value the registry refuses
+// counts as on: the session refuses it too.
+bool keeps_store(const run_args &args) {
+  const knob &k = *find_knob("store");
+  const std::string value = knob_text_for_command(args, k);
+  knob_value parsed;
+  std::string ignored;
+  return value.empty() || !parse_knob(k, value, &parsed, &ignored) || parsed.integer == 0;
+}
+
+// The end of a run with store=off, in place of the summary: says that nothing was kept in `dir`
+// (no "wrote DIR") and where the samples went instead, if anywhere.
+void print_no_store(const std::string &dir, const std::string &jsonl) {
+  std::fprintf(stderr,
+               "ttap: store=off: no store was kept, so there is no summary (and no run in %s for "
+               "`ttap report`)\n",
+               dir.c_str());
+  if (!jsonl.empty())
+    std::fprintf(stderr, "ttap: samples and alerts were streamed to %s\n", jsonl.c_str());
+}
+
 // The end-of-run summary: alerts first, the tensors whose norms moved most, tensortap's cost.
 // Names, types and messages come from the trainer's store: printed escaped.
 void print_summary(const run_snapshot &s, const std::string &dir) {
@@ -279,8 +310,8 @@ std::vector<std::string> target_files(const run_args &args, const std::string &d
   return files;
 }
 
-void end_prometheus_target(metrics_exporter &exporter, const run_args &args,
-                           const std::string &dir, bool stopped_by_signal) {
+void end_prometheus_target(metrics_exporter &exporter, const run_args &args, const std::string &dir,
+                           bool stopped_by_signal) {
   const double linger = stopped_by_signal ? 0 : args.prometheus_linger;
   if (linger > 0) {
     std::fprintf(stderr, "ttap: serving the final metrics at http://%s/metrics for %.0f s more\n",
@@ -307,6 +338,14 @@ int run(const run_args &args) {
   }
   const int32_t rank = launcher_rank(), world = launcher_world();
   const bool leader = rank == 0;
+  const bool store_kept = keeps_store(args);
+  const std::string jsonl = knob_text_for_command(args, *find_knob("jsonl"));
+  if (!store_kept && !args.prometheus.empty()) {
+    std::fprintf(stderr,
+                 "ttap run: error: --prometheus serves what the run's store holds, and store=off "
+                 "keeps none\n");
+    return kExitUsage;
+  }
   std::string dir = args.out_dir;
   std::error_code ec;
   if (dir.empty()) {
@@ -366,9 +405,7 @@ int run(const run_args &args) {
     // A skip or dump policy samples every step: the banner says so, as it changes the cost.
     for (const char *name : {"on_nonfinite", "on_spike"}) {
       const knob *k = find_knob(name);
-      std::string value = env_value(k->env).value_or("");
-      for (const auto &[set, v] : args.knobs)
-        if (set == k) value = v;  // a flag wins over the environment, the last one over others
+      const std::string value = knob_text_for_command(args, *k);
       knob_value parsed;
       std::string ignored;
       if (!value.empty() && parse_knob(*k, value, &parsed, &ignored) &&
@@ -378,12 +415,21 @@ int run(const run_args &args) {
                      "--every and --budget say (a verdict can only judge a step it saw)\n",
                      name, value.c_str());
     }
-    std::fprintf(stderr,
-                 "ttap: running `%s`: tensors it watches (C API, Python binding) are sampled into "
-                 "%s/ttap.db%s%s; "
-                 "Ctrl-C stops it and finalizes\n",
-                 cmdline.c_str(), dir.c_str(), exporter ? ", metrics on http://" : "",
-                 exporter ? (exporter->address() + "/metrics").c_str() : "");
+    if (store_kept) {
+      std::fprintf(stderr,
+                   "ttap: running `%s`: tensors it watches (C API, Python binding) are sampled "
+                   "into %s/ttap.db%s%s; "
+                   "Ctrl-C stops it and finalizes\n",
+                   cmdline.c_str(), dir.c_str(), exporter ? ", metrics on http://" : "",
+                   exporter ? (exporter->address() + "/metrics").c_str() : "");
+    } else {
+      std::fprintf(stderr,
+                   "ttap: running `%s` with store=off: tensors it watches are sampled, but no "
+                   "store is kept in %s (no live status and no summary; alerts still go to "
+                   "stderr%s%s); Ctrl-C stops it\n",
+                   cmdline.c_str(), dir.c_str(), jsonl.empty() ? "" : ", samples and alerts to ",
+                   jsonl.c_str());
+    }
   }
 
   install_forwarding_handlers();
@@ -395,7 +441,7 @@ int run(const run_args &args) {
     return exit_code;
   }
 
-  const bool live = leader && isatty(2);
+  const bool live = leader && isatty(2) && store_kept;
   run_monitor monitor(dir);
   auto t0 = std::chrono::steady_clock::now();
   bool status_shown = false;
@@ -439,7 +485,10 @@ int run(const run_args &args) {
     if (child.exit_code() != 0)
       std::fprintf(stderr, "ttap: `%s` exited with status %d\n", cmdline.c_str(),
                    child.exit_code());
-    print_summary(monitor.snapshot(), dir);
+    if (store_kept)
+      print_summary(monitor.snapshot(), dir);
+    else
+      print_no_store(dir, jsonl);
   }
   if (exporter) end_prometheus_target(*exporter, args, dir, stopped_by_signal);
   return child.exit_code();

@@ -152,6 +152,57 @@ TEST(RunCommand, ExistingDirectoryNeedsForce) {
   EXPECT_EQ(r.out, "1\n") << "--force replaces the store, it does not append a session";
 }
 
+// store=off (--set or the environment): the command's session keeps no store, so ttap run says
+// so at the start and at the end instead of a summary, never "wrote DIR" or "never opened a
+// session"; the trainer's own alert line still reaches stderr, and a jsonl stream is named.
+TEST(RunCommand, StoreOffSaysNoStoreWasKeptInsteadOfASummary) {
+  temp_dir dir;
+  result r =
+      shell(dir.path, kTtap + " run -o off --budget 0 --set store=off -- " + kTarget + " 5 0 2 0");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("with store=off: tensors it watches are sampled, but no store is kept in "
+                       "off"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("NaN in fc.grad"), std::string::npos) << "the alert printer's line\n"
+                                                             << r.out;
+  EXPECT_NE(r.out.find("ttap: store=off: no store was kept, so there is no summary (and no run "
+                       "in off for `ttap report`)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find("wrote "), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("never opened a tensortap session"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("ttap.db"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(dir.path + "/off/ttap.db"));
+
+  // From the environment, with a JSONL stream: the end names where the samples went.
+  r = shell(dir.path, "TTAP_STORE=off " + kTtap + " run -o env --budget 0 --set jsonl=" + dir.path +
+                          "/s.jsonl -- " + kTarget + " 5 0 -1 0");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("no store was kept"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("samples and alerts were streamed to " + dir.path + "/s.jsonl"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find("wrote "), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(dir.path + "/env/ttap.db"));
+  EXPECT_GT(fs::file_size(dir.path + "/s.jsonl"), 0u);
+  // A flag wins over the environment: --set store=on keeps the store again.
+  r = shell(dir.path,
+            "TTAP_STORE=off " + kTtap + " run -o on --set store=on -- " + kTarget + " 3 0 -1 0");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("wrote on"), std::string::npos) << r.out;
+  EXPECT_TRUE(fs::exists(dir.path + "/on/ttap.db"));
+
+  // The metrics endpoint is fed from the store: with none it is refused before CMD starts.
+  r = shell(dir.path, kTtap + " run -o prom --prometheus 127.0.0.1:0 --set store=off -- " +
+                          kTarget + " 3 0 -1 0");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("--prometheus serves what the run's store holds, and store=off keeps none"),
+            std::string::npos)
+      << r.out;
+  EXPECT_FALSE(fs::exists(dir.path + "/prom"));
+}
+
 TEST(RunCommand, OptionsReachTheCommandAsEnvironment) {
   temp_dir dir;
   result r =
