@@ -10,6 +10,7 @@
 #include <ctime>
 #include <random>
 
+#include "benchmarks/bench_clock.h"
 #include "benchmarks/read_baseline.h"
 #include "kernels/cpu/cpu_executor.h"
 
@@ -62,22 +63,6 @@ void fill_realistic(std::vector<unsigned char> &buf, dtype t) {
   }
 }
 
-// Seconds on the wall clock, or of CPU time used by the whole process (every thread).
-double now_seconds(bool cpu_time) {
-  if (!cpu_time) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-  }
-  timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 }  // namespace
 
 cpu_bench_report run_cpu_bench(const cpu_bench_options &options, void (*progress)(const char *)) {
@@ -97,12 +82,12 @@ cpu_bench_report run_cpu_bench(const cpu_bench_options &options, void (*progress
 
     std::vector<double> read_s, exec_s;
     for (int r = 0; r < std::max(1, options.repetitions); ++r) {
-      double t0 = now_seconds(options.cpu_time);
+      double t0 = process_seconds(options.cpu_time);
       sink = sink ^ streaming_read(buf.data(), bytes, executor.threads());
-      read_s.push_back(now_seconds(options.cpu_time) - t0);
-      t0 = now_seconds(options.cpu_time);
+      read_s.push_back(process_seconds(options.cpu_time) - t0);
+      t0 = process_seconds(options.cpu_time);
       sink = sink ^ executor.summarize(view).count;
-      exec_s.push_back(now_seconds(options.cpu_time) - t0);
+      exec_s.push_back(process_seconds(options.cpu_time) - t0);
     }
     cpu_bench_result res;
     res.type = t;

@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "benchmarks/bench_clock.h"
 #include "kernels/cpu/cpu_executor.h"
 #include "kernels/simt/stream.h"
 #include "ttap/ttap.h"
@@ -44,33 +45,7 @@ void note(const char *group) {
   std::fprintf(stderr, "ttap bench --runtime: measuring %s...\n", group);
 }
 
-double now_ns() {
-  if (!g_cpu_time) {
-    return std::chrono::duration<double, std::nano>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-  }
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return 1e9 * double(ts.tv_sec) + double(ts.tv_nsec);
-}
-
-// Seconds on the wall clock, or of CPU time used by the whole process (every thread): the
-// executor's bandwidth on a large tensor uses the pool.
-double process_seconds() {
-  if (!g_cpu_time) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-  }
-  timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+double now_ns() { return thread_ns(g_cpu_time); }
 
 std::string make_temp_dir() {
   char tmpl[] = "/tmp/ttap-bench-XXXXXX";
@@ -119,9 +94,9 @@ double executor_large_tensor_gbps() {
   volatile uint64_t sink = executor.summarize(view).count;
   std::vector<double> seconds;
   for (int r = 0; r < 5; ++r) {
-    const double t0 = process_seconds();
+    const double t0 = process_seconds(g_cpu_time);
     sink = sink + executor.summarize(view).count;
-    seconds.push_back(process_seconds() - t0);
+    seconds.push_back(process_seconds(g_cpu_time) - t0);
   }
   return double(data.size() * sizeof(float)) / median(seconds) / 1e9;
 }

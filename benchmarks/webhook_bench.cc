@@ -17,6 +17,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "benchmarks/bench_clock.h"
 #include "benchmarks/http_receiver.h"
 #include "ttap/ttap.h"
 
@@ -24,12 +25,6 @@ namespace ttap::bench {
 namespace {
 
 using clock_type = std::chrono::steady_clock;
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 double rss_mib() {
   std::ifstream status("/proc/self/status");
