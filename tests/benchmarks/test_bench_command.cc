@@ -9,22 +9,14 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "tests/command_output.h"
+
 namespace {
 
-struct run_result {
-  int status;
-  std::string out;
-};
+using run_result = ttap::testing::command_result;
 
 run_result run(const std::string &args) {
-  std::string cmd = std::string(TTAP_BINARY) + " " + args + " 2>/dev/null";
-  std::unique_ptr<FILE, int (*)(FILE *)> pipe(popen(cmd.c_str(), "r"), pclose);
-  std::string out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe.get())) > 0) out.append(buf.data(), n);
-  int status = pclose(pipe.release());
-  return {WEXITSTATUS(status), out};
+  return ttap::testing::command_output(std::string(TTAP_BINARY) + " " + args + " 2>/dev/null");
 }
 
 TEST(BenchCommand, ThroughputReportsARatioPerDtype) {

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/command_output.h"
 #include "tests/temp_dir.h"
 
 namespace {
@@ -27,21 +28,11 @@ namespace fs = std::filesystem;
 
 using ttap::testing::temp_dir;
 
-struct result {
-  int status;
-  std::string out;  // stdout and stderr together
-};
+using result = ttap::testing::command_result;
 
 // Runs a shell command line in `cwd`, capturing both streams.
 result shell(const std::string &cwd, const std::string &cmd) {
-  std::string line = "cd '" + cwd + "' && " + cmd + " 2>&1";
-  std::unique_ptr<FILE, int (*)(FILE *)> pipe(popen(line.c_str(), "r"), pclose);
-  std::string out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe.get())) > 0) out.append(buf.data(), n);
-  int status = pclose(pipe.release());
-  return {WEXITSTATUS(status), out};
+  return ttap::testing::command_output("cd '" + cwd + "' && " + cmd + " 2>&1");
 }
 
 const std::string kTtap = TTAP_BINARY;
