@@ -19,12 +19,7 @@ ordered_json tensor_json(const tensor_stats &t) {
   j["name"] = t.name;
   j["dtype"] = dtype_name(t.type);
   j["shape"] = t.shape;
-  j["count"] = s.count;
-  j["nan"] = s.nan;
-  j["pos_inf"] = s.pos_inf;
-  j["neg_inf"] = s.neg_inf;
-  j["zero"] = s.zero;
-  j["subnormal"] = s.subnormal;
+  put_element_counts(j, s);
   // min/max/abs_max hold ±Inf sentinels when no value is finite: json_number turns them into null.
   j["min"] = d.has_finite ? json_number(s.min) : ordered_json();
   j["max"] = d.has_finite ? json_number(s.max) : ordered_json();
@@ -37,11 +32,7 @@ ordered_json tensor_json(const tensor_stats &t) {
   j["l1"] = json_number(d.l1);
   j["l2"] = json_number(d.l2);
   j["linf"] = json_number(d.linf);
-  ordered_json hist = ordered_json::object();
-  for (int i = 0; i < kExpHistBins; ++i) {
-    if (s.exp_hist[i]) hist[std::to_string(i + kExpHistMin)] = s.exp_hist[i];
-  }
-  j["exp_hist"] = std::move(hist);
+  j["exp_hist"] = exp_hist_json(s.exp_hist);
   j["fp8"] = {
       {"e4m3", {{"underflow", d.e4m3.underflow}, {"overflow", d.e4m3.overflow}}},
       {"e5m2", {{"underflow", d.e5m2.underflow}, {"overflow", d.e5m2.overflow}}},
@@ -135,11 +126,9 @@ std::string plural(uint64_t n, const char *one, const char *many) {
   return std::to_string(n) + " " + (n == 1 ? one : many);
 }
 
-}  // namespace
-
-std::string format_count(uint64_t n) {
-  if (n < 1000) return std::to_string(n);
-  static const char *const kUnits[] = {"k", "M", "G", "T", "P", "E"};
+// n >= 1000 in the largest unit of 1000 (units[0] = 1000, ... units[5] = 1000^6) that keeps it
+// under 1000, with one decimal below 10: "1.2k", "12k", "999k", "1.0M".
+std::string in_thousands(uint64_t n, const char *const (&units)[6], const char *space) {
   double v = double(n);
   int unit = -1;
   // 999.5 and above would round to "1000" at this unit: move up one.
@@ -148,8 +137,15 @@ std::string format_count(uint64_t n) {
     ++unit;
   }
   char buf[32];
-  std::snprintf(buf, sizeof buf, v < 9.95 ? "%.1f%s" : "%.0f%s", v, kUnits[unit]);
+  std::snprintf(buf, sizeof buf, v < 9.95 ? "%.1f%s%s" : "%.0f%s%s", v, space, units[unit]);
   return buf;
+}
+
+}  // namespace
+
+std::string format_count(uint64_t n) {
+  static const char *const kUnits[] = {"k", "M", "G", "T", "P", "E"};
+  return n < 1000 ? std::to_string(n) : in_thousands(n, kUnits, "");
 }
 
 std::string format_value(double v) {
@@ -183,17 +179,8 @@ std::string format_percent(double fraction) {
 }
 
 std::string format_bytes(uint64_t n) {
-  if (n < 1000) return std::to_string(n) + " B";
   static const char *const kUnits[] = {"kB", "MB", "GB", "TB", "PB", "EB"};
-  double v = double(n);
-  int unit = -1;
-  while (v >= 999.5 && unit < 5) {
-    v /= 1000.0;
-    ++unit;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, v < 9.95 ? "%.1f %s" : "%.0f %s", v, kUnits[unit]);
-  return buf;
+  return n < 1000 ? std::to_string(n) + " B" : in_thousands(n, kUnits, " ");
 }
 
 ordered_json report_json(const stats_report &report) {
