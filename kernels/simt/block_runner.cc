@@ -130,6 +130,7 @@ block_runner::block_runner() {
 }
 
 block_runner::~block_runner() {
+  for (lane &l : m_lanes) release_context(l.ctx);
 #if TTAP_SIMT_TSAN
   for (lane &l : m_lanes) __tsan_destroy_fiber(l.ctx.tsan_fiber);
 #endif
@@ -140,7 +141,12 @@ void block_runner::prepare(const launch_base &launch, uint64_t block_linear) {
   m_count = launch.block[0] * launch.block[1] * launch.block[2];
   size_t stack_bytes = launch.options.stack_bytes;
   if (stack_bytes == 0) stack_bytes = launch_options::kDefaultStackBytes * (kSanitized ? 4 : 1);
+  void *first_stack = m_stacks.capacity() ? m_stacks.top(0) : nullptr;
   m_stacks.reserve(m_count, stack_bytes);
+  // What ASan keeps for a fiber between blocks belongs to its stack: new stacks start afresh.
+  if (m_stacks.top(0) != first_stack) {
+    for (lane &l : m_lanes) release_context(l.ctx);
+  }
   // Lanes are only ever added (here, while no fiber runs, so moving them is safe), which lets each
   // lane slot keep its TSan fiber from block to block.
   if (m_lanes.size() < m_count) {
@@ -240,7 +246,7 @@ status block_runner::run(const launch_base &launch, uint64_t block_linear) {
   return result;
 }
 
-void block_runner::lane_main(void *arg) {
+TTAP_SIMT_FIBER_ENTRY void block_runner::lane_main(void *arg) {
   lane &self = *static_cast<lane *>(arg);
   block_runner *r = t_runner;
   tsan_acquire(&r->m_block_start_sync);
@@ -264,12 +270,12 @@ void block_runner::lane_main(void *arg) {
   if (threw) r->abandon_failed_fiber();
   r->on_lane_exit(self);
   tsan_release(&r->m_block_exit_sync);
-  r->switch_to_scheduler(self, /*exits=*/true);
+  r->switch_to_scheduler(self, leave_kind::finish);
   std::abort();  // an exited fiber is never resumed
 }
 
-void block_runner::switch_to_scheduler(lane &self, bool exits) {
-  switch_context(self.ctx, m_scheduler, exits);
+TTAP_SIMT_FIBER_ENTRY void block_runner::switch_to_scheduler(lane &self, leave_kind how) {
+  switch_context(self.ctx, m_scheduler, how);
 }
 
 void block_runner::set_state(lane &l, lane_state state) {
@@ -299,7 +305,7 @@ void block_runner::record_failure(errc code, std::string message) {
 void block_runner::abandon_failed_fiber() {
   // The scheduler reads the message this fiber built.
   tsan_release(&m_fail_sync);
-  switch_to_scheduler(m_lanes[m_current], /*exits=*/true);
+  switch_to_scheduler(m_lanes[m_current], leave_kind::abandon);
   std::abort();  // a failed block's fibers are abandoned, never resumed
 }
 

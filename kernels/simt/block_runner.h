@@ -70,9 +70,9 @@ class block_runner {
 
   static void lane_main(void *arg);
   void prepare(const launch_base &launch, uint64_t block_linear);
-  void switch_to_scheduler(lane &self, bool exits = false);
+  void switch_to_scheduler(lane &self, leave_kind how = leave_kind::suspend);
   void record_failure(errc code, std::string message);
-  [[noreturn]] void abandon_failed_fiber();  // exits: self is never resumed
+  [[noreturn]] void abandon_failed_fiber();  // leave_kind::abandon: self is never resumed
   void set_state(lane &l, lane_state state);
   bool try_complete_warp_op(unsigned warp, unsigned mask, warp_kind kind);
   void complete_warp_op(unsigned warp, unsigned mask);

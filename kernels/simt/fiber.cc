@@ -93,11 +93,13 @@ size_t page_bytes() {
 
 #if TTAP_SIMT_ASAN
 // The stack of this OS thread's scheduler, learned when a fiber finishes a switch from it (ASan
-// reports the stack a switch came from), used for the switches back.
+// reports the stack a switch came from), used for the switches back. The functions that switch
+// are TTAP_SIMT_FIBER_ENTRY: a fake frame of theirs alive when a fiber finishes would stay
+// allocated in the fake stack the next fiber reuses.
 thread_local const void *t_scheduler_stack_bottom = nullptr;
 thread_local size_t t_scheduler_stack_size = 0;
 
-void finish_switch(void *fake_stack, bool in_fiber) {
+TTAP_SIMT_FIBER_ENTRY void finish_switch(void *fake_stack, bool in_fiber) {
   const void *from_bottom = nullptr;
   size_t from_size = 0;
   __sanitizer_finish_switch_fiber(fake_stack, &from_bottom, &from_size);
@@ -110,20 +112,21 @@ void finish_switch(void *fake_stack, bool in_fiber) {
 
 #if TTAP_SIMT_UCONTEXT
 // makecontext passes int arguments only, so the context pointer travels as two halves.
-void ucontext_trampoline(unsigned hi, unsigned lo) {
+TTAP_SIMT_FIBER_ENTRY void ucontext_trampoline(unsigned hi, unsigned lo) {
   auto *ctx = reinterpret_cast<context *>((uintptr_t(hi) << 32) | uintptr_t(lo));
 #if TTAP_SIMT_ASAN
   // The first switch into this fiber ends here, not in switch_context.
-  finish_switch(nullptr, /*in_fiber=*/true);
+  finish_switch(ctx->asan_fake_stack, /*in_fiber=*/true);
 #endif
   ctx->entry(ctx->arg);
   std::abort();  // entry never returns
 }
 #elif TTAP_SIMT_ASAN
-void asan_fiber_start(void *arg) {
+TTAP_SIMT_FIBER_ENTRY void asan_fiber_start(void *arg) {
   auto *ctx = static_cast<context *>(arg);
-  // The first switch into this fiber ends here, not in switch_context.
-  finish_switch(nullptr, /*in_fiber=*/true);
+  // The first switch into this fiber ends here, not in switch_context; it takes over the fake stack
+  // the previous fiber on this stack finished with (none for the first: ASan makes one lazily).
+  finish_switch(ctx->asan_fake_stack, /*in_fiber=*/true);
   ctx->asan_entry(ctx->asan_arg);
   std::abort();  // entry never returns
 }
@@ -240,13 +243,20 @@ void make_context(context &ctx, void *stack_top, size_t stack_bytes, fiber_entry
 #endif
 }
 
-void switch_context(context &from, context &to, [[maybe_unused]] bool from_exits) {
+TTAP_SIMT_FIBER_ENTRY void switch_context(context &from, context &to,
+                                          [[maybe_unused]] leave_kind how) {
 #if TTAP_SIMT_TSAN
   __tsan_switch_to_fiber(to.tsan_fiber, 1 /* __tsan_switch_to_fiber_no_sync */);
 #endif
 #if TTAP_SIMT_ASAN
-  void *fake_stack = nullptr;
-  void **save = from_exits ? nullptr : &fake_stack;
+  // ASan hands back the fake stack of the context being left, kept for its resumption or for the
+  // next fiber on its stack; an abandoned fiber's it frees, since frames still live in it would
+  // stay allocated for good.
+  void **save = &from.asan_fake_stack;
+  if (how == leave_kind::abandon) {
+    save = nullptr;
+    from.asan_fake_stack = nullptr;
+  }
   if (to.stack_bottom) {
     __sanitizer_start_switch_fiber(save, to.stack_bottom, to.stack_size);
   } else {
@@ -259,7 +269,24 @@ void switch_context(context &from, context &to, [[maybe_unused]] bool from_exits
   ttap_simt_switch_stack(&from.sp, to.sp);
 #endif
 #if TTAP_SIMT_ASAN
-  finish_switch(fake_stack, from.stack_bottom != nullptr);
+  finish_switch(from.asan_fake_stack, from.stack_bottom != nullptr);
+#endif
+}
+
+TTAP_SIMT_FIBER_ENTRY void release_context([[maybe_unused]] context &ctx) {
+#if TTAP_SIMT_ASAN
+  if (!ctx.asan_fake_stack) return;
+  // ASan frees a fake stack only when the fiber it belongs to leaves for good, so this thread takes
+  // it over for a moment, staying on its own stack (the bounds ASan reported when the thread's first
+  // fiber started), and leaves it. Without those bounds (another thread) it is left mapped.
+  if (t_scheduler_stack_bottom) {
+    void *own = nullptr;
+    __sanitizer_start_switch_fiber(&own, t_scheduler_stack_bottom, t_scheduler_stack_size);
+    __sanitizer_finish_switch_fiber(ctx.asan_fake_stack, nullptr, nullptr);
+    __sanitizer_start_switch_fiber(nullptr, t_scheduler_stack_bottom, t_scheduler_stack_size);
+    __sanitizer_finish_switch_fiber(own, nullptr, nullptr);
+  }
+  ctx.asan_fake_stack = nullptr;
 #endif
 }
 

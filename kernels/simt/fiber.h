@@ -31,11 +31,29 @@ struct context {
   // for a scheduler's context, which runs on its OS thread's own stack).
   const void *stack_bottom = nullptr;
   size_t stack_size = 0;
+  // ASan's fake stack (where its stack-use-after-return check puts the frames of this context's
+  // functions), handed back by ASan when the context is left and given to it again when the context
+  // resumes. A fiber that finishes leaves it here for the next fiber on the same stack: creating one
+  // per fiber (an mmap of 11 times the stack size, poisoned and unmapped when the fiber ends) made
+  // the emulator 4-7x slower under ASan.
+  void *asan_fake_stack = nullptr;
 #if !TTAP_SIMT_UCONTEXT
   fiber_entry asan_entry = nullptr;  // entry(arg), called after the first switch is finished
   void *asan_arg = nullptr;
 #endif
 };
+
+// How the context being left by switch_context goes on.
+enum class leave_kind : uint8_t {
+  suspend,  // it is resumed later
+  finish,   // its fiber has ended: its entry function returned from every call and holds no ASan
+            // fake frame itself (TTAP_SIMT_FIBER_ENTRY); the next fiber made on it reuses its state
+  abandon,  // its fiber is never resumed, with frames still live on it: ASan frees its fake stack
+};
+
+// Marks a fiber entry function that ends with leave_kind::finish: without ASan's instrumentation
+// its locals live on the fiber's real stack, so no fake frame of it outlives the fiber.
+#define TTAP_SIMT_FIBER_ENTRY __attribute__((no_sanitize_address))
 
 // Name of the switch in use ("x86-64 asm" or "ucontext"), for reports and benchmarks.
 const char *context_switch_kind();
@@ -50,9 +68,13 @@ void make_context(context &ctx, void *stack_top, size_t stack_bytes, fiber_entry
 // only at barriers, so TSan still sees races between threads of a block), and ASan which stack is
 // current (__sanitizer_start/finish_switch_fiber), so it does not take a fiber's stack for a
 // buffer overflow of the thread's. Fibers switch only to and from their thread's scheduler.
-// from_exits: `from` is never resumed (its fiber has ended or is abandoned), so ASan frees the
-// fake stack it kept for it.
-void switch_context(context &from, context &to, bool from_exits = false);
+// `how` says whether `from` is resumed later, has finished or is abandoned (leave_kind).
+void switch_context(context &from, context &to, leave_kind how = leave_kind::suspend);
+
+// Frees what ASan keeps for `ctx` between fibers (its fake stack; nothing in other builds). Call on
+// the OS thread that ran the context's fibers, while none of them runs, before the context or its
+// stack goes away.
+void release_context(context &ctx);
 
 // Stacks for the fibers of one OS thread, in one mapping: [guard|stack][guard|stack]... Each guard
 // page is PROT_NONE, so an overflowing fiber faults instead of corrupting its neighbour, and the
