@@ -216,8 +216,10 @@ TEST(WebhookSink, NeverAnsweringReceiverCostsOneWarningAndCloseKeepsItsTimeout) 
   auto sink = webhook_sink::start(o, &error);
   ASSERT_TRUE(sink) << error;
   for (int i = 0; i < 50; ++i) sink->offer(make_alert(alert_type::spike, i, "t"));
-  // Long enough for the first alert's three attempts to time out (the warning), then close.
-  std::this_thread::sleep_for(std::chrono::milliseconds(2000));
+  // Until the first alert's three attempts have timed out (the warning), then close. Waited for,
+  // not slept: 2 s was too short under ASan at a load average of 12 on two cores.
+  for (int i = 0; i < 6000 && sink->counts().failed == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   const auto t0 = std::chrono::steady_clock::now();
   const webhook_counts c = sink->finish();
   const double close_s = seconds_since(t0);
