@@ -255,9 +255,9 @@ TEST(FusedStats, ReproducibleBitForBit) {
 }
 
 // 2^31 + 77 one-byte elements through the emulator: 64-bit indices all the way. Not under
-// AddressSanitizer (`make test-asan`): every emulated thread is a fiber, and with
-// detect_stack_use_after_return each fiber gets a fake stack mapped and unmapped (3 x 2^20 floats
-// take 6.5 s there against 0.9 s without it), so 2^31 elements ran past ctest's 600 s. The release
+// AddressSanitizer (`make test-asan`): there 2^31 elements ran past ctest's 600 s when every fiber
+// had a fake stack of its own mapped and unmapped (3 x 2^20 floats took 6.5 s against 0.9 s with
+// detect_stack_use_after_return off); fibers reuse one since, not re-measured at 2^31. The release
 // suite of `make test` runs it; the ASan pass keeps the cpu executor's 2^31 test
 // (CpuExecutor.MoreThan2To31Elements, 14 s), where a 32-bit index would read out of bounds.
 TEST(FusedStats, MoreThan2To31Elements) {
